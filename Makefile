@@ -1,0 +1,50 @@
+# s2kit — the commands a user needs. `make test` installs into .venv first.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+S2KIT   := $(BIN)/s2kit
+CONFIG  ?= examples/s2kit.toml
+PYTEST_ARGS ?=
+
+.PHONY: help install lint test test-fast bench batch container clean
+
+help:
+	@echo "make install    create $(VENV) and install s2kit with its test/dev extras"
+	@echo "make test       lint (ruff, mypy) + the whole pytest suite"
+	@echo "make bench      benchmarks (numbers and ratios, no pass/fail)"
+	@echo "make batch      plan + submit the batch of CONFIG=$(CONFIG)"
+	@echo "make container  build the Sen2Cor Apptainer image"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip >/dev/null
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check s2kit tests benchmarks
+	$(BIN)/ruff format --check s2kit tests benchmarks
+	$(BIN)/mypy s2kit
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slurm and not apptainer" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/bench_metadata.py
+
+batch: install
+	$(S2KIT) plan --config $(CONFIG)
+	$(S2KIT) submit --config $(CONFIG)
+
+container: install
+	$(S2KIT) container build --def containers/sen2cor.def
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,363 @@
+"""Structural and metadata validation of L2A products, returned as a report.
+
+In the rio-cogeo style: nothing here prints or exits; :func:`validate_products`
+returns a :class:`ValidationReport` whose findings carry stable codes, so CI
+pipelines can key on them. The CLI turns the report into text/JSON and an exit
+code (0 clean, 1 any error finding).
+
+Finding codes (stable):
+
+=========================  ========  ==============================================
+code                       severity  meaning
+=========================  ========  ==============================================
+missing-metadata           error     no MTD_MSIL2A.xml / no GRANULE/*/MTD_TL.xml
+unparseable-metadata       error     a metadata file exists but cannot be read
+unsupported-format         error     pre-2016 long-name (PSD 12/13) product
+not-l2a                    error     the product is not a Level-2A product
+missing-band               error     an expected band file is absent or empty
+missing-qi                 error     QI_DATA or its cloud/snow probability masks absent
+offset-mismatch            error     BOA_ADD_OFFSET present iff baseline >= 04.00 violated
+sen2cor-version-mismatch   error     with ``expect_sen2cor``: other/unknown version
+missing-manifest           warning   no manifest.safe
+mixed-baseline             error     (consistency) several processing baselines in the set
+mixed-sen2cor-version      error     (consistency) several Sen2Cor versions in the set
+=========================  ========  ==============================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import InputError, MetadataError, UsageError, display_path
+from .safe import Product, ProductMetadata, baseline_key, open_product
+
+__all__ = [
+    "Finding",
+    "ProductReport",
+    "ValidationReport",
+    "EXPECTED_BANDS",
+    "validate_product",
+    "validate_products",
+    "normalise_sen2cor_version",
+    "format_report",
+]
+
+Severity = Literal["error", "warning"]
+
+# Band files of a Sen2Cor 2.9 / ESA L2A product, per resolution directory.
+EXPECTED_BANDS: Mapping[str, tuple[str, ...]] = {
+    "10": ("B02", "B03", "B04", "B08", "AOT", "WVP", "TCI"),
+    "20": ("B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12", "AOT", "WVP", "SCL", "TCI"),
+    "60": (
+        "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12",
+        "AOT", "WVP", "SCL", "TCI",
+    ),
+}  # fmt: skip
+# From Sen2Cor 2.10 (processing baseline 04.00) R20m also holds B01; the PB 02.12/02.14
+# products (Sen2Cor 2.8) in data/fixtures list 13 R20m files without it, as Sen2Cor 2.9 does.
+EXTRA_BANDS_FROM_PB04: Mapping[str, tuple[str, ...]] = {"20": ("B01",)}
+# Quality masks Sen2Cor writes into GRANULE/*/QI_DATA at 20 m and 60 m.
+EXPECTED_QI = ("MSK_CLDPRB", "MSK_SNWPRB")
+
+_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(10|20|60)m(\.jp2)?$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    message: str
+    path: str
+
+
+@dataclass
+class ProductReport:
+    path: str
+    product_uri: str | None = None
+    processing_baseline: str | None = None
+    sen2cor_version: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def add(self, code: str, severity: Severity, message: str, where: str | os.PathLike[str]) -> None:
+        self.findings.append(Finding(code, severity, message, display_path(where)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "product_uri": self.product_uri,
+            "processing_baseline": self.processing_baseline,
+            "sen2cor_version": self.sen2cor_version,
+            "valid": self.valid,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+@dataclass
+class ValidationReport:
+    products: list[ProductReport]
+    set_findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for p in self.products for f in p.findings] + self.set_findings
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+    @property
+    def valid(self) -> bool:
+        return self.errors == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "summary": {
+                "products": len(self.products),
+                "valid_products": sum(p.valid for p in self.products),
+                "errors": self.errors,
+                "warnings": self.warnings,
+            },
+            "products": [p.to_dict() for p in self.products],
+            "set_findings": [asdict(f) for f in self.set_findings],
+        }
+
+
+def normalise_sen2cor_version(text: str) -> str:
+    """``"2.9"`` -> ``"02.09"``, ``"2.10.01"`` -> ``"02.10.01"`` (prefix used for matching)."""
+    parts = text.strip().split(".")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise UsageError(f"expected a Sen2Cor version like 2.9 or 2.10.01, found {text!r}")
+    return ".".join(f"{int(p):02d}" for p in parts)
+
+
+def _check_bands(product: Product, report: ProductReport) -> set[str]:
+    """missing-band checks; returns the resolutions the product has (declared or on disk).
+
+    Two sources of truth, each band reported once: every IMAGE_FILE the MTD lists
+    must exist and be non-empty, and every resolution folder must hold the
+    canonical band set (catches an MTD that lists too little).
+    """
+    md = product.metadata
+    files = product.files
+    reported: set[tuple[str, str]] = set()
+    resolutions: set[str] = set()
+    for entry in md.image_files:
+        rel = entry if entry.endswith(".jp2") else entry + ".jp2"
+        m = _IMG_RE.match(rel)
+        if m:
+            resolutions.add(m[2])
+        size = files.get(rel)
+        if size:
+            continue
+        found = "found none" if size is None else "found it with 0 bytes"
+        report.add(
+            "missing-band", "error",
+            f"expected band file {rel} (listed in {product.metadata_path}), {found}",
+            product.path / rel,
+        )  # fmt: skip
+        if m:
+            reported.add((m[2], m[3]))
+    on_disk: dict[str, set[str]] = {}
+    for rel, size in files.items():
+        m = _IMG_RE.match(rel)
+        if m and size > 0:
+            on_disk.setdefault(m[2], set()).add(m[3])
+    resolutions |= set(on_disk)
+    if not resolutions:
+        report.add(
+            "missing-band",
+            "error",
+            "expected band files under GRANULE/*/IMG_DATA/R10m|R20m|R60m, found none",
+            product.path,
+        )
+    if md.sen2cor_version is not None:
+        with_b01_20m = md.sen2cor_version >= "02.10"
+    else:  # 99.99 is Sen2Cor's placeholder baseline, not a real >= 04.00 one
+        with_b01_20m = (4, 0) <= baseline_key(md.processing_baseline) < (99, 99)
+    for res in sorted(resolutions):
+        expected = EXPECTED_BANDS[res] + (EXTRA_BANDS_FROM_PB04.get(res, ()) if with_b01_20m else ())
+        for band in expected:
+            if band in on_disk.get(res, set()) or (res, band) in reported:
+                continue
+            report.add(
+                "missing-band",
+                "error",
+                f"expected a non-empty *_{band}_{res}m.jp2 in IMG_DATA/R{res}m, found none",
+                product.path / "GRANULE" / "*" / "IMG_DATA" / f"R{res}m",
+            )
+    return resolutions
+
+
+def _check_qi(product: Product, resolutions: set[str], report: ProductReport) -> None:
+    granules = {
+        rel.split("/")[1] for rel in product.files if rel.startswith("GRANULE/") and rel.count("/") >= 2
+    }
+    for granule in sorted(granules):
+        qi_prefix = f"GRANULE/{granule}/QI_DATA/"
+        qi = {rel[len(qi_prefix) :]: size for rel, size in product.files.items() if rel.startswith(qi_prefix)}
+        if not qi:
+            report.add(
+                "missing-qi",
+                "error",
+                "expected a QI_DATA folder with quality masks, found none",
+                product.path / qi_prefix,
+            )
+            continue
+        for res in sorted(resolutions & {"20", "60"}):
+            for mask in EXPECTED_QI:
+                names = (f"{mask}_{res}m.jp2",)
+                if not any(qi.get(n, 0) > 0 for n in names):
+                    report.add(
+                        "missing-qi",
+                        "error",
+                        f"expected a non-empty {names[0]} in QI_DATA, found none",
+                        product.path / qi_prefix / names[0],
+                    )
+
+
+def _check_offsets(md: ProductMetadata, report: ProductReport, where: Path) -> None:
+    needs_offset = baseline_key(md.processing_baseline) >= (4, 0)
+    has_offset = md.radiometric_offsets is not None
+    if needs_offset and not has_offset:
+        hint = ""
+        if md.processing_baseline == "99.99":
+            hint = " (Baseline_Version 99.99 is Sen2Cor's placeholder: set it in L2A_PB_GIPP.xml, e.g. 03.00)"
+        report.add(
+            "offset-mismatch",
+            "error",
+            f"expected BOA_ADD_OFFSET values for processing baseline {md.processing_baseline} (>= 04.00), "
+            f"found none{hint}",
+            where,
+        )
+    elif has_offset and not needs_offset:
+        report.add(
+            "offset-mismatch",
+            "error",
+            f"expected no BOA_ADD_OFFSET for processing baseline {md.processing_baseline} (< 04.00), "
+            f"found {len(md.radiometric_offsets or ())}",
+            where,
+        )
+
+
+def validate_product(path: str | os.PathLike[str], expect_sen2cor: str | None = None) -> ProductReport:
+    """Validate one L2A product (``.SAFE`` dir or ``.SAFE.zip``); never raises for bad products."""
+    p = Path(path)
+    report = ProductReport(path=display_path(p))
+    expected = normalise_sen2cor_version(expect_sen2cor) if expect_sen2cor else None
+    try:
+        product = open_product(p)
+    except MetadataError as exc:
+        report.add("unparseable-metadata", "error", exc.message, exc.path or p)
+        return report
+    except InputError as exc:
+        report.add("missing-metadata", "error", exc.message, exc.path or p)
+        return report
+    md = product.metadata
+    mtd_path = p / product.metadata_path
+    report.product_uri = md.product_uri
+    report.processing_baseline = md.processing_baseline
+    report.sen2cor_version = md.sen2cor_version
+    if md.kind != "L2A":
+        report.add(
+            "not-l2a",
+            "error",
+            f"expected a Level-2A product, found {md.kind} ({md.product_type})",
+            mtd_path,
+        )
+        return report
+    if md.format == "legacy":
+        report.add(
+            "unsupported-format",
+            "error",
+            f"unsupported old format: PSD {md.psd_version or '?'}, baseline {md.processing_baseline}",
+            mtd_path,
+        )
+        return report
+    if not product.tiles:
+        report.add("missing-metadata", "error", "expected GRANULE/*/MTD_TL.xml, found none", p / "GRANULE")
+    if product.manifest is None:
+        report.add("missing-manifest", "warning", "expected manifest.safe, found none", p / "manifest.safe")
+    resolutions = _check_bands(product, report)
+    _check_qi(product, resolutions, report)
+    _check_offsets(md, report, mtd_path)
+    if expected is not None:
+        found = md.sen2cor_version
+        if found is None or not found.startswith(expected):
+            report.add(
+                "sen2cor-version-mismatch",
+                "error",
+                f"expected Sen2Cor {expect_sen2cor} ({expected}), found "
+                + (
+                    found if found else "no recognisable Sen2Cor version in GIPP_FILENAME[@type='GIP_L2ACSC']"
+                ),
+                mtd_path,
+            )
+    return report
+
+
+def _mixed(reports: list[ProductReport], attr: str, code: str, label: str) -> Finding | None:
+    counts = Counter(getattr(r, attr) or "unknown" for r in reports if r.product_uri or getattr(r, attr))
+    if len(counts) <= 1:
+        return None
+    shown = ", ".join(f"{value}: {n}" for value, n in sorted(counts.items()))
+    return Finding(
+        code,
+        "error",
+        f"expected one {label} across the set, found {len(counts)} ({shown})",
+        "<set>",
+    )
+
+
+def validate_products(
+    paths: Iterable[str | os.PathLike[str]],
+    expect_sen2cor: str | None = None,
+    consistency: bool = False,
+) -> ValidationReport:
+    """Validate many products; with *consistency*, also check the set is homogeneous."""
+    if expect_sen2cor:
+        normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
+    reports = [validate_product(p, expect_sen2cor) for p in paths]
+    report = ValidationReport(products=reports)
+    if consistency:
+        readable = [r for r in reports if r.processing_baseline is not None]
+        for attr, code, label in (
+            ("processing_baseline", "mixed-baseline", "processing baseline"),
+            ("sen2cor_version", "mixed-sen2cor-version", "Sen2Cor version"),
+        ):
+            finding = _mixed(readable, attr, code, label)
+            if finding:
+                report.set_findings.append(finding)
+    return report
+
+
+def format_report(report: ValidationReport) -> str:
+    """Human-readable text of a report."""
+    lines = []
+    for p in report.products:
+        status = "OK  " if p.valid else "FAIL"
+        facts = f"PB {p.processing_baseline or '?'}, Sen2Cor {p.sen2cor_version or '?'}"
+        lines.append(f"{status} {p.path} ({facts})")
+        for f in p.findings:
+            lines.append(f"     {f.severity:<7} {f.code}: {f.message} [{f.path}]")
+    for f in report.set_findings:
+        lines.append(f"SET  {f.severity:<7} {f.code}: {f.message}")
+    lines.append(
+        f"{len(report.products)} product(s), {sum(p.valid for p in report.products)} valid, "
+        f"{report.errors} error(s), {report.warnings} warning(s)"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""`s2kit validate` on synthetic L2A trees built from real ESA metadata.
+
+Each negative copy is named by its defect; the report must carry the matching
+stable finding code (and only the expected ones).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from safe_trees import FIXTURES, REAL_L2A_TILES, build_l2a_tree, zip_tree
+
+from s2kit.validate import validate_product, validate_products
+
+
+@pytest.mark.parametrize("tile", sorted(REAL_L2A_TILES))
+def test_real_products_are_valid(tmp_path: Path, tile: str) -> None:
+    root = build_l2a_tree(tmp_path, tile)
+    report = validate_product(root)
+    assert report.valid, report.findings
+    assert report.findings == []
+    assert report.processing_baseline == REAL_L2A_TILES[tile]
+    zreport = validate_product(zip_tree(root))
+    assert zreport.valid and zreport.findings == []
+
+
+def _first(root: Path, pattern: str) -> Path:
+    hits = sorted(root.glob(pattern))
+    assert hits, pattern
+    return hits[0]
+
+
+def _edit_mtd(root: Path, fn: Callable[[str], str]) -> None:
+    mtd = root / "MTD_MSIL2A.xml"
+    text = mtd.read_text(encoding="utf-8")
+    new = fn(text)
+    assert new != text
+    mtd.write_text(new, encoding="utf-8")
+
+
+def _drop_offsets(text: str) -> str:
+    return re.sub(r"<BOA_ADD_OFFSET_VALUES_LIST>.*?</BOA_ADD_OFFSET_VALUES_LIST>", "", text, flags=re.S)
+
+
+def _add_offsets(text: str) -> str:
+    offsets = "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
+    return text.replace(
+        "</QUANTIFICATION_VALUES_LIST>",
+        f"</QUANTIFICATION_VALUES_LIST><BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST>",
+    )
+
+
+# defect name -> (tile, mutation, expected codes)
+DEFECTS: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
+    "missing-band-B04_10m": (
+        "07HFE",
+        lambda r: _first(r, "GRANULE/*/IMG_DATA/R10m/*_B04_10m.jp2").unlink(),
+        ["missing-band"],
+    ),
+    "empty-band-SCL_20m": (
+        "33XWJ",
+        lambda r: _first(r, "GRANULE/*/IMG_DATA/R20m/*_SCL_20m.jp2").write_bytes(b""),
+        ["missing-band"],
+    ),
+    "no-R60m-folder": (
+        "01KAB",
+        lambda r: shutil.rmtree(_first(r, "GRANULE/*/IMG_DATA/R60m")),
+        ["missing-band"],
+    ),
+    "missing-qi-folder": (
+        "07HFE",
+        lambda r: shutil.rmtree(_first(r, "GRANULE/*/QI_DATA")),
+        ["missing-qi"],
+    ),
+    "missing-qi-cldprb20": (
+        "33TVM",
+        lambda r: _first(r, "GRANULE/*/QI_DATA/MSK_CLDPRB_20m.jp2").unlink(),
+        ["missing-qi"],
+    ),
+    "missing-mtd": ("07HFE", lambda r: (r / "MTD_MSIL2A.xml").unlink(), ["missing-metadata"]),
+    "missing-tile-mtd": (
+        "07HFE",
+        lambda r: _first(r, "GRANULE/*/MTD_TL.xml").unlink(),
+        ["missing-metadata"],
+    ),
+    "truncated-mtd": (
+        "07HFE",
+        lambda r: (r / "MTD_MSIL2A.xml").write_bytes((r / "MTD_MSIL2A.xml").read_bytes()[:5000]),
+        ["unparseable-metadata"],
+    ),
+    "pb04-without-offsets": ("33XWJ", lambda r: _edit_mtd(r, _drop_offsets), ["offset-mismatch"]),
+    "pb0212-with-offsets": ("07HFE", lambda r: _edit_mtd(r, _add_offsets), ["offset-mismatch"]),
+    "baseline-99.99": (
+        "07HFE",
+        lambda r: _edit_mtd(
+            r, lambda t: t.replace("<PROCESSING_BASELINE>02.12<", "<PROCESSING_BASELINE>99.99<")
+        ),
+        ["offset-mismatch"],
+    ),
+    "no-manifest": ("07HFE", lambda r: (r / "manifest.safe").unlink(), ["missing-manifest"]),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_negative_copies(tmp_path: Path, defect: str) -> None:
+    tile, mutate, codes = DEFECTS[defect]
+    root = build_l2a_tree(tmp_path, tile, name=f"{defect}.SAFE")
+    mutate(root)
+    report = validate_product(root)
+    assert sorted({f.code for f in report.findings}) == codes, report.findings
+    assert report.valid == (codes == ["missing-manifest"])  # the only warning-level defect
+
+
+def test_defect_matrix_snapshot(tmp_path: Path, data_regression) -> None:  # type: ignore[no-untyped-def]
+    """All findings (code, severity, message with tmp paths removed) of the matrix."""
+    out = {}
+    for defect, (tile, mutate, _codes) in sorted(DEFECTS.items()):
+        root = build_l2a_tree(tmp_path / defect, tile, name=f"{defect}.SAFE")
+        mutate(root)
+        out[defect] = [
+            {
+                "code": f.code,
+                "severity": f.severity,
+                "message": f.message.replace(str(tmp_path), "<tmp>"),
+            }
+            for f in validate_product(root).findings
+        ]
+    data_regression.check(out)
+
+
+def test_99_99_hint_names_the_gipp(tmp_path: Path) -> None:
+    root = build_l2a_tree(tmp_path, "07HFE")
+    DEFECTS["baseline-99.99"][1](root)
+    (finding,) = validate_product(root).findings
+    assert "L2A_PB_GIPP.xml" in finding.message
+
+
+def test_missing_band_inside_zip(tmp_path: Path) -> None:
+    root = build_l2a_tree(tmp_path / "src", "33XWJ")
+    good = zip_tree(root)
+    bad = tmp_path / "missing-B8A_60m.SAFE.zip"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            if not info.filename.endswith("_B8A_60m.jp2"):
+                zout.writestr(info, zin.read(info))
+    report = validate_product(bad)
+    assert [f.code for f in report.findings] == ["missing-band"]
+    assert "_B8A_60m.jp2" in report.findings[0].message
+
+
+def test_l1c_is_not_l2a(tmp_path: Path) -> None:
+    root = tmp_path / "S2B_MSIL1C_20230601T094549_N0509_R079_T34UDD_20230601T115221.SAFE"
+    root.mkdir()
+    shutil.copyfile(next((FIXTURES / "l1c_mtd").glob("*N0509*")), root / "MTD_MSIL1C.xml")
+    assert [f.code for f in validate_product(root).findings] == ["not-l2a"]
+
+
+def _local_29(tmp_path: Path, tile: str = "07HFE", name: str | None = None) -> Path:
+    """A tree whose MTD says Sen2Cor 2.9 the way Sen2Cor 2.9 writes it (version '0290').
+
+    DERIVED from the real PB 02.12 product: only the GIP_L2ACSC version attribute changes.
+    """
+    root = build_l2a_tree(tmp_path, tile, name=name)
+    _edit_mtd(
+        root,
+        lambda t: t.replace('type="GIP_L2ACSC" version="0280"', 'type="GIP_L2ACSC" version="0290"'),
+    )
+    return root
+
+
+def test_expect_sen2cor(tmp_path: Path) -> None:
+    esa = build_l2a_tree(tmp_path, "07HFE")  # Sen2Cor 2.8.0 per its metadata
+    local = _local_29(tmp_path, name="local29.SAFE")
+    assert [f.code for f in validate_product(esa, expect_sen2cor="2.9").findings] == [
+        "sen2cor-version-mismatch"
+    ]
+    assert validate_product(local, expect_sen2cor="2.9").findings == []
+    assert validate_product(local, expect_sen2cor="2.9.0").findings == []
+    assert [f.code for f in validate_product(local, expect_sen2cor="2.10").findings] == [
+        "sen2cor-version-mismatch"
+    ]
+
+
+def test_consistency(tmp_path: Path) -> None:
+    same = [_local_29(tmp_path / str(i), name=f"p{i}.SAFE") for i in range(3)]
+    assert validate_products(same, expect_sen2cor="2.9", consistency=True).set_findings == []
+    mixed = [*same, build_l2a_tree(tmp_path / "x", "33XWJ")]
+    report = validate_products(mixed, consistency=True)
+    assert sorted(f.code for f in report.set_findings) == [
+        "mixed-baseline",
+        "mixed-sen2cor-version",
+    ]
+    assert "02.12: 3" in report.set_findings[0].message and "04.00: 1" in report.set_findings[0].message
+    assert validate_products(mixed, consistency=False).set_findings == []
+
+
+# ----------------------------------------------------------------------------- CLI
+def _run(exe: str, *args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_exit_codes_and_json(s2kit_exe: str, tmp_path: Path, hostile_dir: Path) -> None:
+    good = _local_29(hostile_dir, name="good.SAFE")
+    res = _run(s2kit_exe, "validate", good, "--expect-sen2cor", "2.9")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "OK" in res.stdout
+
+    bad = build_l2a_tree(hostile_dir, "07HFE", name="bad.SAFE")
+    _first(bad, "GRANULE/*/IMG_DATA/R10m/*_B04_10m.jp2").unlink()
+    out = hostile_dir / "report dir" / "report.json"
+    res = _run(s2kit_exe, "validate", good, bad, "--consistency", "--json", out)
+    assert res.returncode == 1
+    doc = json.loads(out.read_text())
+    assert doc["valid"] is False and doc["summary"]["products"] == 2
+    codes = {f["code"] for p in doc["products"] for f in p["findings"]} | {
+        f["code"] for f in doc["set_findings"]
+    }
+    assert codes == {"missing-band", "mixed-sen2cor-version"}
+
+    res = _run(s2kit_exe, "validate", good, "--json", "-")
+    assert res.returncode == 0 and json.loads(res.stdout)["valid"] is True
+
+
+def test_cli_usage_errors_exit_2(s2kit_exe: str, tmp_path: Path) -> None:
+    good = build_l2a_tree(tmp_path, "07HFE")
+    res = _run(s2kit_exe, "validate", good, "--expect-sen2cor", "two.nine")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "s2kit: error: expected a Sen2Cor version like 2.9 or 2.10.01, found 'two.nine'"
+    ]
+    res = _run(s2kit_exe, "validate", tmp_path / "nope.SAFE")
+    assert res.returncode == 2 and "does not exist" in res.stderr
