@@ -113,6 +113,154 @@ gipp_app = typer.Typer(help="Render, check and diff Sen2Cor GIPP configuration f
 app.add_typer(gipp_app, name="gipp")
 
 
+def _absolute_dem_dir(path: str | None) -> str | None:
+    """Make a usable --dem-dir absolute (Sen2Cor would resolve it against SEN2COR_HOME)."""
+    import os
+
+    if path is None or not path.strip() or path != path.strip() or path.upper() == "NONE":
+        return path  # the library refuses these with a clear message
+    return os.path.abspath(path)
+
+
+@gipp_app.command("render")
+def gipp_render(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the four GIPP files, e.g. $SEN2COR_HOME/cfg.")
+    ],
+    sen2cor: Annotated[str, typer.Option("--sen2cor", help="Sen2Cor version: 2.9, 2.10 or 2.11.")] = "2.9",
+    dem_dir: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--dem-dir", help="Folder with srtm_XX_YY.zip tiles: DEM_Directory and DEM_Reference."),
+    ] = None,
+    threads: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--threads",
+            metavar="N|AUTO",
+            help="Nr_Threads. Default: the cores LSF/Slurm allocated (capped to the version's maximum), "
+            "1 outside a job.",
+        ),
+    ] = None,
+    baseline: Annotated[str, typer.Option("--baseline", help="Baseline_Version of the PB GIPP.")] = "03.00",
+    force_exit: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option(
+            "--force-exit-on-dem-error/--no-force-exit-on-dem-error",
+            help="Force_Exit_On_DEM_Error. Default: on when --dem-dir is given.",
+        ),
+    ] = None,
+    set_: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--set",
+            metavar="NAME=VALUE",
+            help="Set one element, addressed by tag name or XPath (must match exactly one). Repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Write the four GIPP files of a Sen2Cor version with the lab's edits, XSD-validated."""
+    import shlex
+
+    from .gipp import (
+        GippSettings,
+        allocated_cores,
+        check_gipp,
+        normalize_version,
+        parse_set,
+        sen2cor_gipp_args,
+        threads_for_allocation,
+        write_gipp_set,
+    )
+
+    with errors_to_exit():
+        version = normalize_version(sen2cor)
+        threads_note = ""
+        if threads is None:
+            chosen: int | str = threads_for_allocation(version)
+            alloc = allocated_cores()
+            threads_note = f" (from {alloc[1]}={alloc[0]})" if alloc else " (no LSF/Slurm allocation seen)"
+        else:
+            chosen = threads
+        settings = GippSettings(
+            sen2cor=version,
+            dem_dir=_absolute_dem_dir(dem_dir),
+            threads=chosen,
+            baseline=baseline,
+            force_exit_on_dem_error=force_exit,
+            overrides=tuple(parse_set(item) for item in set_ or ()),
+        )
+        written = write_gipp_set(settings, out)
+        notes = [(path.name, f) for path in written for f in check_gipp(path, version=version).findings]
+    for path in written:
+        typer.echo(f"wrote {path}")
+    dem = (
+        f"DEM_Directory {settings.dem_dir.rstrip('/')}/"
+        if settings.dem_dir is not None
+        else "DEM_Directory NONE"
+    )
+    typer.echo(
+        f"Sen2Cor {settings.sen2cor}: Nr_Threads {settings.threads}{threads_note}, {dem}, "
+        f"Force_Exit_On_DEM_Error {'TRUE' if settings.force_exit else 'FALSE'}, "
+        f"Baseline_Version {settings.baseline}"
+        + (f", {len(settings.overrides)} --set" if settings.overrides else "")
+    )
+    typer.echo(f"L2A_Process options: {shlex.join(sen2cor_gipp_args(out))}")
+    for name, finding in notes:
+        typer.echo(f"s2kit: note: {name}: {finding.severity} {finding.code}: {finding.message}", err=True)
+
+
+@gipp_app.command("check")
+def gipp_check(
+    files: Annotated[list[Path], typer.Argument(help="GIPP files: L2A_GIPP, L2A_PB/CAL_SC/CAL_AC_GIPP.")],
+    sen2cor: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--sen2cor", help="Check as this Sen2Cor version (default: detect from the file)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+) -> None:
+    """Validate GIPP files against the Sen2Cor XSD and lint them; exit 1 on error findings."""
+    from .gipp import check_gipp, iter_report_lines
+
+    with errors_to_exit():
+        reports = [check_gipp(path, version=sen2cor) for path in files]
+    failed = any(r.failed(strict) for r in reports)
+    errors = sum(len(r.errors) for r in reports)
+    warnings = sum(len(r.warnings) for r in reports)
+    if as_json:
+        summary = {"files": len(reports), "errors": errors, "warnings": warnings, "strict": strict}
+        document = {"files": [r.to_dict() for r in reports], "summary": summary, "failed": failed}
+        typer.echo(_dump_json(document))
+    else:
+        for report in reports:
+            for line in iter_report_lines(report):
+                typer.echo(line)
+        if len(reports) > 1:
+            typer.echo(f"{len(reports)} files: {errors} errors, {warnings} warnings")
+    raise typer.Exit(1 if failed else 0)
+
+
+@gipp_app.command("diff")
+def gipp_diff(
+    file: Annotated[Path, typer.Argument(help="A GIPP file.")],
+    sen2cor: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--sen2cor", help="Diff against this version's template (default: detect)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show the element-level edits of a GIPP file against the pristine Sen2Cor template."""
+    from .gipp import diff_gipp, iter_diff_lines
+
+    with errors_to_exit():
+        diff = diff_gipp(file, version=sen2cor)
+    if as_json:
+        typer.echo(_dump_json(diff.to_dict()))
+    else:
+        for line in iter_diff_lines(diff):
+            typer.echo(line)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
