@@ -38,6 +38,8 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_metadata.py
+	$(BIN)/python benchmarks/bench_plan.py
+	@if [ -f benchmarks/bench_batch.py ]; then $(BIN)/python benchmarks/bench_batch.py; fi
 
 batch: install
 	$(S2KIT) plan --config $(CONFIG)

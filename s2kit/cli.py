@@ -108,6 +108,42 @@ def validate(
     raise typer.Exit(0 if report.valid else 1)
 
 
+# --------------------------------------------------------------------------- plan (issue 5)
+@app.command()
+def plan(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The batch config (s2kit.toml).")],
+    run_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--run-dir", help="Run directory (default: paths.run_dir of the config)."),
+    ] = None,
+    no_preflight: Annotated[
+        bool, typer.Option("--no-preflight", help="Skip the free-disk and node-memory checks.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Find every L1C, decide todo/done/skipped, check resources, write the plan."""
+    from .config import load_config
+    from .plan import make_plan
+
+    with errors_to_exit():
+        cfg = load_config(config)
+        result = make_plan(cfg, run_dir=run_dir, check_resources=not no_preflight)
+    if as_json:
+        typer.echo(
+            _dump_json(
+                {
+                    "run_dir": str(result.run_dir),
+                    "counts": result.counts,
+                    "skipped_reasons": result.reasons,
+                    "todo_bytes": result.todo_bytes,
+                    "preflight": result.preflight,
+                }
+            )
+        )
+    else:
+        typer.echo(result.summary())
+
+
 # --------------------------------------------------------------------------- gipp (issue 4)
 gipp_app = typer.Typer(help="Render, check and diff Sen2Cor GIPP configuration files.", no_args_is_help=True)
 app.add_typer(gipp_app, name="gipp")

@@ -523,7 +523,9 @@ _TILE_FIELDS = {
 }
 
 
-def _read_tile(data: bytes, source: str | os.PathLike[str], kind: Literal["L1C_TILE", "L2A_TILE"]) -> TileMetadata:
+def _read_tile(
+    data: bytes, source: str | os.PathLike[str], kind: Literal["L1C_TILE", "L2A_TILE"]
+) -> TileMetadata:
     """Tile metadata, stream-parsed: its facts are at the top of a 0.1-0.6 MB file."""
     src = display_path(source)
     root_tag, values = scan_xml(data, source, _TILE_FIELDS[kind])

@@ -94,3 +94,67 @@ def zip_tree(root: Path, dest: Path | None = None) -> Path:
             else:
                 zf.write(f, arc)
     return out
+
+
+# ----------------------------------------------------------------------------- L1C trees
+REAL_L1C = {  # baseline -> fixture fragment; all real ESA MTD_MSIL1C.xml
+    "02.09": "N0209_R029_T01LAC",
+    "03.01": "N0301_R133_T46RER",
+    "05.09": "N0509_R079_T34UDD",
+}
+
+
+def build_l1c_tree(
+    dest_parent: Path,
+    baseline: str = "03.01",
+    day_offset: int = 0,
+    generation: str | None = None,
+    gcs_style: bool = False,
+) -> Path:
+    """An L1C .SAFE tree from a REAL MTD_MSIL1C.xml, with placeholder band files.
+
+    ``day_offset`` != 0 DERIVES another acquisition (test-only) by shifting every
+    occurrence of the sensing date in the real MTD and in the product name, so a
+    batch can hold several distinct scenes of the real product. ``generation``
+    replaces the generation time (the name's last field) to model reprocessings.
+    ``gcs_style`` drops the empty folders Google's bucket omits.
+    """
+    import datetime as dt
+
+    src = _one("l1c_mtd", f"*{REAL_L1C[baseline]}*")
+    text = src.read_text(encoding="utf-8")
+    uri = re.search(r"<PRODUCT_URI>([^<]+)</PRODUCT_URI>", text)
+    assert uri
+    name = uri.group(1)
+    day = name.split("_")[2][:8]
+    if day_offset:
+        new_day = (dt.datetime.strptime(day, "%Y%m%d") + dt.timedelta(days=day_offset)).strftime("%Y%m%d")
+        text = text.replace(day, new_day).replace(
+            f"{day[:4]}-{day[4:6]}-{day[6:]}", f"{new_day[:4]}-{new_day[4:6]}-{new_day[6:]}"
+        )
+        name = name.replace(day, new_day)
+    if generation:
+        old_gen = name[:-5].rsplit("_", 1)[1]
+        text = text.replace(old_gen, generation)
+        name = name.replace(old_gen, generation)
+    root = dest_parent / name
+    root.mkdir(parents=True)
+    (root / "MTD_MSIL1C.xml").write_text(text, encoding="utf-8")
+    (root / "manifest.safe").write_bytes(
+        b"<?xml version='1.0'?><xfdu:XFDU xmlns:xfdu='urn:ccsds:schema:xfdu:1'/>\n"
+    )
+    for entry in re.findall(r"<IMAGE_FILE>([^<]+)</IMAGE_FILE>", text):
+        f = root / (entry + ".jp2")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(PLACEHOLDER)
+    granule = next((root / "GRANULE").iterdir())
+    ds = re.search(r'datastripIdentifier="[^"]*_DS_(\w{4})_(\d{8}T\d{6})_(S\d{8}T\d{6})', text)
+    assert ds
+    (root / "DATASTRIP" / f"DS_{ds.group(1)}_{ds.group(2)}_{ds.group(3)}").mkdir(parents=True)
+    if not gcs_style:
+        for d in ("AUX_DATA", "HTML", "rep_info"):
+            (root / d).mkdir()
+        (granule / "AUX_DATA").mkdir()
+        (granule / "QI_DATA").mkdir()
+        next((root / "DATASTRIP").iterdir()).joinpath("QI_DATA").mkdir()
+    return root

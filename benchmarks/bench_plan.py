@@ -1,0 +1,73 @@
+"""Benchmark: `s2kit plan` over 100 000 synthetic L1C entries (target < 60 s, O(n)).
+
+Each entry is a small .SAFE.zip holding one member named MTD_MSIL1C.xml (the
+planner opens the zip's central directory, it does not parse metadata when the
+compact name carries the facts). Sizes 10 000 and 100 000 are timed in the same
+run; the ratio shows linear scaling. Prints numbers, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from s2kit.config import config_from_dict
+from s2kit.plan import make_plan
+
+
+def _zip_bytes() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("X.SAFE/MTD_MSIL1C.xml", b"<placeholder/>")
+    return buf.getvalue()
+
+
+def build(root: Path, n: int) -> None:
+    data = _zip_bytes()
+    l1c = root / "l1c"
+    l1c.mkdir(parents=True)
+    t0 = datetime(2017, 1, 1)
+    tiles = ["17SQV", "17SPV", "18SUJ", "32TNS"]
+    for i in range(n):
+        sensing = (t0 + timedelta(hours=i)).strftime("%Y%m%dT%H%M%S")
+        baseline = "0301" if i % 10 else "0400"  # 10 % gated
+        name = f"S2A_MSIL1C_{sensing}_N{baseline}_R{i % 143:03d}_T{tiles[i % 4]}_{sensing}.SAFE.zip"
+        (l1c / name).write_bytes(data)
+
+
+def run(n: int) -> float:
+    root = Path(tempfile.mkdtemp(prefix="s2kit-bench-plan-"))
+    try:
+        build(root, n)
+        cfg = config_from_dict(
+            {
+                "paths": {"l1c_dirs": ["l1c"], "l2a_dir": "l2a", "scratch_dir": "scratch", "run_dir": "run"},
+                "sen2cor": {"runtime": "native", "install_dir": "/opt/sen2cor"},
+            },
+            root,
+        )
+        t = time.perf_counter()
+        res = make_plan(cfg, check_resources=False)
+        dt = time.perf_counter() - t
+        print(f"plan of {n:>7} entries: {dt:6.2f} s  ({dt / n * 1e6:.0f} us/entry)  counts={res.counts}")
+        return dt
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
+    times = [run(n) for n in sizes]
+    if len(sizes) == 2:
+        print(
+            f"scaling: {sizes[1] // sizes[0]}x entries took {times[1] / times[0]:.1f}x time (1.0 per x = linear)"
+        )
+        print(
+            f"target: 100 000 entries < 60 s -> {'met' if sizes[1] == 100_000 and times[1] < 60 else 'see above'}"
+        )

@@ -1,0 +1,209 @@
+"""The batch configuration file (``s2kit.toml``), validated with pydantic.
+
+Relative paths are resolved against the directory of the config file, so a
+config works from whatever directory ``make batch`` or a job script runs in.
+A bad value gives one :class:`~s2kit.errors.ConfigError` line that names the key.
+
+Example (``examples/s2kit.toml``)::
+
+    [paths]
+    l1c_dirs = ["../data/l1c"]
+    l2a_dir = "../data/l2a"
+    dem_dir = "../data/dem"
+    scratch_dir = "/tmp/s2kit-scratch"
+    run_dir = "../runs/example"
+
+    [sen2cor]
+    version = "2.9"
+    runtime = "apptainer"          # or "native"
+    image = "../sen2cor-2.9.sif"   # runtime = "apptainer"
+    # install_dir = "/opt/Sen2Cor-02.09.00-Linux64"   # runtime = "native"
+    resolution = 60
+    timeout_minutes = 90
+    retries = 1
+
+    [scheduler]
+    kind = "local"                 # local | lsf | slurm
+    cores_per_task = 1
+    memory_per_task_gb = 4
+    walltime = "02:00"
+    queue = ""
+    max_concurrent = 2
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, display_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+__all__ = ["BatchConfig", "PathsConfig", "Sen2CorConfig", "SchedulerConfig", "SelectConfig", "load_config"]
+
+_WALLTIME_RE = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?$")
+_TILE_RE = re.compile(r"^\d{2}[A-Z]{3}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Strict):
+    l1c_dirs: list[Path] = Field(min_length=1)
+    l2a_dir: Path
+    dem_dir: Path | None = None
+    scratch_dir: Path
+    run_dir: Path
+
+
+class Sen2CorConfig(_Strict):
+    version: Literal["2.9", "2.10", "2.11"] = "2.9"
+    runtime: Literal["apptainer", "native"] = "apptainer"
+    image: Path | None = None
+    install_dir: Path | None = None
+    resolution: Literal[10, 20, 60] | None = 60
+    baseline: str = "03.00"
+    timeout_minutes: float = Field(default=90, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+    apptainer: str = "apptainer"
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{2}\.\d{2}", v):
+            raise ValueError(f"expected a processing baseline like '03.00', found {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _runtime_needs(self) -> Sen2CorConfig:
+        if self.runtime == "apptainer" and self.image is None:
+            raise ValueError("runtime 'apptainer' needs 'image' (path of the Sen2Cor .sif)")
+        if self.runtime == "native" and self.install_dir is None:
+            raise ValueError("runtime 'native' needs 'install_dir' (folder with bin/L2A_Process)")
+        return self
+
+
+class SchedulerConfig(_Strict):
+    kind: Literal["local", "lsf", "slurm"] = "local"
+    cores_per_task: int = Field(default=1, ge=1, le=64)
+    memory_per_task_gb: float = Field(default=4, gt=0)
+    walltime: str = "02:00"
+    queue: str = ""
+    max_concurrent: int = Field(default=4, ge=1)
+    max_array_size: int | None = Field(default=None, ge=1)
+    extra_args: list[str] = Field(default_factory=list)
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, v: str) -> str:
+        if not _WALLTIME_RE.match(v):
+            raise ValueError(f"expected HH:MM or HH:MM:SS, found {v!r}")
+        return v
+
+    @property
+    def walltime_minutes(self) -> int:
+        m = _WALLTIME_RE.match(self.walltime)
+        assert m
+        return int(m[1]) * 60 + int(m[2]) + (1 if m[3] and int(m[3]) else 0)
+
+    @property
+    def memory_per_task_mb(self) -> int:
+        return int(round(self.memory_per_task_gb * 1024))
+
+
+class SelectConfig(_Strict):
+    tiles: list[str] = Field(default_factory=list)
+    start: date | None = None
+    end: date | None = None
+
+    @field_validator("tiles")
+    @classmethod
+    def _tiles(cls, v: list[str]) -> list[str]:
+        out = []
+        for t in v:
+            t2 = t.upper().removeprefix("T")
+            if not _TILE_RE.match(t2):
+                raise ValueError(f"expected MGRS tiles like '17SQV', found {t!r}")
+            out.append(t2)
+        return out
+
+
+class BatchConfig(_Strict):
+    paths: PathsConfig
+    sen2cor: Sen2CorConfig
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    source: Path | None = None  # the file this config was read from
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _resolve(base: Path, value: Any) -> Any:
+    if isinstance(value, str) and value:
+        p = Path(os.path.expandvars(os.path.expanduser(value)))
+        return os.path.normpath(p if p.is_absolute() else (base / p))
+    return value
+
+
+_PATH_KEYS = {
+    "paths": ("l2a_dir", "dem_dir", "scratch_dir", "run_dir"),
+    "sen2cor": ("image", "install_dir"),
+}
+
+
+def _format_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "<top>"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"key '{key}': {msg}{more}"
+
+
+def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> BatchConfig:
+    """Validate a parsed config; relative paths are taken relative to *base*."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for section, keys in _PATH_KEYS.items():
+        sec = data.get(section)
+        if isinstance(sec, dict):
+            for key in keys:
+                if key in sec:
+                    sec[key] = _resolve(base, sec[key])
+    paths = data.get("paths")
+    if isinstance(paths, dict) and isinstance(paths.get("l1c_dirs"), list):
+        paths["l1c_dirs"] = [_resolve(base, v) for v in paths["l1c_dirs"]]
+    if source is not None:
+        data["source"] = str(source)
+    try:
+        return BatchConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc), source) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> BatchConfig:
+    """Read and validate ``s2kit.toml``."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"expected a readable TOML config file, found: {exc.strerror}", p) from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"expected valid TOML, found: {exc}", p) from exc
+    return config_from_dict(data, p.resolve().parent, p.resolve())
+
+
+def describe(cfg: BatchConfig) -> str:
+    return f"config {display_path(cfg.source) if cfg.source else '<memory>'}"

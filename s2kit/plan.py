@@ -1,0 +1,332 @@
+"""``s2kit plan``: find every L1C, decide what to do with it, check resources first.
+
+Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir):
+
+* ``done``    a valid L2A made from it is already published (provenance says validated);
+* ``todo``    it will be processed;
+* ``skipped`` with a reason: ``duplicate`` (same datatake and tile: the highest
+  processing baseline wins, then the newest generation), ``baseline-gate``
+  (Sen2Cor 2.9 must not process L1C of baseline >= 04.00: it ignores the
+  radiometric offset), ``old-format``, ``corrupt``, ``missing-dirs`` (empty folders
+  GCS drops, which Sen2Cor needs, could not be recreated), ``not-selected``.
+
+The scan is O(n) over directory entries and reads no metadata for well-named
+products (the compact name carries baseline, tile, orbit and times), so 100 000
+scenes plan in seconds. Preflight refuses, with the numbers, when the L2A disk
+cannot take the planned output or a node's memory cannot hold ``mem x tasks``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import zipfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .config import BatchConfig
+from .errors import InputError, S2kitError, display_path
+from .fsutil import atomic_write_text
+from .runs import PlanEntry, RunDir, published_provenance
+from .safe import ProductName, baseline_key, iso_utc, parse_product_name, strip_product_suffix
+
+__all__ = [
+    "PlanResult",
+    "PreflightError",
+    "discover",
+    "decide",
+    "make_plan",
+    "EMPTY_DIRS",
+    "repair_empty_dirs",
+    "GATE",
+]
+
+# Sen2Cor version -> first L1C processing baseline it must not process.
+GATE = {"2.9": (4, 0)}
+# Folders a SAFE product has but Google's bucket drops when they are empty.
+EMPTY_DIRS = ("AUX_DATA", "HTML", "rep_info")
+GRANULE_EMPTY_DIRS = ("AUX_DATA",)
+DATASTRIP_EMPTY_DIRS = ("QI_DATA",)
+
+
+class PreflightError(S2kitError):
+    """Resources are short for the planned batch; the message carries the numbers."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    scene: str
+    path: Path
+    name: ProductName | None
+    problem: tuple[str, str] | None  # (reason-code, detail) found while scanning
+
+
+@dataclass
+class PlanResult:
+    entries: list[PlanEntry]
+    run_dir: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    todo_bytes: int = 0
+    preflight: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{n} {k}" for k, n in sorted(self.counts.items())]
+        why = ", ".join(f"{k}: {n}" for k, n in sorted(self.reasons.items()))
+        lines = [
+            f"plan: {len(self.entries)} L1C product(s): {', '.join(parts) or 'none'}"
+            + (f" (skipped: {why})" if why else ""),
+            f"plan: written to {display_path(self.run_dir / 'plan.jsonl')}",
+        ]
+        lines += [f"preflight: {p}" for p in self.preflight]
+        return "\n".join(lines)
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def _missing_empty_dirs(root: Path) -> list[str]:
+    missing = [d for d in EMPTY_DIRS if not (root / d).is_dir()]
+    for parent, subdirs in (("GRANULE", GRANULE_EMPTY_DIRS), ("DATASTRIP", DATASTRIP_EMPTY_DIRS)):
+        base = root / parent
+        if not base.is_dir():
+            continue
+        with os.scandir(base) as it:
+            for e in it:
+                if e.is_dir():
+                    missing += [
+                        f"{parent}/{e.name}/{d}"
+                        for d in subdirs
+                        if not os.path.isdir(os.path.join(e.path, d))
+                    ]
+    return missing
+
+
+def repair_empty_dirs(root: Path) -> list[str]:
+    """Recreate the empty folders GCS omits; returns what was created."""
+    missing = _missing_empty_dirs(root)
+    for rel in missing:
+        (root / rel).mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _check_dir_product(path: Path) -> tuple[str, str] | None:
+    names = {n.upper() for n in os.listdir(path)}
+    if "MTD_MSIL1C.XML" not in names:
+        return ("corrupt", "no MTD_MSIL1C.xml at its top level")
+    if "GRANULE" not in names:
+        return ("corrupt", "no GRANULE folder")
+    missing = _missing_empty_dirs(path)
+    if missing:
+        try:
+            repair_empty_dirs(path)
+        except OSError as exc:
+            return ("missing-dirs", f"{', '.join(missing)} missing and not creatable ({exc.strerror})")
+    return None
+
+
+def _check_zip_product(path: Path) -> tuple[str, str] | None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {n.rstrip("/").rsplit("/", 1)[-1].upper() for n in zf.namelist()}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return ("corrupt", f"unreadable zip ({exc})")
+    if "MTD_MSIL1C.XML" not in names:
+        return ("corrupt", "no MTD_MSIL1C.xml in the zip")
+    return None
+
+
+def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
+    """Every ``*.SAFE`` folder and ``*.SAFE.zip``/``*.zip`` at the top of the L1C dirs."""
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for d in l1c_dirs:
+        if not d.is_dir():
+            raise InputError("expected an L1C directory, found none", d)
+        with os.scandir(d) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            is_dir = e.is_dir()
+            low = e.name.lower()
+            if not ((is_dir and low.endswith(".safe")) or (not is_dir and low.endswith(".zip"))):
+                continue
+            scene = strip_product_suffix(e.name)
+            if scene in seen:
+                continue  # same product as folder and zip: the first dir in the list wins
+            seen.add(scene)
+            path = Path(e.path)
+            try:
+                name: ProductName | None = parse_product_name(e.name)
+            except InputError:
+                name = None
+            problem = None
+            if name is not None and name.naming == "legacy":
+                problem = ("old-format", "pre-December-2016 long-name product (PSD 13): unsupported")
+            elif name is not None and name.level != "L1C":
+                problem = ("not-l1c", f"a {name.level} product, not L1C")
+            elif name is None:
+                problem = ("corrupt", "not a Sentinel-2 L1C product name")
+            elif check:
+                problem = _check_dir_product(path) if is_dir else _check_zip_product(path)
+            out.append(Candidate(scene, path, name, problem))
+    return out
+
+
+def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path]) -> list[PlanEntry]:
+    """Pure decision step (no I/O besides sizes of todo products)."""
+    sel = cfg.select
+    gate = GATE.get(cfg.sen2cor.version)
+    entries: dict[str, PlanEntry] = {}
+    # best candidate per (datatake, tile): highest baseline, then newest generation
+    best: dict[tuple[str, str, int, str], Candidate] = {}
+    for c in cands:
+        n = c.name
+        base = PlanEntry(scene=c.scene, l1c_path=str(c.path), decision="todo")
+        if n is not None:
+            base = replace(
+                base,
+                mgrs_tile=n.mgrs_tile,
+                sensing_start=iso_utc(n.sensing_start),
+                processing_baseline=n.processing_baseline,
+                relative_orbit=n.relative_orbit,
+            )
+        if c.problem is not None:
+            entries[c.scene] = replace(base, decision="skipped", reason=f"{c.problem[0]}: {c.problem[1]}")
+            continue
+        assert n is not None and n.mgrs_tile is not None and n.processing_baseline is not None
+        if sel.tiles and n.mgrs_tile not in sel.tiles:
+            entries[c.scene] = replace(base, decision="skipped", reason=f"not-selected: tile {n.mgrs_tile}")
+            continue
+        day = n.sensing_start.date()
+        if (sel.start and day < sel.start) or (sel.end and day > sel.end):
+            entries[c.scene] = replace(base, decision="skipped", reason=f"not-selected: date {day}")
+            continue
+        if gate is not None and baseline_key(n.processing_baseline) >= gate:
+            entries[c.scene] = replace(
+                base,
+                decision="skipped",
+                reason=(
+                    f"baseline-gate: processing baseline {n.processing_baseline} >= "
+                    f"{gate[0]:02d}.{gate[1]:02d} carries a radiometric offset Sen2Cor {cfg.sen2cor.version} "
+                    "ignores"
+                ),
+            )
+            continue
+        entries[c.scene] = base
+        key = (n.spacecraft or "", n.sensing_start.isoformat(), n.relative_orbit, n.mgrs_tile)
+        rank = (baseline_key(n.processing_baseline), n.discriminator)
+        cur = best.get(key)
+        if cur is None:
+            best[key] = c
+            continue
+        assert cur.name is not None and cur.name.processing_baseline is not None
+        cur_rank = (baseline_key(cur.name.processing_baseline), cur.name.discriminator)
+        loser, winner = (c, cur) if rank <= cur_rank else (cur, c)
+        best[key] = winner
+        entries[loser.scene] = replace(
+            entries[loser.scene], decision="skipped", reason=f"duplicate: superseded by {winner.scene}"
+        )
+    out = []
+    for c in cands:
+        e = entries[c.scene]
+        if e.decision == "todo":
+            if c.scene in published:
+                e = replace(e, decision="done", reason="valid L2A published", l2a=str(published[c.scene]))
+            else:
+                e = replace(e, size_bytes=_tree_size(c.path))
+        out.append(e)
+    return out
+
+
+def _mem_total_mb() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1024**3:.1f} GB"
+
+
+def preflight(cfg: BatchConfig, todo: list[PlanEntry], node_memory_mb: int | None) -> list[str]:
+    """Check disk and memory; raise PreflightError with the numbers, else return notes."""
+    notes: list[str] = []
+    need = sum(e.size_bytes for e in todo)  # an L2A is about as big as its L1C
+    l2a_dir = cfg.paths.l2a_dir
+    probe = l2a_dir if l2a_dir.exists() else next((p for p in l2a_dir.parents if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise PreflightError(
+            f"expected at least {_gb(need)} free for {len(todo)} L2A product(s) (the size of their L1C), "
+            f"found {_gb(free)} free",
+            probe,
+        )
+    notes.append(f"disk: {_gb(need)} planned output, {_gb(free)} free at {display_path(probe)}")
+    sch = cfg.scheduler
+    if cfg.scheduler.kind == "local":
+        cores = os.cpu_count() or 1
+        tasks = max(1, min(sch.max_concurrent, cores // sch.cores_per_task or 1))
+    else:
+        tasks = 1  # one array task per allocation; the scheduler packs nodes by --mem
+    mem_needed = sch.memory_per_task_mb * tasks
+    if node_memory_mb is not None:
+        if mem_needed > node_memory_mb:
+            raise PreflightError(
+                f"expected a node with at least {mem_needed} MB ({sch.memory_per_task_mb} MB x {tasks} "
+                f"concurrent task(s)), found {node_memory_mb} MB",
+                cfg.source,
+            )
+        notes.append(
+            f"memory: {mem_needed} MB needed per node ({tasks} task(s)), {node_memory_mb} MB available"
+        )
+    else:
+        notes.append("memory: node memory unknown here; not checked")
+    return notes
+
+
+def make_plan(
+    cfg: BatchConfig,
+    run_dir: Path | None = None,
+    check_resources: bool = True,
+    node_memory_mb: int | None = None,
+) -> PlanResult:
+    """Scan, decide, preflight, then write ``plan.jsonl``, ``batches/all.txt`` and ``config.json``."""
+    rd = RunDir(run_dir or cfg.paths.run_dir)
+    cands = discover(cfg.paths.l1c_dirs)
+    entries = decide(cands, cfg, published_provenance(cfg.paths.l2a_dir))
+    todo = [e for e in entries if e.decision == "todo"]
+    result = PlanResult(entries=entries, run_dir=rd.path)
+    result.counts = dict(Counter(e.decision for e in entries))
+    result.reasons = dict(
+        Counter((e.reason or "").split(":", 1)[0] for e in entries if e.decision == "skipped")
+    )
+    result.todo_bytes = sum(e.size_bytes for e in todo)
+    if check_resources:
+        mem = (
+            node_memory_mb
+            if node_memory_mb is not None
+            else (_mem_total_mb() if cfg.scheduler.kind == "local" else None)
+        )
+        result.preflight = preflight(cfg, todo, mem)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
+    rd.write_plan(entries)
+    rd.write_batch("all", [e.scene for e in todo])
+    return result

@@ -1,0 +1,235 @@
+"""s2kit plan: discovery, decisions (duplicates, baseline gate, ...), preflight."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zipfile
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+from safe_trees import build_l1c_tree, zip_tree
+
+from s2kit.config import BatchConfig, config_from_dict
+from s2kit.plan import PreflightError, make_plan
+from s2kit.runs import PROVENANCE_SUFFIX, RunDir
+
+
+def _cfg(tmp: Path, **sections: dict[str, object]) -> BatchConfig:
+    data: dict[str, dict[str, object]] = {
+        "paths": {
+            "l1c_dirs": [str(tmp / "l1c")],
+            "l2a_dir": str(tmp / "l2a"),
+            "scratch_dir": str(tmp / "scratch"),
+            "run_dir": str(tmp / "run"),
+        },
+        "sen2cor": {"runtime": "native", "install_dir": str(tmp / "sen2cor")},
+    }
+    for k, v in sections.items():
+        data.setdefault(k, {}).update(v)
+    (tmp / "l1c").mkdir(exist_ok=True)
+    return config_from_dict(data, tmp)
+
+
+def _by_scene(result) -> dict[str, tuple[str, str | None]]:  # type: ignore[no-untyped-def]
+    return {e.scene: (e.decision, (e.reason or "").split(":", 1)[0] or None) for e in result.entries}
+
+
+def test_real_baselines_and_gate(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    ok = build_l1c_tree(tmp_path / "l1c", "03.01")
+    old = build_l1c_tree(tmp_path / "l1c", "02.09")
+    gated = build_l1c_tree(tmp_path / "l1c", "05.09")  # real PB 05.09 L1C with RADIO_ADD_OFFSET
+    res = make_plan(cfg, check_resources=False)
+    d = _by_scene(res)
+    assert d[ok.name[:-5]] == ("todo", None)
+    assert d[old.name[:-5]] == ("todo", None)
+    assert d[gated.name[:-5]] == ("skipped", "baseline-gate")
+    gate_entry = next(e for e in res.entries if e.decision == "skipped")
+    assert "05.09 >= 04.00" in (gate_entry.reason or "")
+    # the plan file round-trips and the batch holds exactly the todo scenes, in plan order
+    rd = RunDir(cfg.paths.run_dir)
+    assert rd.read_plan() == res.entries
+    assert rd.read_batch("all") == [e.scene for e in res.entries if e.decision == "todo"]
+    assert json.loads(rd.config_file.read_text())["sen2cor"]["version"] == "2.9"
+
+
+def test_gate_only_for_29(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, sen2cor={"version": "2.10"})
+    gated = build_l1c_tree(tmp_path / "l1c", "05.09")
+    assert _by_scene(make_plan(cfg, check_resources=False))[gated.name[:-5]] == ("todo", None)
+
+
+def test_duplicates_keep_highest_baseline_then_newest(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    l1c = tmp_path / "l1c"
+    first = build_l1c_tree(l1c, "03.01", generation="20210908T070248")
+    newer = build_l1c_tree(tmp_path / "b", "03.01", generation="20210909T010101")
+    shutil.move(str(newer), l1c / newer.name)
+    # the same datatake reprocessed with an older baseline (name DERIVED from the real one)
+    older_pb = l1c / first.name.replace("_N0301_", "_N0300_").replace("20210908T070248", "20211201T000000")
+    shutil.copytree(first, older_pb)
+    d = _by_scene(make_plan(cfg, check_resources=False))
+    assert d[newer.name[:-5]] == ("todo", None)
+    assert d[first.name[:-5]] == ("skipped", "duplicate")
+    assert d[older_pb.name[:-5]] == ("skipped", "duplicate")
+
+
+def test_bad_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    l1c = tmp_path / "l1c"
+    good = build_l1c_tree(l1c, "03.01")
+    (l1c / "S2A_OPER_PRD_MSIL1C_PDMC_20161213T013539_R065_V20161212T084402_20161212T084403.SAFE").mkdir()
+    nomtd = l1c / "S2A_MSIL1C_20210909T042701_N0301_R133_T46RER_20210909T070248.SAFE"
+    shutil.copytree(good, nomtd)
+    (nomtd / "MTD_MSIL1C.xml").unlink()
+    (l1c / "S2A_MSIL1C_20210910T042701_N0301_R133_T46RER_20210910T070248.SAFE.zip").write_bytes(
+        b"PK\x03\x04trunc"
+    )
+    (l1c / "S2B_MSIL2A_20210910T042701_N0301_R133_T46RER_20210910T070248.SAFE").mkdir()
+    (l1c / "notes.txt").write_text("ignored: not a product")
+    d = _by_scene(make_plan(cfg, check_resources=False))
+    assert sorted(d.values(), key=str) == sorted(
+        [
+            ("todo", None),
+            ("skipped", "old-format"),
+            ("skipped", "corrupt"),
+            ("skipped", "corrupt"),
+            ("skipped", "not-l1c"),
+        ],
+        key=str,
+    )
+    assert len(d) == 5
+
+
+def test_zip_input_is_planned(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    tree = build_l1c_tree(tmp_path / "src", "03.01")
+    z = zip_tree(tree, tmp_path / "l1c" / (tree.name + ".zip"))
+    res = make_plan(cfg, check_resources=False)
+    (entry,) = res.entries
+    assert entry.decision == "todo" and entry.l1c_path == str(z) and entry.size_bytes == z.stat().st_size
+
+
+def test_gcs_missing_empty_dirs_are_recreated(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    tree = build_l1c_tree(tmp_path / "l1c", "03.01", gcs_style=True)
+    assert not (tree / "AUX_DATA").exists()
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert entry.decision == "todo"
+    for rel in ("AUX_DATA", "HTML", "rep_info"):
+        assert (tree / rel).is_dir()
+    assert all((g / "AUX_DATA").is_dir() for g in (tree / "GRANULE").iterdir())
+    assert all((d / "QI_DATA").is_dir() for d in (tree / "DATASTRIP").iterdir())
+
+
+def test_unrepairable_missing_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only L1C store (root bypasses chmod here, so the refusal is injected)."""
+    import s2kit.plan as plan_mod
+
+    cfg = _cfg(tmp_path)
+    build_l1c_tree(tmp_path / "l1c", "03.01", gcs_style=True)
+
+    def refuse(root: Path) -> list[str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(plan_mod, "repair_empty_dirs", refuse)
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert entry.decision == "skipped"
+    assert entry.reason is not None and entry.reason.startswith("missing-dirs: AUX_DATA, HTML, rep_info")
+    assert "Permission denied" in entry.reason
+
+
+def test_selection(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, select={"tiles": ["T46RER"], "start": "2021-09-09", "end": "2021-09-30"})
+    before = build_l1c_tree(tmp_path / "l1c", "03.01")  # 2021-09-08
+    inside = build_l1c_tree(tmp_path / "l1c", "03.01", day_offset=5)
+    other_tile = build_l1c_tree(tmp_path / "l1c", "02.09")
+    d = _by_scene(make_plan(cfg, check_resources=False))
+    assert d[before.name[:-5]] == ("skipped", "not-selected")
+    assert d[inside.name[:-5]] == ("todo", None)
+    assert d[other_tile.name[:-5]] == ("skipped", "not-selected")
+
+
+def _publish(cfg: BatchConfig, scene: str, validated: bool = True) -> Path:
+    product = cfg.paths.l2a_dir / f"{scene.replace('MSIL1C', 'MSIL2A')}.SAFE"
+    product.mkdir(parents=True)
+    doc = {"l1c": {"scene": scene}, "validated": validated}
+    Path(str(product) + PROVENANCE_SUFFIX).write_text(json.dumps(doc))
+    return product
+
+
+def test_done_only_when_published_and_validated(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    a = build_l1c_tree(tmp_path / "l1c", "03.01").name[:-5]
+    b = build_l1c_tree(tmp_path / "l1c", "03.01", day_offset=1).name[:-5]
+    c = build_l1c_tree(tmp_path / "l1c", "03.01", day_offset=2).name[:-5]
+    product = _publish(cfg, a)
+    _publish(cfg, b, validated=False)
+    partial = _publish(cfg, c)
+    shutil.rmtree(partial)  # provenance without a product: not done
+    res = make_plan(cfg, check_resources=False)
+    d = _by_scene(res)
+    assert d == {a: ("done", "valid L2A published"), b: ("todo", None), c: ("todo", None)}
+    assert next(e for e in res.entries if e.scene == a).l2a == str(product)
+    assert RunDir(cfg.paths.run_dir).read_batch("all") == [b, c]
+
+
+FakeUsage = namedtuple("FakeUsage", "total used free")
+
+
+def test_preflight_refuses_short_disk_with_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tmp_path)
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: FakeUsage(10, 10, 100))
+    with pytest.raises(
+        PreflightError, match=r"expected at least 0\.0 GB free for 1 L2A product\(s\).*found 0\.0 GB free"
+    ):
+        make_plan(cfg)
+    assert not RunDir(cfg.paths.run_dir).plan_file.exists()  # refused: nothing written
+
+
+def test_preflight_refuses_short_memory(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, scheduler={"memory_per_task_gb": 4, "max_concurrent": 2})
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    with pytest.raises(
+        PreflightError, match=r"at least 8192 MB \(4096 MB x 2 concurrent task\(s\)\), found 6000 MB"
+    ):
+        make_plan(cfg, node_memory_mb=6000)
+    res = make_plan(cfg, node_memory_mb=9000)
+    assert any("8192 MB needed" in n for n in res.preflight)
+
+
+def test_cli_plan(s2kit_exe: str, hostile_dir: Path) -> None:
+    cfg_file = hostile_dir / "s2kit.toml"
+    (hostile_dir / "l1c").mkdir()
+    build_l1c_tree(hostile_dir / "l1c", "03.01")
+    build_l1c_tree(hostile_dir / "l1c", "05.09")
+    cfg_file.write_text(
+        """[paths]
+l1c_dirs = ["l1c"]
+l2a_dir = "l2a"
+scratch_dir = "scratch"
+run_dir = "run"
+[sen2cor]
+runtime = "native"
+install_dir = "/opt/sen2cor"
+""",
+        encoding="utf-8",
+    )
+    res = subprocess.run(
+        [s2kit_exe, "plan", "--config", str(cfg_file), "--json"], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["counts"] == {"todo": 1, "skipped": 1}
+    assert doc["skipped_reasons"] == {"baseline-gate": 1}
+    assert (hostile_dir / "run" / "plan.jsonl").is_file()
+
+
+def test_zip_of_real_tree_lists_mtd(tmp_path: Path) -> None:
+    tree = build_l1c_tree(tmp_path, "03.01")
+    with zipfile.ZipFile(zip_tree(tree)) as zf:
+        assert f"{tree.name}/MTD_MSIL1C.xml" in zf.namelist()
