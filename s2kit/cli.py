@@ -144,6 +144,31 @@ def plan(
         typer.echo(result.summary())
 
 
+# --------------------------------------------------------------------------- worker (issue 5)
+@app.command()
+def worker(
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Run directory written by 's2kit plan'.")],
+    batch: Annotated[str, typer.Option("--batch", help="Batch file batches/<NAME>.txt.")] = "all",
+    index: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--index",
+            help="Line of the batch (0-based). Default: $SLURM_ARRAY_TASK_ID, else $LSB_JOBINDEX - 1.",
+        ),
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", help="Added to the index (array chunks).")] = 0,
+) -> None:
+    """Process one scene of a batch (what each array task runs).
+
+    Exit codes: 0 done or already done, 1 failed, 2 usage, 75 scene locked by another worker.
+    """
+    from .worker import EXIT_DONE, run_task
+
+    outcome = run_task(run_dir, batch=batch, index=index, offset=offset, handle_signals=True)
+    typer.echo(outcome.message, err=outcome.exit_code != EXIT_DONE)
+    raise typer.Exit(outcome.exit_code)
+
+
 # --------------------------------------------------------------------------- gipp (issue 4)
 gipp_app = typer.Typer(help="Render, check and diff Sen2Cor GIPP configuration files.", no_args_is_help=True)
 app.add_typer(gipp_app, name="gipp")

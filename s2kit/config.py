@@ -152,7 +152,9 @@ class BatchConfig(_Strict):
 
 def _resolve(base: Path, value: Any) -> Any:
     if isinstance(value, str) and value:
-        p = Path(os.path.expandvars(os.path.expanduser(value)))
+        # '~' is expanded; environment variables are not (a path may contain '$', and a
+        # login node's $TMPDIR is not the compute node's): write the path out.
+        p = Path(os.path.expanduser(value))
         return os.path.normpath(p if p.is_absolute() else (base / p))
     return value
 

@@ -7,8 +7,10 @@ Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir
 * ``skipped`` with a reason: ``duplicate`` (same datatake and tile: the highest
   processing baseline wins, then the newest generation), ``baseline-gate``
   (Sen2Cor 2.9 must not process L1C of baseline >= 04.00: it ignores the
-  radiometric offset), ``old-format``, ``corrupt``, ``missing-dirs`` (empty folders
-  GCS drops, which Sen2Cor needs, could not be recreated), ``not-selected``.
+  radiometric offset), ``old-format``, ``corrupt`` (no MTD_MSIL1C.xml / GRANULE, bad
+  zip), ``not-l1c``, ``not-selected``. Empty folders that Google's bucket drops are
+  not a reason: the worker recreates them (``repair_empty_dirs``); the planner reads
+  the L1C store and never writes into it.
 
 The scan is O(n) over directory entries and reads no metadata for well-named
 products (the compact name carries baseline, tile, orbit and times), so 100 000
@@ -128,12 +130,9 @@ def _check_dir_product(path: Path) -> tuple[str, str] | None:
         return ("corrupt", "no MTD_MSIL1C.xml at its top level")
     if "GRANULE" not in names:
         return ("corrupt", "no GRANULE folder")
-    missing = _missing_empty_dirs(path)
-    if missing:
-        try:
-            repair_empty_dirs(path)
-        except OSError as exc:
-            return ("missing-dirs", f"{', '.join(missing)} missing and not creatable ({exc.strerror})")
+    # Empty folders GCS drops (AUX_DATA, HTML, ...) are NOT a reason to skip: the worker
+    # recreates them (in place, or in a scratch symlink tree when the input is read-only).
+    # The planner itself never writes into the L1C store.
     return None
 
 

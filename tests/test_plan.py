@@ -113,33 +113,21 @@ def test_zip_input_is_planned(tmp_path: Path) -> None:
     assert entry.decision == "todo" and entry.l1c_path == str(z) and entry.size_bytes == z.stat().st_size
 
 
-def test_gcs_missing_empty_dirs_are_recreated(tmp_path: Path) -> None:
+def test_gcs_style_input_is_todo_and_untouched(tmp_path: Path) -> None:
+    """The planner never writes into the L1C store; the worker repairs GCS-dropped dirs."""
+    from s2kit.plan import repair_empty_dirs
+
     cfg = _cfg(tmp_path)
     tree = build_l1c_tree(tmp_path / "l1c", "03.01", gcs_style=True)
-    assert not (tree / "AUX_DATA").exists()
+    before = sorted(p.relative_to(tree) for p in tree.rglob("*"))
     (entry,) = make_plan(cfg, check_resources=False).entries
     assert entry.decision == "todo"
-    for rel in ("AUX_DATA", "HTML", "rep_info"):
-        assert (tree / rel).is_dir()
+    assert sorted(p.relative_to(tree) for p in tree.rglob("*")) == before
+    created = repair_empty_dirs(tree)
+    assert created[:3] == ["AUX_DATA", "HTML", "rep_info"]
     assert all((g / "AUX_DATA").is_dir() for g in (tree / "GRANULE").iterdir())
     assert all((d / "QI_DATA").is_dir() for d in (tree / "DATASTRIP").iterdir())
-
-
-def test_unrepairable_missing_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A read-only L1C store (root bypasses chmod here, so the refusal is injected)."""
-    import s2kit.plan as plan_mod
-
-    cfg = _cfg(tmp_path)
-    build_l1c_tree(tmp_path / "l1c", "03.01", gcs_style=True)
-
-    def refuse(root: Path) -> list[str]:
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(plan_mod, "repair_empty_dirs", refuse)
-    (entry,) = make_plan(cfg, check_resources=False).entries
-    assert entry.decision == "skipped"
-    assert entry.reason is not None and entry.reason.startswith("missing-dirs: AUX_DATA, HTML, rep_info")
-    assert "Permission denied" in entry.reason
+    assert repair_empty_dirs(tree) == []
 
 
 def test_selection(tmp_path: Path) -> None:

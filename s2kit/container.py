@@ -1,0 +1,120 @@
+"""How a compute node starts the s2kit worker: inside the Apptainer image, or natively.
+
+Pure functions: configuration in, argument list out (golden-tested). Commands are
+argument lists; :func:`shell_line` quotes them with ``shlex.quote`` for job scripts.
+
+With ``runtime = "apptainer"`` every array task runs::
+
+    apptainer exec --cleanenv --no-home --env SLURM_ARRAY_TASK_ID="${SLURM_ARRAY_TASK_ID:-}" ...
+        --bind L1C:L1C:ro --bind DEM:DEM:ro --bind SCRATCH:SCRATCH:rw
+        --bind L2A:L2A:rw --bind RUN:RUN:rw IMAGE s2kit worker --run-dir RUN ...
+
+Paths are bound at the *same* path inside the container, so a path in the plan,
+the state files and the provenance means the same file on the login node, on the
+compute node and inside the image. Inputs and the DEM are read-only; scratch,
+the L2A dir and the run dir are writable. ``--cleanenv`` keeps the caller's
+environment (and any ``SEN2COR_HOME`` of a shared ``~/sen2cor``) out; the
+scheduler's task variables the worker needs are passed explicitly with ``--env``.
+``--no-home`` keeps ``$HOME`` (where Sen2Cor would otherwise put ``~/sen2cor``)
+unmounted; the worker gives each task its own ``SEN2COR_HOME`` in scratch.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import BatchConfig
+from .errors import ConfigError
+
+__all__ = ["binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
+
+# Scheduler variables the worker reads inside the container (passed through --cleanenv).
+TASK_ENV_VARS = (
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_JOB_ID",
+    "SLURM_CPUS_PER_TASK",
+    "LSB_JOBINDEX",
+    "LSB_JOBID",
+    "LSB_DJOB_NUMPROC",
+)
+
+
+def binds(cfg: BatchConfig, run_dir: Path | None = None) -> list[tuple[str, str]]:
+    """(path, mode) pairs, de-duplicated, in a stable order: inputs ro first.
+
+    A path used both as an input and as an output (e.g. ``l2a_dir`` = an L1C dir) is bound
+    once, writable: the worker must be able to publish there. The image file itself is
+    bound read-only so the worker can record its sha256 in the provenance.
+    """
+    modes: dict[str, str] = {}
+
+    def add(p: Path | None, mode: str) -> None:
+        if p is None:
+            return
+        s = str(p)
+        if modes.get(s) != "rw":
+            modes[s] = mode
+
+    for d in cfg.paths.l1c_dirs:
+        add(d, "ro")
+    add(cfg.paths.dem_dir, "ro")
+    add(cfg.sen2cor.image, "ro")
+    add(cfg.paths.scratch_dir, "rw")
+    add(cfg.paths.l2a_dir, "rw")
+    add(run_dir or cfg.paths.run_dir, "rw")
+    return list(modes.items())
+
+
+def _bind_spec(path: str, mode: str) -> str:
+    if ":" in path or "," in path:
+        # apptainer's --bind syntax uses ':' and ',' as separators and has no escape
+        raise ConfigError(
+            f"expected a path without ':' or ',' (apptainer --bind cannot express it), found {path!r}"
+        )
+    return f"{path}:{path}:{mode}"
+
+
+def native_s2kit() -> str:
+    """The s2kit executable of this installation (what a native job script calls)."""
+    candidate = Path(sys.executable).parent / "s2kit"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("s2kit")
+    return found or "s2kit"
+
+
+def worker_argv(cfg: BatchConfig, run_dir: Path | None = None, s2kit_exe: str | None = None) -> list[str]:
+    """The command an array task runs, up to (not including) ``--batch``/``--offset``."""
+    rd = str(run_dir or cfg.paths.run_dir)
+    tail = ["worker", "--run-dir", rd]
+    if cfg.sen2cor.runtime == "native":
+        return [s2kit_exe or native_s2kit(), *tail]
+    assert cfg.sen2cor.image is not None
+    argv = [cfg.sen2cor.apptainer, "exec", "--cleanenv", "--no-home"]
+    for var in TASK_ENV_VARS:
+        argv += ["--env", _passthrough(var)]
+    for path, mode in binds(cfg, Path(rd)):
+        argv += ["--bind", _bind_spec(path, mode)]
+    argv += [str(cfg.sen2cor.image), "s2kit", *tail]
+    return argv
+
+
+def shell_line(argv: Sequence[str]) -> str:
+    """Quote an argument list for a job script; ``${VAR:-}`` env passthroughs stay expandable."""
+    passthrough = {_passthrough(v): v for v in TASK_ENV_VARS}
+    parts = []
+    for a in argv:
+        name = passthrough.get(a)
+        # only the exact placeholder worker_argv emits; anything else (a path that merely
+        # starts like one) is quoted literally
+        parts.append(f'{name}="${{{name}:-}}"' if name else shlex.quote(a))
+    return " ".join(parts)
+
+
+def _passthrough(var: str) -> str:
+    return f"{var}=${{{var}:-}}"

@@ -1,0 +1,919 @@
+"""``s2kit worker``: process ONE scene of a run, the way each scheduler array task does.
+
+Library API: :func:`run_scene` (config, run dir, scene -> final :class:`~s2kit.runs.SceneState`),
+:func:`run_task` (what the CLI runs: resolve the scene from the batch file and the array
+index, then :func:`run_scene`), :func:`load_run_config`, :func:`task_index`, :func:`is_stale`.
+
+One task, step by step:
+
+1. Scene: ``batches/<batch>.txt`` line ``offset + index``; the index is ``--index``, else
+   ``SLURM_ARRAY_TASK_ID`` (0-based arrays), else ``LSB_JOBINDEX - 1`` (LSF arrays are 1-based).
+2. The scene's flock (held until the end); held by another worker -> exit 75, nothing touched.
+   State ``done`` with the product and its provenance still published -> exit 0, nothing touched.
+   A state ``running`` found while we hold the lock was left by a worker that died (flock
+   dies with its process): its half-done publication is cleaned up (or, when it had
+   completed, recorded as done), its orphaned Sen2Cor processes on this host are killed and
+   its scratch on this host is removed.
+3. Per attempt: state ``running`` (attempt n, host, pid, job id, started), a fresh
+   ``SEN2COR_HOME = scratch/<scene>/<n>-<host>-<pid>/sen2cor_home`` whose ``cfg/`` holds the
+   four GIPPs rendered by :mod:`s2kit.gipp` (Nr_Threads = allocated cores, Baseline_Version =
+   ``sen2cor.baseline``, DEM = ``dem_dir/<tile>/`` if it exists, else ``dem_dir``, else none),
+   then ``L2A_Process`` in its own process group, output to ``logs/<scene>/attempt-<n>.log``,
+   killed as a group on timeout. The DEM folder Sen2Cor gets is a per-attempt symlink copy
+   in scratch (:func:`s2kit.sen2cor.stage_dem`): Sen2Cor extracts ``srtm_*.tif`` into it, and
+   the shared DEM stays read-only and free of races between tasks of one tile.
+4. Input: a ``.SAFE`` folder is used in place (missing empty folders recreated); when it
+   is read-only, a symlink tree in scratch is repaired instead. A ``.zip`` is extracted into
+   scratch (members that would land outside the target are refused).
+5. Failure reasons (``SceneState.reason``, prefix before ``:`` is stable): ``timeout``,
+   ``exit-code``, ``log-error`` (CRITICAL/ERROR lines with exit 0), ``no-output``,
+   ``multiple-outputs``, ``validation: <finding codes>`` (s2kit validate, plus
+   ``baseline-mismatch`` and ``wrong-product``), ``input``, ``gipp``, ``setup`` (no
+   L2A_Process), ``publish``, ``signal`` (the worker got SIGTERM/SIGINT/SIGHUP).
+   ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
+   ``multiple-outputs`` and ``validation``; the others are final.
+6. Publish: provenance into the run dir, product moved (or copied across file systems) to
+   ``l2a_dir/.partial-<name>``, provenance written atomically to
+   ``l2a_dir/<name>.SAFE.provenance.json``, then ONE ``rename`` to ``l2a_dir/<name>``.  So a
+   product under its final name is always complete and always has its provenance beside it.
+7. Final state ``done`` (l2a path) or ``failed`` (reason, Sen2Cor's exit status, log).
+   Scratch: removed after success AND failure (node-local scratch must not fill up over a
+   failing batch); what stays is the run dir's per-attempt log and, on failure, a copy of
+   Sen2Cor's own ``SEN2COR_HOME/log`` as ``logs/<scene>/attempt-<n>.sen2cor/``.  Set
+   ``S2KIT_KEEP_SCRATCH=1`` to keep the scratch of a task for debugging.
+
+Exit codes: 0 done (or already done), 1 failed, 2 usage (no scene for this index, bad run
+dir), 75 scene locked by another worker (EX_TEMPFAIL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal
+import stat
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import __version__
+from .config import BatchConfig
+from .container import shell_line
+from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
+from .fsutil import atomic_write_text
+from .gipp import sen2cor_gipp_args, write_gipp_set
+from .plan import repair_empty_dirs
+from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState
+from .safe import parse_product_name, strip_product_suffix
+from .sen2cor import (
+    RunResult,
+    dem_files,
+    dem_for_tile,
+    find_products,
+    gipp_settings,
+    inside_container,
+    kill_grace_seconds,
+    l2a_process_argv,
+    l2a_process_exe,
+    last_line,
+    run_logged,
+    scan_log,
+    sha256_file,
+    signal_name,
+    stage_dem,
+    task_threads,
+    timeout_seconds,
+)
+from .validate import ProductReport, validate_product
+
+__all__ = [
+    "EXIT_DONE",
+    "EXIT_FAILED",
+    "EXIT_LOCKED",
+    "EXIT_USAGE",
+    "RETRYABLE",
+    "TaskOutcome",
+    "WorkerInterrupted",
+    "extract_zip",
+    "is_published",
+    "is_stale",
+    "job_id_from_env",
+    "load_run_config",
+    "plan_entry",
+    "run_scene",
+    "run_task",
+    "task_index",
+]
+
+EXIT_DONE = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another worker has the scene; try again later
+#: Failure reasons worth another attempt inside the same task.
+RETRYABLE = frozenset({"exit-code", "log-error", "no-output", "multiple-outputs", "validation"})
+PARTIAL_PREFIX = ".partial-"
+_SEN2COR_LOG_COPY_LIMIT = 64 * 1024 * 1024
+
+
+class WorkerInterrupted(BaseException):  # noqa: N818 - BaseException: no `except Exception` may eat it
+    """The worker received SIGTERM/SIGINT/SIGHUP (walltime, scancel, bkill, Ctrl-C)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _host() -> str:
+    return os.uname().nodename
+
+
+# --------------------------------------------------------------------------- task resolution
+def load_run_config(run_dir: str | os.PathLike[str]) -> BatchConfig:
+    """The config snapshot ``s2kit plan`` wrote (``config.json``; its paths are absolute)."""
+    rd = RunDir(run_dir)
+    try:
+        data = json.loads(rd.config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(
+            "expected config.json (written by 's2kit plan'), found none", rd.config_file
+        ) from exc
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"expected a readable JSON config snapshot, found: {exc}", rd.config_file) from exc
+    try:
+        return BatchConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "<top>"
+        raise ConfigError(f"key '{key}': {err['msg']}", rd.config_file) from None
+
+
+def _env_int(env: Mapping[str, str], var: str) -> int | None:
+    text = env.get(var, "").strip()  # container.py passes unset variables as empty strings
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"expected an integer in ${var}, found {text!r}") from None
+
+
+def task_index(index: int | None, offset: int = 0, env: Mapping[str, str] | None = None) -> int:
+    """``offset`` + (``index`` | ``SLURM_ARRAY_TASK_ID`` | ``LSB_JOBINDEX - 1``)."""
+    env = os.environ if env is None else env
+    if index is None:
+        index = _env_int(env, "SLURM_ARRAY_TASK_ID")
+    if index is None:
+        lsf = _env_int(env, "LSB_JOBINDEX")
+        if lsf is not None and lsf > 0:  # LSB_JOBINDEX is 0 in a job that is not an array
+            index = lsf - 1
+    if index is None:
+        raise UsageError(
+            "expected --index, SLURM_ARRAY_TASK_ID or LSB_JOBINDEX (an array task), found none of them"
+        )
+    if offset < 0 or index < 0:
+        raise UsageError(f"expected a non-negative index and offset, found index {index}, offset {offset}")
+    return offset + index
+
+
+def job_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """``SLURM_JOB_ID`` (unique per array task), else ``LSB_JOBID`` (``ID[index]`` in an array)."""
+    env = os.environ if env is None else env
+    slurm = env.get("SLURM_JOB_ID", "").strip()
+    if slurm:
+        return slurm
+    lsf = env.get("LSB_JOBID", "").strip()
+    if lsf:
+        idx = env.get("LSB_JOBINDEX", "").strip()
+        return f"{lsf}[{idx}]" if idx and idx != "0" else lsf
+    return None
+
+
+def plan_entry(rd: RunDir, scene: str) -> PlanEntry:
+    """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
+    rd.require()
+    with open(rd.plan_file, encoding="utf-8") as fh:
+        for line in fh:
+            if scene not in line:
+                continue
+            try:
+                entry = PlanEntry.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                continue
+            if entry.scene == scene:
+                return entry
+    raise InputError(f"expected scene {scene} in the plan, found no such entry", rd.plan_file)
+
+
+# --------------------------------------------------------------------------- state helpers
+def _sidecar(product: Path) -> Path:
+    return product.with_name(product.name + PROVENANCE_SUFFIX)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _provenance_ok(product: Path, scene: str) -> bool:
+    doc = _read_json(_sidecar(product))
+    l1c = doc.get("l1c") if doc else None
+    return bool(doc and isinstance(l1c, dict) and l1c.get("scene") == scene and doc.get("validated") is True)
+
+
+def is_published(st: SceneState | None) -> bool:
+    """State ``done`` and its product and provenance still in place."""
+    if st is None or st.state != "done" or not st.l2a:
+        return False
+    product = Path(st.l2a)
+    return product.is_dir() and _provenance_ok(product, st.scene)
+
+
+def is_stale(rd: RunDir, st: SceneState) -> bool:
+    """A ``running`` state whose worker is dead (nobody holds the scene's lock)."""
+    if st.state != "running":
+        return False
+    try:
+        with rd.lock(st.scene):
+            return True
+    except SceneLocked:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether *pid* runs on this host; a zombie is dead."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+        return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):  # no /proc: ask the kernel
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- inputs
+def extract_zip(zip_path: Path, dest: Path, scene: str) -> Path:
+    """Extract an L1C zip into *dest*; return the ``.SAFE`` folder. Zip-slip safe.
+
+    ESA zips hold one top folder ``X.SAFE/``; a zip without it is extracted into
+    ``dest/<scene>.SAFE``. Absolute names, ``..``, and symlink members are refused, and the
+    uncompressed size must fit in the free space of *dest*.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"expected a readable zip, found: {exc}", zip_path) from exc
+    with zf:
+        infos = zf.infolist()
+        tops = {i.filename.replace("\\", "/").lstrip("/").split("/", 1)[0] for i in infos}
+        single = next(iter(tops)) if len(tops) == 1 else None
+        if single and single.upper().endswith(".SAFE") and any("/" in i.filename for i in infos):
+            root, product = dest, dest / single
+        else:
+            root = product = dest / f"{scene}.SAFE"
+        root_real = os.path.realpath(root)
+        need = sum(i.file_size for i in infos)
+        free = shutil.disk_usage(dest).free
+        if need > free:
+            raise InputError(
+                f"expected {need / 1024**3:.1f} GB free in scratch to extract, found {free / 1024**3:.1f} GB",
+                dest,
+            )
+        for info in infos:
+            name = info.filename
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise InputError(f"zip member {name!r} is a symbolic link: refused", zip_path)
+            if name.startswith(("/", "\\")) or "\\" in name or ".." in name.split("/") or ":" in name[:2]:
+                raise InputError(
+                    f"zip member {name!r} would be written outside the product: refused", zip_path
+                )
+            target = os.path.realpath(os.path.join(root, name))
+            if target != root_real and not target.startswith(root_real + os.sep):
+                raise InputError(
+                    f"zip member {name!r} would be written outside the product: refused", zip_path
+                )
+        try:
+            for info in infos:
+                zf.extract(info, root)
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"expected an intact zip, extraction failed: {exc}", zip_path) from exc
+    if not product.is_dir():
+        raise InputError("expected a .SAFE folder in the zip, found none", zip_path)
+    return product
+
+
+def _symlink_tree(src: Path, dst: Path) -> None:
+    """Same folders as *src*, each file a symlink to the original (cheap, read-only data)."""
+    for dirpath, dirs, files in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        target = dst / rel if rel != "." else dst
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.symlink(os.path.join(os.path.abspath(dirpath), name), target / name)
+        dirs.sort()
+
+
+# --------------------------------------------------------------------------- image hash cache
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocking: tasks wait for the one that hashes
+        yield
+    finally:
+        os.close(fd)
+
+
+def cached_sha256(rd: RunDir, path: Path) -> str:
+    """sha256 of a big file (the 2 GB image) computed once per run, keyed by size and mtime."""
+    st = path.stat()
+    cache = rd.path / "cache" / "sha256.json"
+    key = str(path)
+    with _flocked(cache.with_suffix(".lock")):
+        doc = _read_json(cache) or {}
+        hit = doc.get(key)
+        if isinstance(hit, dict) and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:
+            return str(hit["sha256"])
+        digest = sha256_file(path)
+        doc[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        atomic_write_text(cache, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        return digest
+
+
+def container_record(cfg: BatchConfig, rd: RunDir, env: Mapping[str, str]) -> dict[str, Any] | None:
+    if cfg.sen2cor.runtime != "apptainer":
+        return None
+    assert cfg.sen2cor.image is not None
+    inside = inside_container(env)
+    rec: dict[str, Any] = {"image": str(cfg.sen2cor.image), "inside": inside, "sha256": None}
+    for candidate in (cfg.sen2cor.image, Path(inside) if inside else None):
+        if candidate is not None and os.access(candidate, os.R_OK) and candidate.is_file():
+            rec["sha256"] = cached_sha256(rd, candidate)
+            rec["hashed"] = str(candidate)
+            break
+    else:
+        rec["note"] = "image file not readable from the worker: not hashed"
+    return rec
+
+
+# --------------------------------------------------------------------------- one task
+@dataclass
+class _Failure:
+    kind: str  # the stable reason prefix
+    detail: str
+    exit_code: int | None = None
+
+    @property
+    def reason(self) -> str:
+        return f"{self.kind}: {self.detail}" if self.detail else self.kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+@dataclass
+class _Success:
+    product: Path
+    report: ProductReport
+    run: RunResult
+
+
+class _Task:
+    def __init__(self, cfg: BatchConfig, rd: RunDir, entry: PlanEntry, env: Mapping[str, str]) -> None:
+        self.cfg = cfg
+        self.rd = rd
+        self.entry = entry
+        self.scene = entry.scene
+        self.env = dict(env)
+        self.host = _host()
+        self.pid = os.getpid()
+        self.job_id = job_id_from_env(env)
+        self.scratch = cfg.paths.scratch_dir / self.scene
+        self.keep_scratch = self.env.get("S2KIT_KEEP_SCRATCH", "") == "1"
+        self.input_dir: Path | None = None
+        self.input_note: dict[str, Any] = {}
+        self.made: list[Path] = []  # scratch folders this task created
+        self.publishing: Path | None = None
+        self.task_started = _now()
+        self.attempt_home: Path | None = None
+        self.dem: Path | None = None
+        self.dem_staged: Path | None = None
+        self.threads: tuple[int, str] = (1, "default")
+        self.gipp_files: list[Path] = []
+
+    # ----------------------------------------------------------------- state
+    def _state(self, state: str, attempt: int, **kw: Any) -> SceneState:
+        st = SceneState(
+            scene=self.scene,
+            state=state,  # type: ignore[arg-type]
+            attempt=attempt,
+            host=self.host,
+            pid=self.pid,
+            job_id=self.job_id,
+            **kw,
+        )
+        self.rd.write_state(st)
+        return st
+
+    # ----------------------------------------------------------------- takeover
+    def _recover(self, prev: SceneState) -> SceneState | None:
+        """Clean up after a dead worker; return a done state if it had finished publishing."""
+        if prev.l2a:
+            final = Path(prev.l2a)
+            if final.is_dir() and _provenance_ok(final, self.scene):
+                done = replace(prev, state="done", ended=prev.ended or _now(), exit_code=0, reason=None)
+                self.rd.write_state(done)
+                return done
+            self._abort_publication(final)
+        return None
+
+    def _abort_publication(self, final: Path) -> None:
+        shutil.rmtree(final.with_name(PARTIAL_PREFIX + final.name), ignore_errors=True)
+        if not final.is_dir():
+            with contextlib.suppress(FileNotFoundError):
+                _sidecar(final).unlink()
+
+    def _clean_stale_scratch(self) -> None:
+        """Scratch of dead workers of this scene on this host: kill its orphans, remove it."""
+        if not self.scratch.is_dir():
+            return
+        stale: list[Path] = []
+        for d in self.scratch.iterdir():
+            head, _, pid = d.name.rpartition("-")
+            host = head.split("-", 1)[1] if "-" in head else ""
+            if host == self.host and pid.isdigit() and int(pid) != self.pid and not _pid_alive(int(pid)):
+                stale.append(d)
+        if not stale:
+            return
+        _kill_sen2cor_orphans([str(d) + os.sep for d in stale])
+        for d in stale:
+            shutil.rmtree(d, ignore_errors=True)
+
+    # ----------------------------------------------------------------- input
+    def _prepare_input(self) -> Path:
+        if self.input_dir is not None:
+            return self.input_dir
+        src = Path(self.entry.l1c_path)
+        if not src.exists():
+            raise InputError("expected the L1C product of the plan, found nothing there", src)
+        if src.is_file() and src.name.lower().endswith(".zip"):
+            dest = self._scratch_dir(f"input-{self.host}-{self.pid}")
+            product = extract_zip(src, dest, self.scene)
+            repaired = repair_empty_dirs(product)
+            self.input_note = {"staged": "zip-extract", "repaired_dirs": repaired}
+        elif src.is_dir():
+            try:
+                repaired = repair_empty_dirs(src)
+                product = src
+                self.input_note = {"staged": "in-place", "repaired_dirs": repaired}
+            except OSError:  # read-only input (e.g. an ro bind): repair a symlink tree instead
+                dest = self._scratch_dir(f"input-{self.host}-{self.pid}")
+                product = dest / src.name
+                _symlink_tree(src, product)
+                repaired = repair_empty_dirs(product)
+                self.input_note = {"staged": "symlink-tree", "repaired_dirs": repaired}
+        else:
+            raise InputError("expected a .SAFE folder or a .zip, found another kind of file", src)
+        names = {n.upper() for n in os.listdir(product)}
+        if "MTD_MSIL1C.XML" not in names:
+            raise InputError("expected MTD_MSIL1C.xml at the top of the L1C product, found none", product)
+        self.input_dir = product
+        return product
+
+    def _scratch_dir(self, name: str) -> Path:
+        d = self.scratch / name
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        self.made.append(d)
+        return d
+
+    # ----------------------------------------------------------------- one attempt
+    def _attempt(self, attempt: int, log: Path) -> _Success | _Failure:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        adir = self._scratch_dir(f"{attempt}-{self.host}-{self.pid}")
+        home, out, work = adir / "sen2cor_home", adir / "out", adir / "work"
+        for d in (home, out, work):
+            d.mkdir()
+        self.attempt_home = home
+        with open(log, "w", encoding="utf-8") as fh:
+            fh.write(
+                f"s2kit: worker {__version__} scene {self.scene} attempt {attempt} host {self.host} "
+                f"pid {self.pid} job {self.job_id or '-'} started {_now()}\n"
+            )
+        try:
+            input_dir = self._prepare_input()
+        except (InputError, OSError) as exc:
+            return _Failure("input", str(exc))
+        self.dem = dem_for_tile(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
+        self.threads = task_threads(self.cfg, self.env)
+        try:
+            self.dem_staged = stage_dem(self.dem, adir / "dem") if self.dem is not None else None
+        except OSError as exc:
+            return _Failure("input", f"DEM {display_path(self.dem or '')}: {exc}")
+        try:
+            settings = gipp_settings(self.cfg, self.dem_staged, self.threads[0])
+            self.gipp_files = write_gipp_set(settings, home / "cfg")
+        except S2kitError as exc:
+            return _Failure("gipp", str(exc))
+        try:
+            exe = l2a_process_exe(self.cfg, self.env)
+        except S2kitError as exc:
+            return _Failure("setup", str(exc))
+        argv = l2a_process_argv(
+            exe, input_dir, out, self.cfg.sen2cor.resolution, sen2cor_gipp_args(home / "cfg"), work
+        )
+        child_env = dict(self.env)
+        child_env["SEN2COR_HOME"] = str(home)
+        timeout = timeout_seconds(self.cfg, self.env)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"s2kit: SEN2COR_HOME={shell_line([str(home)])}\n")
+            fh.write(f"s2kit: timeout {timeout:g} s, Nr_Threads {self.threads[0]} ({self.threads[1]})\n")
+            fh.write(f"s2kit: command: {shell_line(argv)}\n")
+            fh.write("s2kit: ---- L2A_Process output ----\n")
+        offset = log.stat().st_size
+        run = run_logged(argv, log, child_env, timeout, kill_grace_seconds(self.env), cwd=work)
+        if run.timed_out:
+            return _Failure(
+                "timeout",
+                f"L2A_Process ran longer than {timeout:g} s; its process group was killed "
+                f"({', '.join(run.signals) or 'already gone'})",
+                run.returncode,
+            )
+        if run.returncode != 0:
+            assert run.returncode is not None
+            what = str(run.returncode) if run.returncode > 0 else signal_name(run.returncode)
+            tail = last_line(log, offset)
+            return _Failure("exit-code", what + (f" ({tail[:200]})" if tail else ""), run.returncode)
+        errors = scan_log(log, offset)
+        if errors:
+            more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+            return _Failure("log-error", errors[0].strip()[:200] + more, 0)
+        products = find_products(out)
+        if not products:
+            return _Failure("no-output", "L2A_Process exited 0 but wrote no S2*_MSIL2A_*.SAFE", 0)
+        if len(products) > 1:
+            return _Failure("multiple-outputs", ", ".join(p.name for p in products), 0)
+        product = products[0]
+        report = validate_product(product, expect_sen2cor=self.cfg.sen2cor.version)
+        codes = [f.code for f in report.findings if f.severity == "error"]
+        if report.processing_baseline is not None and report.processing_baseline != self.cfg.sen2cor.baseline:
+            codes.append("baseline-mismatch")
+        if not self._same_scene(product):
+            codes.append("wrong-product")
+        if codes:
+            with open(log, "a", encoding="utf-8") as fh:
+                for f in report.findings:
+                    fh.write(f"s2kit: validation: {f.severity} {f.code}: {f.message} [{f.path}]\n")
+                if "baseline-mismatch" in codes:
+                    fh.write(
+                        f"s2kit: validation: error baseline-mismatch: expected processing baseline "
+                        f"{self.cfg.sen2cor.baseline}, found {report.processing_baseline}\n"
+                    )
+                if "wrong-product" in codes:
+                    fh.write(
+                        f"s2kit: validation: error wrong-product: {product.name} is not from {self.scene}\n"
+                    )
+            return _Failure("validation", ",".join(dict.fromkeys(codes)), 0)
+        return _Success(product, report, run)
+
+    def _same_scene(self, product: Path) -> bool:
+        try:
+            l1c, l2a = parse_product_name(self.scene), parse_product_name(product.name)
+        except InputError:
+            return False
+        return (l1c.sensing_start, l1c.relative_orbit, l1c.mgrs_tile, l1c.spacecraft) == (
+            l2a.sensing_start,
+            l2a.relative_orbit,
+            l2a.mgrs_tile,
+            l2a.spacecraft,
+        )
+
+    # ----------------------------------------------------------------- publish
+    def _provenance(self, ok: _Success, final: Path, attempt: int, log: Path, started: str) -> dict[str, Any]:
+        r = ok.report
+        return {
+            "schema": "s2kit-provenance/1",
+            "scene": self.scene,
+            "validated": True,
+            "l1c": {
+                "scene": self.scene,
+                "path": self.entry.l1c_path,
+                "processing_baseline": self.entry.processing_baseline,
+                "mgrs_tile": self.entry.mgrs_tile,
+                **self.input_note,
+            },
+            "l2a": {
+                "name": final.name,
+                "path": str(final),
+                "processing_baseline": r.processing_baseline,
+                "warnings": [f"{f.code}: {f.message}" for f in r.findings if f.severity == "warning"],
+            },
+            "sen2cor": {
+                "version": self.cfg.sen2cor.version,
+                "version_in_metadata": r.sen2cor_version,
+                "runtime": self.cfg.sen2cor.runtime,
+                "executable": ok.run.argv[0],
+                "argv": ok.run.argv,
+                "resolution": self.cfg.sen2cor.resolution,
+                "baseline": self.cfg.sen2cor.baseline,
+                "seconds": round(ok.run.seconds, 3),
+            },
+            "gipp": {
+                "threads": self.threads[0],
+                "threads_from": self.threads[1],
+                "files": {p.name: sha256_file(p) for p in self.gipp_files},
+            },
+            "dem": self._dem_record(),
+            "container": container_record(self.cfg, self.rd, self.env),
+            "s2kit_version": __version__,
+            "host": self.host,
+            "pid": self.pid,
+            "job_id": self.job_id,
+            "attempt": attempt,
+            "started": started,
+            "ended": _now(),
+            "exit_code": ok.run.returncode,
+            "log": str(log),
+        }
+
+    def _dem_record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "dir": str(self.dem) if self.dem is not None else None,
+            "staged_as": str(self.dem_staged) if self.dem_staged is not None else None,
+            "files": dem_files(self.dem),
+        }
+        if self.dem is not None and (self.dem / "dem.json").is_file():
+            rec["dem_json_sha256"] = sha256_file(self.dem / "dem.json")  # s2kit.dem's record of the set
+        return rec
+
+    def _publish(self, ok: _Success, attempt: int, log: Path, started: str) -> Path:
+        l2a_dir = self.cfg.paths.l2a_dir
+        l2a_dir.mkdir(parents=True, exist_ok=True)
+        final = l2a_dir / ok.product.name
+        partial = l2a_dir / (PARTIAL_PREFIX + ok.product.name)
+        if final.exists() or _sidecar(final).exists():
+            raise InputError("expected a new product name in the L2A dir, found it taken", final)
+        # Tell a successor what to clean up if we die from here on.
+        self._state("running", attempt, started=started, log=str(log), l2a=str(final))
+        self.publishing = final
+        doc = self._provenance(ok, final, attempt, log, started)
+        text = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        atomic_write_text(self.rd.provenance_file(self.scene), text)
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            os.rename(ok.product, partial)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.copytree(ok.product, partial, symlinks=True)
+        atomic_write_text(_sidecar(final), text)
+        os.rename(partial, final)
+        with contextlib.suppress(OSError):
+            fd = os.open(l2a_dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self.publishing = None
+        return final
+
+    # ----------------------------------------------------------------- cleanup
+    def _keep_sen2cor_logs(self, log: Path) -> None:
+        src = self.attempt_home / "log" if self.attempt_home is not None else None
+        if src is None or not src.is_dir():
+            return
+        dest = log.with_suffix(".sen2cor")
+        total = 0
+        for f in sorted(src.rglob("*")):
+            if f.is_file() and not f.is_symlink():
+                total += f.stat().st_size
+                if total > _SEN2COR_LOG_COPY_LIMIT:
+                    break
+                target = dest / f.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, target)
+
+    def _drop_scratch(self, keep: Path | None = None) -> None:
+        if self.keep_scratch:
+            return
+        for d in list(self.made):
+            if d != keep:
+                shutil.rmtree(d, ignore_errors=True)
+                self.made.remove(d)
+        with contextlib.suppress(OSError):
+            self.scratch.rmdir()  # only when empty
+
+    # ----------------------------------------------------------------- main
+    def run(self) -> SceneState:
+        prev = self.rd.read_state(self.scene)
+        if is_published(prev):
+            assert prev is not None
+            return prev
+        if prev is not None and prev.state == "running":
+            recovered = self._recover(prev)  # we hold the lock: whoever wrote this is dead
+            if recovered is not None:
+                return recovered
+        self._clean_stale_scratch()
+        attempt = (prev.attempt if prev else 0) + 1
+        last = attempt + self.cfg.sen2cor.retries
+        log = self.rd.log_file(self.scene, attempt)
+        try:
+            while True:
+                log = self.rd.log_file(self.scene, attempt)
+                started = _now()
+                self._state("running", attempt, started=started, log=str(log))
+                try:
+                    result: _Success | _Failure = self._attempt(attempt, log)
+                except OSError as exc:  # scratch or log not writable, disk full, ...
+                    result = _Failure("setup", str(exc))
+                except Exception as exc:  # a bug: record it, then let it surface
+                    self._state(
+                        "failed",
+                        attempt,
+                        reason=f"internal: {type(exc).__name__}: {exc}",
+                        started=self.task_started,
+                        ended=_now(),
+                        log=str(log),
+                    )
+                    raise
+                if isinstance(result, _Success):
+                    try:
+                        final = self._publish(result, attempt, log, started)
+                    except (OSError, S2kitError) as exc:
+                        if self.publishing is not None:
+                            self._abort_publication(self.publishing)
+                        result = _Failure("publish", str(exc), 0)
+                    else:
+                        _append(log, f"s2kit: attempt {attempt}: done, published {final}\n")
+                        st = self._state(
+                            "done",
+                            attempt,
+                            started=started,
+                            ended=_now(),
+                            log=str(log),
+                            l2a=str(final),
+                            exit_code=0,
+                        )
+                        return st
+                _append(log, f"s2kit: attempt {attempt} failed: {result.reason}\n")
+                self._keep_sen2cor_logs(log)
+                if not result.retryable or attempt >= last:
+                    return self._state(
+                        "failed",
+                        attempt,
+                        reason=result.reason,
+                        started=self.task_started,
+                        ended=_now(),
+                        log=str(log),
+                        exit_code=result.exit_code,
+                    )
+                self._drop_scratch(keep=self._input_root())
+                attempt += 1
+        except WorkerInterrupted as exc:
+            if self.publishing is not None:
+                self._abort_publication(self.publishing)
+            _append(log, f"s2kit: interrupted by {signal.Signals(exc.signum).name}\n")
+            self._state(
+                "failed",
+                attempt,
+                reason=f"signal: worker received {signal.Signals(exc.signum).name}",
+                started=self.task_started,
+                ended=_now(),
+                log=str(log),
+            )
+            raise
+        finally:
+            self._drop_scratch()
+
+    def _input_root(self) -> Path | None:
+        return next((d for d in self.made if d.name.startswith("input-")), None)
+
+
+def _append(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _kill_sen2cor_orphans(prefixes: list[str]) -> int:
+    """SIGKILL live processes whose SEN2COR_HOME lies under one of *prefixes* (dead workers' scratch)."""
+    killed = 0
+    if not os.path.isdir("/proc"):  # pragma: no cover - not Linux
+        return killed
+    marks = [b"SEN2COR_HOME=" + os.fsencode(p) for p in prefixes]
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(m) for v in environ for m in marks):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+def run_scene(
+    cfg: BatchConfig,
+    run_dir: str | os.PathLike[str],
+    scene: str,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> SceneState:
+    """Process one scene under its lock and return its final state.
+
+    Raises :class:`~s2kit.runs.SceneLocked` (touching nothing) when another worker holds the
+    scene, :class:`~s2kit.errors.InputError` when the scene is not a todo of the plan.
+    """
+    rd = RunDir(run_dir)
+    entry = plan_entry(rd, strip_product_suffix(scene))
+    if entry.decision == "skipped":
+        raise InputError(
+            f"expected a scene to process, found it planned as skipped ({entry.reason})", rd.plan_file
+        )
+    with rd.lock(entry.scene):
+        return _Task(cfg, rd, entry, os.environ if env is None else env).run()
+
+
+# --------------------------------------------------------------------------- CLI entry
+@dataclass
+class TaskOutcome:
+    exit_code: int
+    message: str
+    scene: str | None = None
+    state: SceneState | None = None
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise WorkerInterrupted(signum)
+
+
+def run_task(
+    run_dir: str | os.PathLike[str],
+    batch: str = "all",
+    index: int | None = None,
+    offset: int = 0,
+    env: Mapping[str, str] | None = None,
+    handle_signals: bool = False,
+) -> TaskOutcome:
+    """What ``s2kit worker`` does: never raises for a scene outcome, returns the exit code."""
+    env = os.environ if env is None else env
+    rd = RunDir(run_dir)
+    try:
+        cfg = load_run_config(rd.path)
+        scene = rd.scene_for_index(batch, task_index(index, offset, env))
+    except S2kitError as exc:
+        return TaskOutcome(EXIT_USAGE, f"s2kit: error: {exc}")
+    old: dict[signal.Signals, Any] = {}
+    if handle_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            old[sig] = signal.signal(sig, _raise_interrupt)
+    try:
+        st = run_scene(cfg, rd.path, scene, env=env)
+    except SceneLocked as exc:
+        return TaskOutcome(EXIT_LOCKED, f"s2kit: worker: {scene}: {exc}", scene)
+    except WorkerInterrupted as exc:
+        st2 = rd.read_state(scene)
+        return TaskOutcome(EXIT_FAILED, f"s2kit: worker: {scene}: failed: signal: {exc}", scene, st2)
+    except S2kitError as exc:
+        return TaskOutcome(EXIT_FAILED, f"s2kit: error: {exc}", scene)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if st.state == "done":
+        return TaskOutcome(
+            EXIT_DONE, f"s2kit: worker: {scene}: done: {display_path(st.l2a or '')}", scene, st
+        )
+    log = display_path(st.log) if st.log else "-"
+    return TaskOutcome(EXIT_FAILED, f"s2kit: worker: {scene}: failed: {st.reason} (log: {log})", scene, st)
