@@ -322,6 +322,114 @@ def gipp_diff(
             typer.echo(line)
 
 
+# --------------------------------------------------------------------------- submit/status/resubmit (issue 5)
+_ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--config", "-c", help="The batch config (s2kit.toml); its paths.run_dir is the run dir."),
+]
+_RunDirOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--run-dir", help="Run directory written by 's2kit plan' (uses its config.json snapshot)."),
+]
+
+
+def _echo_err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+@app.command()
+def submit(
+    config: _ConfigOpt = None,
+    run_dir: _RunDirOpt = None,
+    batch: Annotated[str, typer.Option("--batch", help="Batch file batches/<NAME>.txt to submit.")] = "all",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render the job scripts and show the commands; submit nothing.")
+    ] = False,
+) -> None:
+    """Render job scripts into the run dir and submit the batch's not-done scenes as job arrays.
+
+    With scheduler kind "local" the tasks run here (at most max_concurrent at a time) and the
+    command returns when all are finished: exit 1 if any scene failed.
+    """
+    from .batch import load_target
+    from .batch import submit as do_submit
+
+    with errors_to_exit():
+        cfg, rd = load_target(config, run_dir)
+        result = do_submit(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
+    typer.echo(result.summary())
+    if any(rc not in (0, 75) for rc in result.exit_codes.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    config: _ConfigOpt = None,
+    run_dir: _RunDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Refresh with a progress bar until nothing is pending/running.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.")] = 5.0,
+) -> None:
+    """Counts per state and tile, failures with reasons and logs, jobs and their scheduler state."""
+    from .batch import format_status, load_target
+    from .batch import status as get_status
+
+    with errors_to_exit():
+        cfg, rd = load_target(config, run_dir)
+        report = get_status(cfg, rd)
+        if watch and report.active:
+            report = _watch(lambda: get_status(cfg, rd), report, interval)
+    typer.echo(_dump_json(report.to_dict()) if as_json else format_status(report))
+
+
+def _watch(refresh: Any, report: Any, interval: float) -> Any:
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    def text(r: Any) -> str:
+        c = r.counts
+        return f"{c['done']} done, {c['failed']} failed, {c['running']} running, {c['pending']} pending"
+
+    columns = (TextColumn("scenes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task(text(report), total=len(report.scenes), completed=report.finished)
+        while report.active:
+            time.sleep(max(0.2, interval))
+            report = refresh()
+            bar.update(task, completed=report.finished, description=text(report))
+    return report
+
+
+@app.command()
+def resubmit(
+    config: _ConfigOpt = None,
+    run_dir: _RunDirOpt = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Resubmit the failed and stale (worker lost) scenes.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show; submit nothing.")] = False,
+) -> None:
+    """Write batches/resubmit-<n>.txt with the failed and stale scenes and submit it."""
+    from .batch import load_target, resubmit_failed
+    from .errors import UsageError
+
+    with errors_to_exit():
+        if not failed:
+            raise UsageError("expected --failed (the only resubmit mode)")
+        cfg, rd = load_target(config, run_dir)
+        result = resubmit_failed(cfg, rd, dry_run=dry_run, echo=_echo_err)
+    if result is None:
+        typer.echo("resubmit: no failed or stale scenes")
+        return
+    typer.echo(result.summary())
+    if any(rc not in (0, 75) for rc in result.exit_codes.values()):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

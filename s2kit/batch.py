@@ -1,0 +1,569 @@
+"""Submit, watch and resubmit a planned batch: ``s2kit submit`` / ``status`` / ``resubmit``.
+
+Everything is read from and written to the run directory (:mod:`s2kit.runs`):
+
+* **submit** takes a batch file (default ``all``, written by ``plan``), drops the
+  scenes that are done, skipped or already queued/running in a live job, writes
+  the remaining ones as a new batch file when anything was dropped
+  (``<batch>-<n>.txt``: array index i -> line i must hold), splits them into
+  arrays the scheduler accepts, renders one job script per array into
+  ``jobs/<batch>/`` and submits it; every array appends a JobRecord to
+  ``jobs.jsonl``. Sen2Cor (image or install dir) is checked first: when it is
+  missing nothing is submitted.
+* **status** joins the plan, the worker state files and the scheduler's view of
+  the recorded jobs into one status per scene (:data:`STATUSES`). A scene whose
+  state is ``running`` but whose job is gone (or whose worker pid is dead on this
+  host) is ``stale``. A scheduler that cannot be asked makes its tasks ``unknown``;
+  it never makes status fail.
+* **resubmit --failed** writes ``batches/resubmit-<n>.txt`` with the failed and
+  stale scenes and submits it.
+
+A done scene is never submitted again, and publishing is the worker's atomic
+step, so rerunning ``plan`` + ``submit`` after any crash redoes only what is not done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import BatchConfig, config_from_dict, load_config
+from .errors import ConfigError, InputError, UsageError, display_path
+from .fsutil import atomic_write_text
+from .runs import JobRecord, PlanEntry, RunDir, SceneState
+from .schedulers import (
+    ACTIVE,
+    SCHEDULERS,
+    JobStatus,
+    LocalScheduler,
+    Scheduler,
+    SchedulerUnavailable,
+    chunk_ranges,
+    get_scheduler,
+    job_spec,
+)
+from .schedulers.local import pid_alive, this_host
+
+__all__ = [
+    "STATUSES",
+    "Sen2CorMissing",
+    "SceneStatus",
+    "StatusReport",
+    "SubmitResult",
+    "check_sen2cor",
+    "classify",
+    "format_status",
+    "load_target",
+    "resubmit_failed",
+    "status",
+    "submit",
+]
+
+STATUSES = ("todo", "pending", "running", "stale", "done", "failed", "skipped")
+Echo = Callable[[str], None]
+
+SEN2COR_INSTALLER = "Sen2Cor-02.09.00-Linux64.run"
+SEN2COR_URL = "https://step.esa.int/main/snap-supported-plugins/sen2cor/sen2cor-v2-9/"
+
+
+class Sen2CorMissing(ConfigError):
+    """The Sen2Cor image / installation the config names does not exist."""
+
+
+def check_sen2cor(cfg: BatchConfig) -> None:
+    """Raise one clear Sen2CorMissing when the config's Sen2Cor cannot run at all."""
+    s = cfg.sen2cor
+    where = f" in {display_path(cfg.source)}" if cfg.source else ""
+    if s.runtime == "apptainer":
+        assert s.image is not None
+        if not s.image.exists():
+            raise Sen2CorMissing(
+                f"Sen2Cor image not found: {display_path(s.image)} (sen2cor.image{where}); "
+                "build it with `make container` (s2kit container build --def containers/sen2cor.def) "
+                "or point sen2cor.image at an existing .sif; nothing was submitted"
+            )
+        return
+    assert s.install_dir is not None
+    exe = s.install_dir / "bin" / "L2A_Process"
+    if not exe.is_file():
+        raise Sen2CorMissing(
+            f"Sen2Cor {s.version} not installed: no {display_path(exe)} (sen2cor.install_dir{where}); "
+            f"install it with ESA's installer {SEN2COR_INSTALLER} ({SEN2COR_URL}): "
+            f"`bash {SEN2COR_INSTALLER} --target {shlex.quote(str(s.install_dir))}`, "
+            'or use runtime = "apptainer" with the image `make container` builds; nothing was submitted'
+        )
+
+
+def load_target(config: Path | None, run_dir: Path | None) -> tuple[BatchConfig, RunDir]:
+    """The config and run dir a command works on: ``--config FILE`` and/or ``--run-dir DIR``.
+
+    With only ``--run-dir``, the config snapshot ``plan`` wrote (config.json) is used.
+    """
+    if config is not None:
+        cfg = load_config(config)
+        return cfg, RunDir(os.path.abspath(run_dir if run_dir is not None else cfg.paths.run_dir))
+    if run_dir is None:
+        raise UsageError("expected --config FILE or --run-dir DIR, found neither")
+    rd = RunDir(os.path.abspath(run_dir)).require()
+    try:
+        data = json.loads(rd.config_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"expected the config snapshot written by 's2kit plan', found: {exc}", rd.config_file
+        ) from None
+    return config_from_dict(data, rd.path, rd.config_file), rd
+
+
+# ============================================================================ status
+@dataclass
+class SceneStatus:
+    scene: str
+    status: str
+    tile: str | None = None
+    reason: str | None = None
+    log: str | None = None
+    attempt: int | None = None
+    exit_code: int | None = None
+    host: str | None = None
+    pid: int | None = None
+    job: str | None = None  # "<scheduler> <job id>[<task>]" of the latest job that covers the scene
+    task: str | None = None  # that task's scheduler state
+
+
+@dataclass
+class StatusReport:
+    run_dir: Path
+    scenes: list[SceneStatus]
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    scheduler_errors: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(s.status for s in self.scenes)
+        return {k: c.get(k, 0) for k in STATUSES}
+
+    @property
+    def tiles(self) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter[str]] = {}
+        for s in self.scenes:
+            out.setdefault(s.tile or "?", Counter())[s.status] += 1
+        return {t: {k: c[k] for k in STATUSES if c[k]} for t, c in sorted(out.items())}
+
+    @property
+    def active(self) -> int:
+        c = self.counts
+        return c["pending"] + c["running"]
+
+    @property
+    def finished(self) -> int:
+        c = self.counts
+        return c["done"] + c["failed"] + c["skipped"] + c["stale"]
+
+    def by_status(self, *names: str) -> list[SceneStatus]:
+        return [s for s in self.scenes if s.status in names]
+
+    def to_dict(self) -> dict[str, Any]:
+        def brief(s: SceneStatus) -> dict[str, Any]:
+            return {k: v for k, v in asdict(s).items() if k != "status" and v is not None}
+
+        return {
+            "run_dir": str(self.run_dir),
+            "total": len(self.scenes),
+            "counts": self.counts,
+            "tiles": self.tiles,
+            "failed": [brief(s) for s in self.by_status("failed")],
+            "stale": [brief(s) for s in self.by_status("stale")],
+            "jobs": self.jobs,
+            "scheduler_errors": self.scheduler_errors,
+            "scenes": {s.scene: s.status for s in self.scenes},
+        }
+
+
+def classify(
+    entry: PlanEntry | None,
+    state: SceneState | None,
+    task: str | None,
+    host: str,
+    alive: Callable[[int], bool] = pid_alive,
+) -> str:
+    """One scene's status from its plan decision, worker state and scheduler task state.
+
+    ``task`` is the state of the latest recorded job task covering the scene
+    (None when no job covers it): pending | running | done | failed | gone | unknown.
+    """
+    if entry is not None and entry.decision == "skipped":
+        return "skipped"
+    if (entry is not None and entry.decision == "done") or (state is not None and state.state == "done"):
+        return "done"
+    if task in ACTIVE:
+        return str(task)  # queued or running in a live job (a failed scene being retried too)
+    if state is None or state.state == "pending":
+        return "pending" if task == "unknown" else "todo"
+    if state.state == "failed":
+        return "failed"
+    # state "running": is the worker still there?
+    if state.host == host and state.pid is not None and not alive(state.pid):
+        return "stale"
+    if task is None or task == "unknown":
+        return "running"  # no job to ask (or cannot ask) and no evidence it died
+    return "stale"  # the job task ended or vanished while the state says running
+
+
+def _query(
+    records: Sequence[JobRecord], schedulers: Mapping[str, Scheduler] | None
+) -> tuple[dict[tuple[str, str], JobStatus], list[str]]:
+    out: dict[tuple[str, str], JobStatus] = {}
+    errors: list[str] = []
+    kinds = sorted({r.scheduler for r in records})
+    for kind in kinds:
+        recs = [r for r in records if r.scheduler == kind]
+        try:
+            sched = (schedulers or {}).get(kind) or get_scheduler(kind)
+            got = sched.query(recs)
+        except SchedulerUnavailable as exc:
+            errors.append(f"{kind}: {exc}")
+            got = {}
+        except Exception as exc:  # noqa: BLE001 - status must not crash on a scheduler's reply
+            errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            got = {}
+        for r in recs:
+            out[(kind, r.job_id)] = got.get(r.job_id) or JobStatus(r.job_id, "unknown", default="unknown")
+    return out, errors
+
+
+def status(
+    cfg: BatchConfig | None,
+    rd: RunDir,
+    schedulers: Mapping[str, Scheduler] | None = None,
+    query: bool = True,
+) -> StatusReport:
+    """Join plan, state files and the scheduler's view into one status per planned scene."""
+    plan = rd.read_plan()
+    states = rd.read_states()
+    records = rd.read_jobs()
+    host = this_host()
+
+    # which (latest) job task covers each scene
+    batches: dict[str, list[str]] = {}
+    cover: dict[str, tuple[int, int]] = {}  # scene -> (record index, batch line)
+    for n, rec in enumerate(records):
+        if rec.batch not in batches:
+            try:
+                batches[rec.batch] = rd.read_batch(rec.batch)
+            except InputError:
+                batches[rec.batch] = []
+        lines = batches[rec.batch]
+        for line in range(rec.first_index, min(rec.first_index + rec.count, len(lines))):
+            cover[lines[line]] = (n, line)
+
+    if query and records:
+        js, errors = _query(records, schedulers)
+    else:
+        js = {(r.scheduler, r.job_id): JobStatus(r.job_id, "unknown", default="unknown") for r in records}
+        errors = []
+    index_base = {k: cls.index_base for k, cls in SCHEDULERS.items()}
+
+    scenes: list[SceneStatus] = []
+    for e in plan:
+        st = states.get(e.scene)
+        task: str | None = None
+        job = None
+        if e.scene in cover:
+            n, line = cover[e.scene]
+            rec = records[n]
+            t_index = line - rec.first_index + index_base.get(rec.scheduler, 0)
+            task = js[(rec.scheduler, rec.job_id)].task(t_index)
+            job = f"{rec.scheduler} {rec.job_id}[{t_index}]"
+        s = classify(e, st, task, host)
+        scenes.append(
+            SceneStatus(
+                scene=e.scene,
+                status=s,
+                tile=e.mgrs_tile,
+                reason=(st.reason if st is not None and s in ("failed", "stale") else None)
+                or (e.reason if s == "skipped" else None),
+                log=st.log if st is not None else None,
+                attempt=st.attempt if st is not None else None,
+                exit_code=st.exit_code if st is not None else None,
+                host=st.host if st is not None and s in ("running", "stale") else None,
+                pid=st.pid if st is not None and s in ("running", "stale") else None,
+                job=job,
+                task=task,
+            )
+        )
+        if s == "stale" and not scenes[-1].reason:
+            scenes[-1].reason = "worker lost: state says running but its job/process is gone"
+
+    jobs = []
+    for rec in records:
+        j = js[(rec.scheduler, rec.job_id)]
+        base = index_base.get(rec.scheduler, 0)
+        tasks = Counter(j.task(base + i) for i in range(rec.count))
+        jobs.append(
+            {
+                "scheduler": rec.scheduler,
+                "job_id": rec.job_id,
+                "batch": rec.batch,
+                "first_index": rec.first_index,
+                "count": rec.count,
+                "state": j.state,
+                "tasks": dict(sorted(tasks.items())),
+                "script": rec.script,
+                "submitted": rec.submitted,
+                **({"detail": j.detail} if j.detail else {}),
+            }
+        )
+    return StatusReport(run_dir=rd.path, scenes=scenes, jobs=jobs, scheduler_errors=errors)
+
+
+def _counts_line(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{counts[k]} {k}" for k in STATUSES if counts.get(k))
+
+
+def format_status(report: StatusReport, limit: int = 50) -> str:
+    """Human-readable status (the JSON form is ``report.to_dict()``)."""
+    c = report.counts
+    lines = [
+        f"run dir: {display_path(report.run_dir)}",
+        f"scenes: {len(report.scenes)}: {_counts_line(c) or 'none'}",
+    ]
+    if report.tiles:
+        lines.append("tiles:")
+        lines += [f"  {t:<6} {_counts_line(tc)}" for t, tc in report.tiles.items()]
+    if report.jobs:
+        lines.append("jobs:")
+        for j in report.jobs:
+            last = j["first_index"] + j["count"] - 1
+            tasks = ", ".join(f"{n} {k}" for k, n in j["tasks"].items())
+            lines.append(
+                f"  {j['scheduler']} {j['job_id']}: batch {j['batch']} lines {j['first_index']}-{last}, "
+                f"{j['state']}: {tasks}"
+            )
+    for err in report.scheduler_errors:
+        lines.append(f"scheduler unreachable: {err} (its tasks are shown as unknown)")
+    for name, title in (
+        ("failed", "failed"),
+        ("stale", "stale (worker lost; `s2kit resubmit --failed` retries)"),
+    ):
+        items = report.by_status(name)
+        if not items:
+            continue
+        lines.append(f"{title}:")
+        for s in items[:limit]:
+            extra = f" attempt {s.attempt}" if s.attempt else ""
+            where = f" on {s.host}:{s.pid}" if name == "stale" and s.host else ""
+            lines.append(f"  {s.scene}{extra}{where}: {s.reason or 'no reason recorded'}")
+            if s.log:
+                lines.append(f"      log: {display_path(s.log)}")
+        if len(items) > limit:
+            lines.append(f"  ... and {len(items) - limit} more (--json lists all)")
+    return "\n".join(lines)
+
+
+# ============================================================================ submit
+@dataclass
+class Chunk:
+    offset: int
+    count: int
+    script: Path
+    command: str
+    job_id: str | None = None
+
+
+@dataclass
+class SubmitResult:
+    scheduler: str
+    batch: str  # the batch file the arrays index
+    source_batch: str
+    scenes: list[str]
+    excluded: dict[str, int] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    dry_run: bool = False
+    notes: list[str] = field(default_factory=list)
+    exit_codes: dict[int, int] = field(default_factory=dict)  # local only
+
+    def summary(self) -> str:
+        ex = ", ".join(f"{n} {k}" for k, n in sorted(self.excluded.items()) if n)
+        if not self.scenes:
+            return f"submit: nothing to submit in batch {self.source_batch}" + (f" ({ex})" if ex else "")
+        head = f"{len(self.scenes)} scene(s) of batch {self.source_batch}" + (
+            f" (left out: {ex})" if ex else ""
+        )
+        verb = "would submit" if self.dry_run else "submitted"
+        lines = [
+            f"submit: {verb} {head} as batch {self.batch} in {len(self.chunks)} {self.scheduler} array(s)"
+        ]
+        for ch in self.chunks:
+            jid = f" job {ch.job_id}" if ch.job_id else ""
+            lines.append(
+                f"  lines {ch.offset}-{ch.offset + ch.count - 1}{jid}: {display_path(ch.script)}"
+                + (f"\n    {ch.command}" if self.dry_run else "")
+            )
+        if self.exit_codes:
+            c = Counter(
+                "done" if v == 0 else ("locked" if v == 75 else "failed") for v in self.exit_codes.values()
+            )
+            lines.append("local: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())))
+        return "\n".join(lines)
+
+
+def _next_name(rd: RunDir, prefix: str) -> str:
+    n = 1
+    while rd.batch_file(f"{prefix}-{n}").exists():
+        n += 1
+    return f"{prefix}-{n}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def submit(
+    cfg: BatchConfig,
+    rd: RunDir,
+    batch: str = "all",
+    dry_run: bool = False,
+    scheduler: Scheduler | None = None,
+    echo: Echo | None = None,
+    report: StatusReport | None = None,
+) -> SubmitResult:
+    """Render and submit the not-done scenes of *batch*; see the module docstring."""
+    say = echo or (lambda _m: None)
+    notes: list[str] = []
+    try:
+        check_sen2cor(cfg)
+    except Sen2CorMissing as exc:
+        if not dry_run:
+            raise
+        notes.append(f"warning: {exc.message}")
+    rd.require()
+    scenes = rd.read_batch(batch)
+    sched = scheduler or get_scheduler(cfg.scheduler.kind)
+    if report is None:
+        report = status(cfg, rd, schedulers={sched.kind: sched})
+    by_scene = {s.scene: s for s in report.scenes}
+    unreachable = {e.split(":", 1)[0] for e in report.scheduler_errors}
+    keep: list[str] = []
+    excluded: Counter[str] = Counter()
+    seen: set[str] = set()
+    unconfirmed = 0
+    for sc in scenes:
+        ss = by_scene.get(sc)
+        st = ss.status if ss is not None else None
+        if sc in seen:
+            excluded["duplicate"] += 1
+        elif ss is None:
+            excluded["not in plan"] += 1
+        elif st in ("done", "skipped"):
+            excluded[str(st)] += 1
+        elif st in ACTIVE and ss.task == "unknown" and (ss.job or "").split(" ", 1)[0] in unreachable:
+            keep.append(
+                sc
+            )  # its earlier job cannot be asked: submit again, the scene lock prevents a double run
+            unconfirmed += 1
+        elif st in ACTIVE:
+            excluded[f"already {st}"] += 1
+        else:
+            keep.append(sc)
+        seen.add(sc)
+    if unconfirmed:
+        notes.append(
+            f"warning: {unconfirmed} scene(s) of earlier jobs whose scheduler cannot be asked "
+            f"({'; '.join(report.scheduler_errors)}) are submitted again; the worker's scene lock "
+            "keeps a scene from running twice"
+        )
+    name = batch
+    if keep and keep != scenes:
+        name = _next_name(rd, batch)
+        rd.write_batch(name, keep)
+    result = SubmitResult(
+        scheduler=sched.kind,
+        batch=name,
+        source_batch=batch,
+        scenes=keep,
+        excluded=dict(excluded),
+        dry_run=dry_run,
+    )
+    result.notes = notes
+    if not keep:
+        return result
+
+    limit = sched.max_array_size()
+    if cfg.scheduler.max_array_size is not None:
+        limit = min(limit, cfg.scheduler.max_array_size)
+    result.notes += sched.notes()
+    chunks = chunk_ranges(len(keep), limit)
+    if len(chunks) > 1 and not isinstance(sched, LocalScheduler):
+        result.notes.append(
+            f"{len(keep)} tasks > array limit {limit}: {len(chunks)} arrays; "
+            f"the throttle %{cfg.scheduler.max_concurrent} applies to each array"
+        )
+    for msg in result.notes:
+        say(msg)
+    jobs_dir = rd.jobs_dir(name)
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    for offset, count in chunks:
+        spec = job_spec(cfg, rd.path, name, offset, count, jobs_dir)
+        script = jobs_dir / f"{spec.name}{sched.script_suffix}"
+        atomic_write_text(script, sched.render(spec), mode=0o755)
+        argv = sched.submit_argv(script, spec)
+        shown = shlex.join(argv) + (f" < {shlex.quote(str(script))}" if sched.kind == "lsf" else "")
+        chunk = Chunk(offset, count, script, shown)
+        result.chunks.append(chunk)
+        if dry_run:
+            continue
+        if isinstance(sched, LocalScheduler):
+            chunk.job_id = sched.new_job_id()
+            rd.append_job(_record(sched.kind, chunk.job_id, name, offset, count, script, argv))
+            say(f"local: running {count} task(s), at most {spec.max_concurrent} at a time")
+            result.exit_codes.update(
+                {
+                    offset + i: rc
+                    for i, rc in sched.run_array(script, spec, chunk.job_id, keep[offset:], say).items()
+                }
+            )
+            continue
+        chunk.job_id = sched.submit(script, spec)
+        rd.append_job(_record(sched.kind, chunk.job_id, name, offset, count, script, argv))
+        say(f"submitted {sched.kind} job {chunk.job_id}: batch {name} lines {offset}-{offset + count - 1}")
+    return result
+
+
+def _record(
+    kind: str, job_id: str, batch: str, offset: int, count: int, script: Path, argv: list[str]
+) -> JobRecord:
+    return JobRecord(
+        scheduler=kind,
+        job_id=job_id,
+        batch=batch,
+        first_index=offset,
+        count=count,
+        script=str(script),
+        submitted=_now(),
+        extra={"argv": argv, "host": this_host()},
+    )
+
+
+def resubmit_failed(
+    cfg: BatchConfig,
+    rd: RunDir,
+    dry_run: bool = False,
+    scheduler: Scheduler | None = None,
+    echo: Echo | None = None,
+) -> SubmitResult | None:
+    """Write ``batches/resubmit-<n>.txt`` with the failed and stale scenes and submit it (None: nothing)."""
+    sched = scheduler or get_scheduler(cfg.scheduler.kind)
+    report = status(cfg, rd, schedulers={sched.kind: sched})
+    scenes = [s.scene for s in report.by_status("failed", "stale")]
+    if not scenes:
+        return None
+    name = _next_name(rd, "resubmit")
+    rd.write_batch(name, scenes)
+    return submit(cfg, rd, batch=name, dry_run=dry_run, scheduler=sched, echo=echo, report=report)

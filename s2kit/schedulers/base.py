@@ -1,0 +1,314 @@
+"""Scheduler-neutral pieces: the job spec, the subprocess boundary, chunking, templates.
+
+The design follows dask-jobqueue and submitit: one generic :class:`JobSpec`
+(what an array chunk needs: cores, memory, walltime, throttle, the command) is
+translated by each scheduler into a job script by a PURE function (spec and
+site settings in, text out; golden-tested), and every call of a scheduler
+command goes through one function, :func:`run_command`, which a test can
+replace (``Scheduler(runner=fake)``) or satisfy with fake executables on PATH.
+
+Array indices: the batch file ``batches/<name>.txt`` maps line ``i`` to a
+scene. A chunk covers lines ``offset .. offset+count-1``; its array is
+``0..count-1`` on Slurm and ``1..count`` on LSF (``index_base``), and the
+worker computes ``line = offset + index`` (``--offset`` in the script).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from ..config import BatchConfig
+from ..container import worker_argv
+from ..errors import S2kitError, display_path
+from ..runs import JobRecord
+
+__all__ = [
+    "ACTIVE",
+    "CommandResult",
+    "JobSpec",
+    "JobStatus",
+    "Runner",
+    "Scheduler",
+    "SchedulerError",
+    "SchedulerUnavailable",
+    "TaskState",
+    "chunk_ranges",
+    "job_name",
+    "job_spec",
+    "load_template",
+    "render_template",
+    "run_command",
+    "TEMPLATE_NAMES",
+]
+
+TaskState = Literal["pending", "running", "done", "failed", "gone", "unknown"]
+"""One array task as the scheduler sees it. ``gone``: the scheduler no longer knows
+the task (finished long ago, cancelled before it started, or never existed);
+``unknown``: the scheduler could not be asked."""
+
+ACTIVE: frozenset[str] = frozenset({"pending", "running"})
+
+# Scheduler kind -> packaged job script template (s2kit/templates/jobs/).
+TEMPLATE_NAMES = {
+    "lsf": "s2kit-array.lsf.tmpl",
+    "slurm": "s2kit-array.slurm.tmpl",
+    "local": "s2kit-local.sh.tmpl",
+}
+
+COMMAND_TIMEOUT_S = 120.0
+
+
+class SchedulerError(S2kitError):
+    """A scheduler command failed or replied something s2kit cannot read."""
+
+
+class SchedulerUnavailable(SchedulerError):
+    """The scheduler cannot be reached (command missing, controller down, timeout)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def one_line(self) -> str:
+        """stderr (else stdout) on one line, for error messages."""
+        lines = [ln.strip() for ln in (self.stderr.strip() or self.stdout.strip()).splitlines() if ln.strip()]
+        text = " / ".join(lines)
+        return (text[:300] + " ...") if len(text) > 300 else (text or f"exit status {self.returncode}")
+
+
+Runner = Callable[..., CommandResult]
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    input: str | None = None,  # noqa: A002 - same name as subprocess.run
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = COMMAND_TIMEOUT_S,
+) -> CommandResult:
+    """Run one scheduler command (the subprocess boundary); never raises for rc != 0.
+
+    A missing executable or a timeout raises :class:`SchedulerUnavailable`.
+    """
+    try:
+        proc = subprocess.run(
+            list(argv),
+            input=input,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise SchedulerUnavailable(f"expected the command {argv[0]!r} on PATH, found none") from None
+    except subprocess.TimeoutExpired:
+        raise SchedulerUnavailable(
+            f"expected {argv[0]!r} to answer within {timeout:.0f} s, it did not"
+        ) from None
+    except OSError as exc:
+        raise SchedulerUnavailable(f"could not run {argv[0]!r}: {exc.strerror}") from None
+    return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One array chunk, scheduler-neutral (the generic job spec every backend translates)."""
+
+    name: str  # job name, [A-Za-z0-9_.-] only
+    batch: str
+    offset: int  # batch line of the chunk's first task
+    count: int  # number of array tasks
+    command: tuple[str, ...]  # worker argv incl. --batch/--offset, without --index
+    log_dir: Path
+    cores: int
+    memory_mb: int  # per array task
+    walltime_minutes: int
+    queue: str = ""
+    max_concurrent: int = 1
+    extra_args: tuple[str, ...] = ()
+    # created on the execution host before the worker starts: apptainer cannot bind a
+    # directory that does not exist (node-local scratch, a first-time L2A dir)
+    make_dirs: tuple[str, ...] = ()
+
+
+@dataclass
+class JobStatus:
+    """What the scheduler says about one submitted array (a JobRecord)."""
+
+    job_id: str
+    state: str  # summary: active | ended | gone | unknown
+    tasks: dict[int, TaskState] = field(default_factory=dict)  # scheduler task index -> state
+    default: TaskState = "gone"  # state of a task the scheduler did not list
+    detail: str = ""
+
+    def task(self, index: int) -> TaskState:
+        return self.tasks.get(index, self.default)
+
+
+def job_name(batch: str, offset: int = 0) -> str:
+    """A job name every scheduler accepts: ``s2kit-<batch>[-<offset>]``, unsafe characters -> ``_``."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", f"s2kit-{batch}")[:60]
+    return base if offset == 0 else f"{base}-{offset}"
+
+
+def job_spec(cfg: BatchConfig, run_dir: Path, batch: str, offset: int, count: int, log_dir: Path) -> JobSpec:
+    """Pure: config + chunk -> JobSpec (the worker command is container.worker_argv)."""
+    sch = cfg.scheduler
+    argv = [*worker_argv(cfg, run_dir), "--batch", batch, "--offset", str(offset)]
+    return JobSpec(
+        name=job_name(batch, offset),
+        batch=batch,
+        offset=offset,
+        count=count,
+        command=tuple(argv),
+        log_dir=log_dir,
+        cores=sch.cores_per_task,
+        memory_mb=sch.memory_per_task_mb,
+        walltime_minutes=sch.walltime_minutes,
+        queue=sch.queue,
+        max_concurrent=sch.max_concurrent,
+        extra_args=tuple(sch.extra_args),
+        make_dirs=(str(cfg.paths.scratch_dir), str(cfg.paths.l2a_dir)),
+    )
+
+
+def chunk_ranges(total: int, max_size: int) -> list[tuple[int, int]]:
+    """Split ``total`` tasks into arrays of at most ``max_size``: [(offset, count), ...]."""
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    return [(off, min(max_size, total - off)) for off in range(0, total, max_size)]
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def hhmm(minutes: int) -> str:
+    """Minutes -> ``H:MM`` (LSF ``-W``)."""
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def hhmmss(minutes: int) -> str:
+    """Minutes -> ``H:MM:SS`` (Slurm ``--time``; a bare ``02:00`` would mean 2 minutes there)."""
+    return f"{minutes // 60}:{minutes % 60:02d}:00"
+
+
+def load_template(name: str) -> str:
+    """A packaged job script template from ``s2kit/templates/jobs``."""
+    return (
+        resources.files("s2kit")
+        .joinpath("templates")
+        .joinpath("jobs")
+        .joinpath(name)
+        .read_text(encoding="utf-8")
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+def prepare_line(spec: JobSpec) -> str:
+    """Shell line that creates the directories the job binds (``mkdir -p``), quoted."""
+    if not spec.make_dirs:
+        return ": # no directories to create"
+    return "mkdir -p -- " + " ".join(shlex.quote(d) for d in spec.make_dirs)
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """Replace ``{{ key }}`` placeholders; every placeholder must have a value and vice versa."""
+    used = set(_PLACEHOLDER.findall(template))
+    missing = used - set(values)
+    unused = set(values) - used
+    if missing or unused:
+        raise ValueError(
+            f"template placeholders mismatch: missing {sorted(missing)}, unused {sorted(unused)}"
+        )
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def mb_to_unit(mb: int, unit: str) -> int:
+    """MB (MiB) -> an LSF_UNIT_FOR_LIMITS unit, rounded UP (never reserve less than asked)."""
+    exp = {"KB": -1, "MB": 0, "GB": 1, "TB": 2, "PB": 3, "EB": 4, "ZB": 5}[unit]
+    if exp < 0:
+        return mb * 1024
+    return max(1, int(math.ceil(mb / float(1024**exp))))
+
+
+class Scheduler(ABC):
+    """One batch system: detect site limits, render, submit, query, cancel."""
+
+    kind: ClassVar[str]
+    script_suffix: ClassVar[str]
+    index_base: ClassVar[int]  # first array index (Slurm/local 0, LSF 1)
+
+    def __init__(self, runner: Runner | None = None, env: Mapping[str, str] | None = None) -> None:
+        self._run: Runner = runner or run_command
+        self.env: Mapping[str, str] = env if env is not None else os.environ
+
+    # ----------------------------------------------------------- site
+    @abstractmethod
+    def max_array_size(self) -> int:
+        """Largest array this site accepts (tasks per array)."""
+
+    def notes(self) -> list[str]:
+        """Human notes about detected site settings (printed by submit)."""
+        return []
+
+    # ----------------------------------------------------------- scripts
+    @abstractmethod
+    def render(self, spec: JobSpec) -> str:
+        """Job script text for *spec* (delegates to a pure render function)."""
+
+    @abstractmethod
+    def submit_argv(self, script: Path, spec: JobSpec) -> list[str]:
+        """The command that submits *script* (shown by --dry-run)."""
+
+    @abstractmethod
+    def submit(self, script: Path, spec: JobSpec) -> str:
+        """Submit *script*; return the job id."""
+
+    # ----------------------------------------------------------- status
+    @abstractmethod
+    def query(self, records: Sequence[JobRecord]) -> dict[str, JobStatus]:
+        """Task states of the given jobs; raises SchedulerUnavailable when unreachable."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """Cancel a whole array."""
+
+    def line_of(self, first_index: int, task_index: int) -> int:
+        """Batch line of a scheduler task index of a chunk starting at *first_index*."""
+        return first_index + task_index - self.index_base
+
+    def task_of(self, first_index: int, line: int) -> int:
+        return line - first_index + self.index_base
+
+    # ----------------------------------------------------------- helpers
+    def _check(self, res: CommandResult, what: str) -> CommandResult:
+        if res.returncode != 0:
+            raise SchedulerError(
+                f"expected {what} to succeed, found exit status {res.returncode}: {res.one_line()}"
+            )
+        return res
+
+    @staticmethod
+    def log_pattern(spec: JobSpec, pattern: str) -> str:
+        return str(spec.log_dir / pattern)
+
+    def describe_script(self, script: Path) -> str:
+        return display_path(script)

@@ -1,0 +1,232 @@
+"""Slurm: ``sbatch --parsable``, ``squeue -r -t all``, ``scancel``.
+
+* Array indices must stay below ``MaxArraySize`` (``scontrol show config``;
+  Slurm's default 1001), so each chunk is ``--array=0-(M-1)%K`` with M <=
+  MaxArraySize and its own ``--offset``.
+* ``--mem`` is the per-task memory in MB (one task per array element), ``--time``
+  is written ``H:MM:SS`` (a bare ``02:00`` would be two MINUTES to Slurm).
+* Status reads ``squeue -h -r -j IDS -t all -o '%i %T'``: one row per task,
+  finished ones included for MinJobAge seconds; after that (``Invalid job id``)
+  the job is ``gone``. No sacct is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+from ..container import shell_line
+from ..runs import JobRecord
+from .base import (
+    TEMPLATE_NAMES,
+    CommandResult,
+    JobSpec,
+    JobStatus,
+    Scheduler,
+    SchedulerError,
+    SchedulerUnavailable,
+    TaskState,
+    hhmmss,
+    load_template,
+    prepare_line,
+    render_template,
+)
+
+__all__ = [
+    "SlurmScheduler",
+    "parse_max_array_size",
+    "parse_sbatch_reply",
+    "parse_squeue",
+    "render_slurm",
+    "slurm_header",
+]
+
+DEFAULT_MAX_ARRAY_SIZE = 1001
+
+_STATES: dict[str, TaskState] = {
+    "PENDING": "pending",
+    "REQUEUED": "pending",
+    "REQUEUE_HOLD": "pending",
+    "REQUEUE_FED": "pending",
+    "RESV_DEL_HOLD": "pending",
+    "CONFIGURING": "running",
+    "RUNNING": "running",
+    "COMPLETING": "running",
+    "SUSPENDED": "running",
+    "STOPPED": "running",
+    "STAGE_OUT": "running",
+    "SIGNALING": "running",
+    "RESIZING": "running",
+    "COMPLETED": "done",
+    "FAILED": "failed",
+    "TIMEOUT": "failed",
+    "CANCELLED": "failed",
+    "NODE_FAIL": "failed",
+    "OUT_OF_MEMORY": "failed",
+    "PREEMPTED": "failed",
+    "BOOT_FAIL": "failed",
+    "DEADLINE": "failed",
+    "REVOKED": "failed",
+    "SPECIAL_EXIT": "failed",
+}
+
+
+# ----------------------------------------------------------------------------- pure parsers
+def parse_max_array_size(text: str) -> int | None:
+    m = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", text, re.MULTILINE)
+    return int(m.group(1)) if m else None
+
+
+def parse_sbatch_reply(text: str) -> str:
+    """The job id of ``sbatch --parsable`` (``123`` or ``123;cluster``)."""
+    m = re.fullmatch(r"\s*(\d+)(?:;\S*)?\s*", text)
+    if not m:
+        first = text.strip().splitlines()[0] if text.strip() else "nothing"
+        raise SchedulerError(f"expected sbatch --parsable to print a job id, found: {first}")
+    return m.group(1)
+
+
+def _expand(spec: str) -> list[int]:
+    """``3``, ``[3-5,7]``, ``[3-9%2]`` -> task ids."""
+    spec = spec.strip("[]").split("%", 1)[0]
+    out: list[int] = []
+    for part in spec.split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def parse_squeue(text: str, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+    """Task states from ``squeue -h -r -t all -o '%i %T'`` rows (``12_3 RUNNING``, ``12 PENDING``)."""
+    out = {j: JobStatus(job_id=j, state="gone") for j in job_ids}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        ident, state = parts[0], parts[1].upper().rstrip("+")
+        jid, _, task = ident.partition("_")
+        if jid not in out:
+            continue
+        ts = _STATES.get(state, "unknown")
+        for t in _expand(task) if task else [0]:
+            out[jid].tasks[t] = ts
+    for st in out.values():
+        if st.tasks:
+            st.state = "active" if any(t in ("pending", "running") for t in st.tasks.values()) else "ended"
+    return out
+
+
+# ----------------------------------------------------------------------------- pure rendering
+def _slurm_path(path: Path) -> str:
+    """A log path pattern for --output: '%' in the directory is doubled (Slurm's '%%' = '%')."""
+    return str(path.parent).replace("%", "%%") + "/" + path.name
+
+
+def slurm_header(spec: JobSpec) -> list[str]:
+    log = shlex.quote(_slurm_path(spec.log_dir / "%A_%a.log"))
+    lines = [
+        f"#SBATCH --job-name={spec.name}",
+        f"#SBATCH --array=0-{spec.count - 1}%{spec.max_concurrent}",
+        "#SBATCH --ntasks=1",
+        f"#SBATCH --cpus-per-task={spec.cores}",
+        f"#SBATCH --mem={spec.memory_mb}",
+        f"#SBATCH --time={hhmmss(spec.walltime_minutes)}",
+    ]
+    if spec.queue:
+        lines.append(f"#SBATCH --partition={shlex.quote(spec.queue)}")
+    lines += [f"#SBATCH --output={log}", f"#SBATCH --error={log}"]
+    return lines
+
+
+def render_slurm(spec: JobSpec, max_array_size: int, source: str, template: str | None = None) -> str:
+    """PURE: job spec + MaxArraySize -> the job script text."""
+    notes = [
+        f"# memory: {spec.memory_mb} MB per array task (--mem is per node = per task here)",
+        f"# array: {spec.count} task(s), at most {spec.max_concurrent} running; "
+        f"MaxArraySize={max_array_size} ({source})",
+    ]
+    return render_template(
+        template if template is not None else load_template(TEMPLATE_NAMES["slurm"]),
+        {
+            "header": "\n".join(slurm_header(spec)),
+            "notes": "\n".join(notes),
+            "batch": spec.batch,
+            "offset": str(spec.offset),
+            "prepare": prepare_line(spec),
+            "command": shell_line(spec.command),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- the scheduler
+class SlurmScheduler(Scheduler):
+    kind = "slurm"
+    script_suffix = ".slurm"
+    index_base = 0
+
+    @cached_property
+    def _array_limit(self) -> tuple[int, str]:
+        try:
+            res = self._run(["scontrol", "show", "config"])
+        except SchedulerUnavailable as exc:
+            return DEFAULT_MAX_ARRAY_SIZE, f"Slurm default ({exc})"
+        if res.returncode != 0:
+            return DEFAULT_MAX_ARRAY_SIZE, f"Slurm default (scontrol show config failed: {res.one_line()})"
+        size = parse_max_array_size(res.stdout)
+        return (size, "scontrol show config") if size else (DEFAULT_MAX_ARRAY_SIZE, "Slurm default")
+
+    def max_array_size(self) -> int:
+        return self._array_limit[0]
+
+    def notes(self) -> list[str]:
+        size, src = self._array_limit
+        return [f"Slurm: MaxArraySize={size} ({src})"]
+
+    def render(self, spec: JobSpec) -> str:
+        size, src = self._array_limit
+        return render_slurm(spec, size, src)
+
+    def submit_argv(self, script: Path, spec: JobSpec) -> list[str]:
+        return ["sbatch", "--parsable", *spec.extra_args, str(script)]
+
+    def submit(self, script: Path, spec: JobSpec) -> str:
+        res = self._run(self.submit_argv(script, spec), cwd=spec.log_dir)
+        if res.returncode != 0:
+            raise SchedulerError(
+                f"expected sbatch to accept {script.name}, found exit {res.returncode}: {res.one_line()}",
+                script,
+            )
+        return parse_sbatch_reply(res.stdout)
+
+    def _squeue(self, ids: Sequence[str]) -> CommandResult:
+        return self._run(["squeue", "-h", "-r", "-j", ",".join(ids), "-t", "all", "-o", "%i %T"])
+
+    def query(self, records: Sequence[JobRecord]) -> dict[str, JobStatus]:
+        ids = sorted({r.job_id for r in records}, key=lambda j: (len(j), j))
+        if not ids:
+            return {}
+        res = self._squeue(ids)
+        if res.returncode == 0:
+            return parse_squeue(res.stdout, ids)
+        if "invalid job id" not in (res.stderr + res.stdout).lower():
+            raise SchedulerUnavailable(f"squeue failed (exit status {res.returncode}): {res.one_line()}")
+        # some id is unknown to the controller (purged after MinJobAge): ask one by one
+        out: dict[str, JobStatus] = {}
+        for jid in ids:
+            one = self._squeue([jid])
+            if one.returncode == 0:
+                out.update(parse_squeue(one.stdout, [jid]))
+            elif "invalid job id" in (one.stderr + one.stdout).lower():
+                out[jid] = JobStatus(job_id=jid, state="gone", detail=one.one_line())
+            else:
+                raise SchedulerUnavailable(f"squeue failed (exit status {one.returncode}): {one.one_line()}")
+        return out
+
+    def cancel(self, job_id: str) -> None:
+        self._check(self._run(["scancel", job_id]), f"scancel {job_id}")
