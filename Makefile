@@ -39,6 +39,7 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/bench_metadata.py
 	$(BIN)/python benchmarks/bench_plan.py
+	$(BIN)/python benchmarks/bench_dem.py
 	@if [ -f benchmarks/bench_batch.py ]; then $(BIN)/python benchmarks/bench_batch.py; fi
 
 batch: install

@@ -430,6 +430,165 @@ def resubmit(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------- dem / aux (issue 6)
+dem_app = typer.Typer(
+    help="SRTM DEM sets per Sentinel-2 tile, with the lab's fix for Sen2Cor 2.9's SRTM merging.",
+    no_args_is_help=True,
+)
+app.add_typer(dem_app, name="dem")
+aux_app = typer.Typer(help="Sen2Cor auxiliary data (ESACCI-LC).", no_args_is_help=True)
+app.add_typer(aux_app, name="aux")
+
+_CGIAR_SRTM_URL = "http://srtm.csi.cgiar.org/wp-content/uploads/files/srtm_5x5/TIFF/"  # = s2kit.dem
+
+
+@dem_app.command("prepare")
+def dem_prepare(
+    tiles: Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip.")],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="Folder (or mirror folder) of srtm_XX_YY.zip files, or a base URL. "
+            "Default: the CGIAR URL of Sen2Cor 2.9's L2A_GIPP.xml.",
+        ),
+    ] = _CGIAR_SRTM_URL,
+    margin_m: Annotated[
+        float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
+    ] = 2000.0,
+    cache: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--cache", help="Download cache with manifest.json (default: <out>/.cache/srtm)."),
+    ] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="Fill SRTM tiles the source lacks (all-ocean) with nodata."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Prepare again even if the set is up to date.")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="HTTP read timeout, seconds.")] = 120.0,
+    retries: Annotated[int, typer.Option("--retries", help="HTTP retries per request.")] = 5,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Report each source tile on stderr.")
+    ] = False,
+) -> None:
+    """Merge the SRTM tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name."""
+    from .dem import prepare_dem
+    from .http import HttpClient
+
+    with errors_to_exit(), HttpClient(timeout=(15.0, timeout), retries=retries) as client:
+        results = prepare_dem(
+            tiles,
+            source,
+            out,
+            margin_m=margin_m,
+            cache_dir=cache,
+            allow_missing=allow_missing,
+            force=force,
+            client=client,
+            log=(lambda msg: typer.echo(msg, err=True)) if verbose else None,
+        )
+    for result in results:
+        typer.echo(result.summary())
+    example = results[0].path
+    typer.echo(f"GIPP: s2kit gipp render --dem-dir {example} (one DEM_Directory per tile)")
+
+
+@dem_app.command("check")
+def dem_check(
+    paths: Annotated[list[Path], typer.Argument(help="Prepared sets: <out>/<tile> folders.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Verify prepared DEM sets (checksums, members, raster, tile coverage); exit 1 on errors."""
+    from .dem import check_dem
+
+    with errors_to_exit():
+        reports = [check_dem(path) for path in paths]
+    if as_json:
+        typer.echo(_dump_json({"sets": [r.to_dict() for r in reports], "ok": all(r.ok for r in reports)}))
+    else:
+        for report in reports:
+            for line in report.lines():
+                typer.echo(line)
+    raise typer.Exit(0 if all(r.ok for r in reports) else 1)
+
+
+@dem_app.command("footprint")
+def dem_footprint(
+    tiles: Annotated[list[str], typer.Argument(help="MGRS tiles, e.g. 17SQV.")],
+    margin_m: Annotated[
+        float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
+    ] = 2000.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles it needs."""
+    from .tiles import tile_geometry
+
+    with errors_to_exit():
+        geometries = [tile_geometry(t, margin_m) for t in tiles]
+    if as_json:
+        typer.echo(_dump_json([g.to_dict() for g in geometries]))
+        return
+    for g in geometries:
+        w, s, e, n = g.lonlat_bounds
+        typer.echo(
+            f"{g.tile}  EPSG:{g.epsg}  lon {w:.4f}..{e:.4f}  lat {s:.4f}..{n:.4f}"
+            f"{'  (crosses the antimeridian)' if g.crosses_antimeridian else ''}  {' '.join(g.srtm_tiles)}"
+        )
+
+
+@aux_app.command("esacci")
+def aux_esacci(
+    source: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--source", help="ESACCI-LC-L4-ALL-FOR-SEN2COR.zip: a file or an http(s) URL."),
+    ] = None,
+    dest: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--dest", help="Sen2Cor's aux_data folder to install into."),
+    ] = None,
+    check: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--check", help="Only verify this aux_data folder; exit 1 on errors."),
+    ] = None,
+    deep: Annotated[bool, typer.Option("--deep", help="--check: also compare SHA-256 checksums.")] = False,
+    cache: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--cache", help="Keep the downloaded archive here (default: deleted after install)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Install again even if up to date.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="--check: print one JSON document.")] = False,
+) -> None:
+    """Install the ESACCI-LC maps Sen2Cor 2.9 expects into aux_data (--source/--dest), or --check."""
+    from .errors import UsageError
+    from .esacci import check_esacci, install_esacci
+
+    with errors_to_exit():
+        if check is not None:
+            if source is not None or dest is not None:
+                raise UsageError(
+                    "expected either --check AUX_DATA_DIR or --source FILE_OR_URL --dest AUX_DATA_DIR"
+                )
+            report = check_esacci(check, deep=deep)
+        elif source is None or dest is None:
+            raise UsageError(
+                "expected --source FILE_OR_URL with --dest AUX_DATA_DIR (or --check AUX_DATA_DIR)"
+            )
+        else:
+            result = install_esacci(source, dest, cache_dir=cache, force=force)
+            for line in result.lines():
+                typer.echo(line)
+            return
+    if as_json:
+        typer.echo(_dump_json(report.to_dict()))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

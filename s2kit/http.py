@@ -1,0 +1,406 @@
+"""One HTTP client for s2kit: a requests session with retries, back-off and timeouts.
+
+Modelled on pystac-client's ``StacApiIO`` (stac-utils/pystac-client, ``stac_api_io.py``): a
+single :class:`requests.Session` that carries the headers, mounted with an
+:class:`~requests.adapters.HTTPAdapter` whose ``max_retries`` is an int or a ready
+:class:`urllib3.util.Retry`, and a per-request ``timeout``. urllib3 retries connection
+errors and the transient statuses (429, 500, 502, 503, 504) with exponential back-off and
+honours ``Retry-After``.
+
+:meth:`HttpClient.download` adds what urllib3 cannot retry: a body that breaks off half-way.
+Bytes go to ``<dest>.part``; an interrupted transfer is resumed with an HTTP ``Range``
+request (guarded by ``If-Range`` with the ETag/Last-Modified seen first, kept in
+``<dest>.part.json``), so a re-run - or the next attempt of the same run - continues where the
+last one stopped. Only a complete, size-checked (and optionally SHA-256-checked) file is
+renamed to *dest*: a reader never sees a half-written download. Bodies are requested with
+``Accept-Encoding: identity`` so byte offsets are offsets in the file.
+
+Every failure is an :class:`HttpError` (an :class:`~s2kit.errors.S2kitError`) with one line
+saying what was expected and what was found; credentials in URLs are never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .errors import S2kitError, display_path
+from .fsutil import atomic_write_text
+
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "DownloadResult",
+    "HttpClient",
+    "HttpError",
+    "HttpNotFound",
+    "is_url",
+    "redact_url",
+    "sha256_file",
+]
+
+DEFAULT_TIMEOUT: tuple[float, float] = (15.0, 120.0)  # (connect, read) seconds
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 1.0  # seconds; urllib3 sleeps backoff * 2**(n-1) between retries
+DEFAULT_MAX_RESUMES = 5
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+CHUNK = 1 << 16  # small: a broken connection loses at most one unfinished chunk
+
+_CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+
+
+class HttpError(S2kitError):
+    """An HTTP request or download failed (after its retries)."""
+
+
+class HttpNotFound(HttpError):
+    """The server answered 404/410: the resource does not exist there."""
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A finished download: where it is, how big, its SHA-256, and what the server said."""
+
+    url: str
+    path: Path
+    size: int
+    sha256: str
+    resumed: bool
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def is_url(text: str) -> bool:
+    """True for ``http(s)://`` addresses."""
+    return urlsplit(text).scheme.lower() in ("http", "https")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (``user:secret@host`` -> ``user:***@host``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _retry(retries: int | Retry, backoff: float) -> Retry:
+    if isinstance(retries, Retry):
+        return retries
+    if retries < 0:
+        raise HttpError(f"expected retries >= 0, found {retries}")
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last response comes back; its status is reported below
+    )
+
+
+class _Interrupted(Exception):
+    """The body ended early (internal: triggers a resume)."""
+
+
+class HttpClient:
+    """A requests session with retries, back-off, timeouts and resumable downloads.
+
+    *timeout* is seconds, or ``(connect, read)``; *retries* an int or a urllib3 ``Retry``;
+    *max_resumes* how often one :meth:`download` continues an interrupted body. Use it as a
+    context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int | Retry = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_resumes: int = DEFAULT_MAX_RESUMES,
+        headers: Mapping[str, str] | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.timeout = timeout
+        self.backoff = backoff
+        self.max_resumes = max_resumes
+        self._sleep = sleep
+        self._retry = _retry(retries, backoff)
+        self.session = session if session is not None else requests.Session()
+        adapter = HTTPAdapter(max_retries=self._retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"s2kit/{__version__} (+requests {requests.__version__})"
+        self.session.headers.update(headers or {})
+
+    # ------------------------------------------------------------------ plumbing
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def read_timeout(self) -> float:
+        return self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+
+    def _explain(self, url: str, exc: BaseException) -> HttpError:
+        where = redact_url(url)
+        tries = self._retry.total if isinstance(self._retry.total, int) else "its"
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return HttpError(
+                f"{where}: expected a connection, found none after {tries} retries (connect timeout)"
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in str(exc):
+            return HttpError(
+                f"{where}: expected data within {self.read_timeout:g} s, found none after {tries} retries "
+                "(server too slow)"
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return HttpError(
+                f"{where}: expected a connection, found an error after {tries} retries ({reason[:200]})"
+            )
+        return HttpError(f"{where}: request failed ({type(exc).__name__}: {str(exc)[:200]})")
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one request (urllib3 retries included); transport errors become :class:`HttpError`."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            return self.session.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise self._explain(url, exc) from None
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET that must answer 2xx: 404/410 raise :class:`HttpNotFound`, other errors :class:`HttpError`."""
+        response = self.request("GET", url, **kwargs)
+        self._check_status(url, response)
+        return response
+
+    def _check_status(self, url: str, response: requests.Response, ok: tuple[int, ...] = (200,)) -> None:
+        if response.status_code in ok:
+            return
+        status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+        response.close()
+        if response.status_code in (404, 410):
+            raise HttpNotFound(f"{redact_url(url)}: expected the file, found {status} (not on the server)")
+        retried = " after retries" if response.status_code in RETRY_STATUSES else ""
+        raise HttpError(f"{redact_url(url)}: expected HTTP {'/'.join(map(str, ok))}, found {status}{retried}")
+
+    # ------------------------------------------------------------------ download
+    def download(
+        self,
+        url: str,
+        dest: str | os.PathLike[str],
+        *,
+        expected_size: int | None = None,
+        expected_sha256: str | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> DownloadResult:
+        """Download *url* to *dest* (resuming ``<dest>.part`` if present); return what was stored.
+
+        Nothing is at *dest* unless the whole body arrived and matched the expected size and
+        checksum; an incomplete ``.part`` is kept (and resumed next time) only when the server
+        supports ranges. Raises :class:`HttpNotFound` (404/410) or :class:`HttpError`.
+        """
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        meta_path = target.with_name(target.name + ".part.json")
+        meta = _read_meta(meta_path) if part.exists() else {}
+        if meta and meta.get("url") != redact_url(url):
+            meta = {}
+            _unlink(part)
+        resumed = False
+        interruptions = 0
+        total: int | None = None
+        while True:
+            offset = part.stat().st_size if part.exists() else 0
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+                validator = meta.get("etag") or meta.get("last_modified")
+                if validator:
+                    headers["If-Range"] = str(validator)
+            try:
+                response = self.request("GET", url, headers=headers, stream=True)
+            except HttpError:
+                if interruptions >= self.max_resumes or not offset:
+                    raise
+                interruptions += 1
+                self._sleep(self.backoff * 2 ** (interruptions - 1))
+                continue
+            with contextlib.closing(response):
+                if response.status_code == 416 and offset:
+                    _, _, size = _content_range(response.headers.get("Content-Range", ""))
+                    if size == offset:
+                        total = size
+                        break  # the .part was already complete
+                    _unlink(part)  # the file changed on the server: start again
+                    meta = {}
+                    continue
+                self._check_status(url, response, ok=(200, 206))
+                if response.status_code == 206:
+                    start, _end, total = _content_range(response.headers.get("Content-Range", ""))
+                    if start != offset:
+                        raise HttpError(
+                            f"{redact_url(url)}: expected content from byte {offset}, found "
+                            f"Content-Range {response.headers.get('Content-Range')!r}"
+                        )
+                    mode = "ab"
+                    resumed = True
+                else:  # 200: the whole body (the server ignored Range, or the file changed)
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    offset, mode = 0, "wb"
+                meta = {
+                    "url": redact_url(url),
+                    "etag": response.headers.get("ETag") or meta.get("etag"),
+                    "last_modified": response.headers.get("Last-Modified") or meta.get("last_modified"),
+                    "size": total,
+                }
+                atomic_write_text(meta_path, json.dumps(meta) + "\n")
+                try:
+                    written = self._write_body(response, part, mode, offset, total, progress)
+                except (requests.RequestException, _Interrupted) as exc:
+                    interruptions += 1
+                    kept = part.stat().st_size if part.exists() else 0
+                    if interruptions > self.max_resumes:
+                        raise HttpError(
+                            f"{redact_url(url)}: expected {total if total is not None else 'all'} bytes, "
+                            f"found the transfer interrupted {interruptions} times ({_short(exc)}); "
+                            + (
+                                f"{kept} bytes kept in {display_path(part)}: run again to resume"
+                                if kept
+                                else "nothing kept"
+                            )
+                        ) from None
+                    self._sleep(self.backoff * 2 ** (interruptions - 1))
+                    continue
+            if total is not None and written != total:
+                _unlink(part)
+                _unlink(meta_path)
+                raise HttpError(f"{redact_url(url)}: expected {total} bytes, found {written}: discarded")
+            break
+
+        size = part.stat().st_size
+        if expected_size is not None and size != expected_size:
+            _unlink(part)
+            _unlink(meta_path)
+            raise HttpError(f"{redact_url(url)}: expected {expected_size} bytes, found {size}: discarded")
+        digest = sha256_file(part)
+        if expected_sha256 is not None and digest != expected_sha256.lower():
+            _unlink(part)
+            _unlink(meta_path)
+            raise HttpError(
+                f"{redact_url(url)}: expected SHA-256 {expected_sha256}, found {digest}: discarded"
+            )
+        with open(part, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(part, target)
+        _unlink(meta_path)
+        return DownloadResult(
+            url=redact_url(url),
+            path=target,
+            size=size,
+            sha256=digest,
+            resumed=resumed,
+            etag=meta.get("etag"),
+            last_modified=meta.get("last_modified"),
+        )
+
+    @staticmethod
+    def _write_body(
+        response: requests.Response,
+        part: Path,
+        mode: str,
+        offset: int,
+        total: int | None,
+        progress: Callable[[int, int | None], None] | None,
+    ) -> int:
+        written = offset
+        encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        with open(part, mode) as fh:
+            try:
+                # read1 hands over every byte received, also just before a broken connection
+                while block := response.raw.read1(CHUNK, decode_content=encoded):
+                    fh.write(block)
+                    written += len(block)
+                    if progress is not None:
+                        progress(written, total)
+            except urllib3.exceptions.HTTPError as exc:
+                if encoded:  # offsets of a decoded body are no offsets in the file: no resume
+                    fh.truncate(0)
+                raise _Interrupted(str(exc)) from None
+            finally:
+                fh.flush()
+        if total is not None and written < total:
+            raise _Interrupted(f"connection closed after {written} of {total} bytes")
+        return written
+
+
+def _content_range(value: str) -> tuple[int | None, int | None, int | None]:
+    match = _CONTENT_RANGE_RE.match(value.strip())
+    if match is None:
+        return None, None, None
+    start, end, size = match.groups()
+    return (
+        int(start) if start is not None else None,
+        int(end) if end is not None else None,
+        int(size) if size not in (None, "*") else None,
+    )
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
