@@ -49,7 +49,11 @@ def main() -> None:
             dst = work / "set" / f"{i:04d}" / seeds[i % len(seeds)].name
             shutil.copytree(seeds[i % len(seeds)], dst)
             products.append(dst)
-        meta_files = [f for p in products for f in (p / "MTD_MSIL2A.xml", *p.glob("GRANULE/*/MTD_TL.xml"), p / "manifest.safe")]
+        meta_files = [
+            f
+            for p in products
+            for f in (p / "MTD_MSIL2A.xml", *p.glob("GRANULE/*/MTD_TL.xml"), p / "manifest.safe")
+        ]
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
 
         bare = _best(lambda: [etree.parse(str(f), parser) for f in meta_files])

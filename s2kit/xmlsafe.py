@@ -58,9 +58,7 @@ def parse_xml(data: bytes, source: str | os.PathLike[str]) -> etree._Element:
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise MetadataError(
-            f"expected well-formed XML, found a syntax error: {exc}", source
-        ) from exc
+        raise MetadataError(f"expected well-formed XML, found a syntax error: {exc}", source) from exc
     if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise refused
     return root
