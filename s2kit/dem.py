@@ -64,6 +64,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import __version__
 from .errors import InputError, S2kitError, display_path
+from .findings import Finding, Severity
 from .fsutil import atomic_write_text
 from .http import HttpClient, HttpError, HttpNotFound, is_url, redact_url, sha256_file
 from .tiles import (
@@ -742,17 +743,7 @@ def _prepare_one(
 
 
 # ----------------------------------------------------------------------------- check
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class DemFinding:
-    severity: Severity
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"severity": self.severity, "code": self.code, "message": self.message}
+DemFinding = Finding  # the shared record of s2kit.findings
 
 
 @dataclass

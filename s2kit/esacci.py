@@ -46,6 +46,7 @@ from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import InputError, S2kitError, display_path
+from .findings import Finding, Severity
 from .fsutil import atomic_write_text
 from .http import HttpClient, is_url, redact_url, sha256_file
 
@@ -79,17 +80,7 @@ class EsacciError(S2kitError):
 
 
 # ----------------------------------------------------------------------------- checks
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class EsacciFinding:
-    severity: Severity
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"severity": self.severity, "code": self.code, "message": self.message}
+EsacciFinding = Finding  # the shared record of s2kit.findings
 
 
 @dataclass

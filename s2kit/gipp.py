@@ -31,6 +31,7 @@ from typing import Any, Literal, Union
 from lxml import etree
 
 from .errors import ConfigError, InputError, display_path
+from .findings import Severity
 from .fsutil import atomic_write_bytes
 from .xmlsafe import parse_xml
 
@@ -109,7 +110,6 @@ _NAME_VALUES = frozenset(
 _MAX_GIPP_BYTES = 4 * 1024 * 1024
 _XS = "{http://www.w3.org/2001/XMLSchema}"
 
-Severity = Literal["error", "warning"]
 GippSource = Union[str, "os.PathLike[str]", bytes]
 
 #: Every finding code :func:`check_gipp` can emit, with its severity.  Codes are stable.

@@ -43,6 +43,7 @@ __all__ = [
     "StateName",
     "SceneLocked",
     "PROVENANCE_SUFFIX",
+    "pid_alive",
 ]
 
 Decision = Literal["todo", "done", "skipped"]
@@ -268,6 +269,27 @@ class RunDir:
             yield
         finally:
             os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (zombies count as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):  # no /proc: ask the kernel
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def published_provenance(l2a_dir: Path) -> dict[str, Path]:

@@ -32,9 +32,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .errors import InputError, MetadataError, UsageError, display_path
+from .findings import Severity
 from .safe import Product, ProductMetadata, baseline_key, open_product
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "format_report",
 ]
 
-Severity = Literal["error", "warning"]
 
 # Band files of a Sen2Cor 2.9 / ESA L2A product, per resolution directory.
 EXPECTED_BANDS: Mapping[str, tuple[str, ...]] = {

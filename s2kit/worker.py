@@ -73,7 +73,7 @@ from .errors import ConfigError, InputError, S2kitError, UsageError, display_pat
 from .fsutil import atomic_write_text
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import repair_empty_dirs
-from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState
+from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
 from .safe import parse_product_name, strip_product_suffix
 from .sen2cor import (
     RunResult,
@@ -254,24 +254,6 @@ def is_stale(rd: RunDir, st: SceneState) -> bool:
             return True
     except SceneLocked:
         return False
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether *pid* runs on this host; a zombie is dead."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-        return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):  # no /proc: ask the kernel
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --------------------------------------------------------------------------- inputs
@@ -468,7 +450,7 @@ class _Task:
         for d in self.scratch.iterdir():
             head, _, pid = d.name.rpartition("-")
             host = head.split("-", 1)[1] if "-" in head else ""
-            if host == self.host and pid.isdigit() and int(pid) != self.pid and not _pid_alive(int(pid)):
+            if host == self.host and pid.isdigit() and int(pid) != self.pid and not pid_alive(int(pid)):
                 stale.append(d)
         if not stale:
             return

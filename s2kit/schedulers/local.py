@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..container import shell_line
 from ..fsutil import atomic_write_text
-from ..runs import JobRecord
+from ..runs import JobRecord, pid_alive
 from .base import (
     TEMPLATE_NAMES,
     JobSpec,
@@ -58,27 +58,6 @@ def render_local(spec: JobSpec, template: str | None = None) -> str:
 
 def this_host() -> str:
     return os.uname().nodename
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (zombies count as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _outcome(rc: int) -> TaskState:
