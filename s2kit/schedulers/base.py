@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from ..config import BatchConfig
-from ..container import worker_argv
+from ..container import shell_line, worker_argv
 from ..errors import S2kitError, display_path
 from ..runs import JobRecord
 
@@ -227,6 +227,23 @@ def prepare_line(spec: JobSpec) -> str:
     if not spec.make_dirs:
         return ": # no directories to create"
     return "mkdir -p -- " + " ".join(shlex.quote(d) for d in spec.make_dirs)
+
+
+def render_array_script(
+    kind: str, spec: JobSpec, header: Sequence[str], notes: Sequence[str], template: str | None = None
+) -> str:
+    """PURE: fill an array-job template (LSF or Slurm) from its header and note lines."""
+    return render_template(
+        template if template is not None else load_template(TEMPLATE_NAMES[kind]),
+        {
+            "header": "\n".join(header),
+            "notes": "\n".join(notes),
+            "batch": spec.batch,
+            "offset": str(spec.offset),
+            "prepare": prepare_line(spec),
+            "command": shell_line(spec.command),
+        },
+    )
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:

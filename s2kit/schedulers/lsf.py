@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ..container import shell_line
 from ..runs import JobRecord
 from .base import (
-    TEMPLATE_NAMES,
     JobSpec,
     JobStatus,
     Scheduler,
@@ -41,10 +39,8 @@ from .base import (
     TaskState,
     ceil_div,
     hhmm,
-    load_template,
     mb_to_unit,
-    prepare_line,
-    render_template,
+    render_array_script,
 )
 
 __all__ = [
@@ -171,17 +167,7 @@ def render_lsf(spec: JobSpec, site: LsfSite, template: str | None = None) -> str
         f"# array: {spec.count} element(s), at most {spec.max_concurrent} running; "
         f"MAX_JOB_ARRAY_SIZE={site.max_array_size} ({site.max_array_source})",
     ]
-    return render_template(
-        template if template is not None else load_template(TEMPLATE_NAMES["lsf"]),
-        {
-            "header": "\n".join(lsf_header(spec, site)),
-            "notes": "\n".join(notes),
-            "batch": spec.batch,
-            "offset": str(spec.offset),
-            "prepare": prepare_line(spec),
-            "command": shell_line(spec.command),
-        },
-    )
+    return render_array_script("lsf", spec, lsf_header(spec, site), notes, template)
 
 
 # ----------------------------------------------------------------------------- the scheduler

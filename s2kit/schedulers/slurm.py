@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ..container import shell_line
 from ..runs import JobRecord
 from .base import (
-    TEMPLATE_NAMES,
     CommandResult,
     JobSpec,
     JobStatus,
@@ -30,9 +28,7 @@ from .base import (
     SchedulerUnavailable,
     TaskState,
     hhmmss,
-    load_template,
-    prepare_line,
-    render_template,
+    render_array_script,
 )
 
 __all__ = [
@@ -151,17 +147,7 @@ def render_slurm(spec: JobSpec, max_array_size: int, source: str, template: str 
         f"# array: {spec.count} task(s), at most {spec.max_concurrent} running; "
         f"MaxArraySize={max_array_size} ({source})",
     ]
-    return render_template(
-        template if template is not None else load_template(TEMPLATE_NAMES["slurm"]),
-        {
-            "header": "\n".join(slurm_header(spec)),
-            "notes": "\n".join(notes),
-            "batch": spec.batch,
-            "offset": str(spec.offset),
-            "prepare": prepare_line(spec),
-            "command": shell_line(spec.command),
-        },
-    )
+    return render_array_script("slurm", spec, slurm_header(spec), notes, template)
 
 
 # ----------------------------------------------------------------------------- the scheduler
