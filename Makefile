@@ -13,7 +13,7 @@ help:
 	@echo "make test       lint (ruff, mypy) + the whole pytest suite"
 	@echo "make bench      benchmarks (numbers and ratios, no pass/fail)"
 	@echo "make batch      plan + submit the batch of CONFIG=$(CONFIG)"
-	@echo "make container  build the Sen2Cor Apptainer image"
+	@echo "make container  build the Sen2Cor Apptainer image (ESACCI=zip required; containers/README.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,22 @@ batch: install
 	$(S2KIT) plan --config $(CONFIG)
 	$(S2KIT) submit --config $(CONFIG)
 
+# make container ESACCI=/data/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip [SEN2COR_VERSION=2.9] [IMAGE=x.sif]
+#     [INSTALLER=Sen2Cor-02.09.00-Linux64.run|URL] [INSTALLER_SHA256=hex] [MIRROR=debian-mirror-url]
+#     [CONTAINER_ARGS="--fakeroot --force ..."]   (see containers/README.md)
+SEN2COR_VERSION  ?= 2.9
+IMAGE            ?= containers/sen2cor-$(SEN2COR_VERSION).sif
+ESACCI           ?=
+INSTALLER        ?=
+INSTALLER_SHA256 ?=
+MIRROR           ?=
+CONTAINER_ARGS   ?=
+
 container: install
-	$(S2KIT) container build --def containers/sen2cor.def
+	$(S2KIT) container build --def containers/sen2cor.def --out "$(IMAGE)" --sen2cor-version $(SEN2COR_VERSION) \
+	  $(if $(ESACCI),--esacci "$(ESACCI)") $(if $(INSTALLER),--installer "$(INSTALLER)") \
+	  $(if $(INSTALLER_SHA256),--installer-sha256 $(INSTALLER_SHA256)) $(if $(MIRROR),--mirror "$(MIRROR)") \
+	  $(CONTAINER_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BatchConfig, config_from_dict, load_config
-from .errors import ConfigError, InputError, UsageError, display_path
+from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_text
 from .runs import JobRecord, PlanEntry, RunDir, SceneState
 from .schedulers import (
@@ -440,6 +440,16 @@ def submit(
     try:
         check_sen2cor(cfg)
     except Sen2CorMissing as exc:
+        if not dry_run:
+            raise
+        notes.append(f"warning: {exc.message}")
+    # apptainer notices a missing bind source only when a task starts on a node, once per
+    # task: refuse before anything is launched (writable dirs are created here)
+    from .image import check_binds
+
+    try:
+        check_binds(cfg, rd.path, create_writable=not dry_run)
+    except S2kitError as exc:
         if not dry_run:
             raise
         notes.append(f"warning: {exc.message}")

@@ -589,6 +589,213 @@ def aux_esacci(
     raise typer.Exit(0 if report.ok else 1)
 
 
+# --------------------------------------------------------------------------- container (issue 7)
+container_app = typer.Typer(
+    help="The Sen2Cor Apptainer image: build it, read its labels, pin its installer.", no_args_is_help=True
+)
+app.add_typer(container_app, name="container")
+
+_ApptainerOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--apptainer",
+        help="The apptainer command, split like a shell (default: $S2KIT_APPTAINER, else 'apptainer').",
+    ),
+]
+
+
+def _apptainer_cmd(value: str | None) -> tuple[str, ...]:
+    import os
+    import shlex
+
+    text = value if value is not None else os.environ.get("S2KIT_APPTAINER", "") or "apptainer"
+    return tuple(shlex.split(text))
+
+
+@container_app.command("build")
+def container_build(
+    esacci: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--esacci", help="ESACCI-LC-L4-ALL-FOR-SEN2COR.zip: a file or an http(s) URL (required)."
+        ),
+    ] = None,
+    definition: Annotated[
+        Path, typer.Option("--def", help="The definition file (inside an s2kit checkout).")
+    ] = Path("containers/sen2cor.def"),
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Image to write (default: sen2cor-<version>.sif)."),
+    ] = None,
+    sen2cor_version: Annotated[str, typer.Option("--sen2cor-version", help="2.9, 2.10 or 2.11.")] = "2.9",
+    installer: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--installer", help="Sen2Cor installer: a file or a URL (default: ESA's URL)."),
+    ] = None,
+    installer_sha256: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--installer-sha256", help="Expected sha256 of the installer (else checksums.tsv/lock)."
+        ),
+    ] = None,
+    mirror: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--mirror", help="Debian mirror for debootstrap (e.g. a snapshot.debian.org URL)."),
+    ] = None,
+    bootstrap: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--bootstrap", help="Base bootstrap agent: debootstrap (default), docker, localimage."),
+    ] = None,
+    from_image: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--from", help="Base for docker/localimage, e.g. debian:bookworm-slim@sha256:..."),
+    ] = None,
+    build_arg: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--build-arg", metavar="KEY=VALUE", help="Another build argument of the def. Repeatable."
+        ),
+    ] = None,
+    apptainer: _ApptainerOpt = None,
+    fakeroot: Annotated[bool, typer.Option("--fakeroot", help="Pass --fakeroot to apptainer build.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing image.")] = False,
+    lock: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--lock", help="TOFU lock file (default: containers/sen2cor.lock next to the def)."),
+    ] = None,
+    no_lock: Annotated[bool, typer.Option("--no-lock", help="Neither read nor write the lock.")] = False,
+    ca_bundle: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--ca-bundle",
+            help="PEM bundle the build's downloads trust (TLS proxies); 'none' for none. "
+            "Default: $PIP_CERT, $SSL_CERT_FILE, $REQUESTS_CA_BUNDLE or $CURL_CA_BUNDLE.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the apptainer command; build nothing.")
+    ] = False,
+) -> None:
+    """Build the Sen2Cor image with apptainer; check its labels; record its installer in the lock."""
+    from .errors import UsageError
+    from .image import (
+        BuildOptions,
+        ImageBuildError,
+        default_ca_bundle,
+        missing_labels,
+        plan_build,
+        read_labels,
+        require_apptainer,
+        run_build,
+        update_lock,
+    )
+
+    with errors_to_exit():
+        pairs: list[tuple[str, str]] = []
+        for item in build_arg or ():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UsageError(f"expected --build-arg KEY=VALUE, found {item!r}")
+            pairs.append((key, value))
+        apptainer_cmd = _apptainer_cmd(apptainer)
+        if not dry_run:
+            require_apptainer(apptainer_cmd)  # first: no point in checking the rest without it
+        if ca_bundle is None:
+            ca_path = default_ca_bundle()
+        else:
+            ca_path = None if ca_bundle.strip().lower() in ("", "none") else Path(ca_bundle)
+        opts = BuildOptions(
+            definition=definition,
+            out=out,
+            sen2cor_version=sen2cor_version,
+            installer=installer,
+            installer_sha256=installer_sha256,
+            esacci=esacci,
+            mirror=mirror,
+            bootstrap=bootstrap,
+            from_image=from_image,
+            build_args=tuple(pairs),
+            apptainer=apptainer_cmd,
+            fakeroot=fakeroot,
+            force=force,
+            lock=lock,
+            use_lock=not no_lock,
+            ca_bundle=ca_path,
+        )
+        plan_ = plan_build(opts)
+        for note in plan_.notes:
+            typer.echo(f"s2kit: {note}", err=True)
+        if dry_run:
+            typer.echo(plan_.shell_line())
+            return
+        typer.echo(f"s2kit: building {plan_.out} (in {plan_.cwd}): {plan_.shell_line()}", err=True)
+        seconds = run_build(plan_, echo=lambda line: typer.echo(line, err=True))
+        labels = read_labels(plan_.out, apptainer_cmd)
+        missing = missing_labels(labels)
+        if missing:
+            raise ImageBuildError(f"built, but the image lacks the labels {', '.join(missing)}", plan_.out)
+        if plan_.lock is not None:
+            update_lock(plan_.lock, labels, plan_.out)
+    size = plan_.out.stat().st_size
+    typer.echo(f"built {plan_.out} ({size / 1e6:.0f} MB) in {seconds:.0f} s")
+    pinned = labels["org.s2kit.sen2cor.installer.pinned"]
+    typer.echo(
+        f"Sen2Cor {labels['org.s2kit.sen2cor.version']} from {labels['org.s2kit.sen2cor.installer']} "
+        f"sha256 {labels['org.s2kit.sen2cor.installer.sha256']} (pinned: {pinned})"
+    )
+    typer.echo(f"s2kit {labels['org.s2kit.version']}; base {labels['org.s2kit.base']}")
+    if plan_.lock is not None:
+        typer.echo(f"lock: {plan_.lock} records {labels['org.s2kit.sen2cor.installer']}")
+    if pinned.startswith("none"):
+        later = "the lock now pins it for later builds" if plan_.lock is not None else "nothing pins it"
+        typer.echo(
+            f"s2kit: WARNING: the installer was installed on TRUST ON FIRST USE (no pinned sha256); {later}",
+            err=True,
+        )
+
+
+@container_app.command("labels")
+def container_labels(
+    image: Annotated[Path, typer.Argument(help="A .sif built by 's2kit container build'.")],
+    apptainer: _ApptainerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print an image's labels; exit 1 when one s2kit requires is missing."""
+    from .image import missing_labels, read_labels
+
+    with errors_to_exit():
+        labels = read_labels(image, _apptainer_cmd(apptainer))
+    missing = missing_labels(labels)
+    if as_json:
+        typer.echo(_dump_json({"labels": labels, "missing": missing}))
+    else:
+        for key in sorted(labels):
+            typer.echo(f"{key}: {labels[key]}")
+        for key in missing:
+            typer.echo(f"s2kit: error: required label {key} is missing", err=True)
+    raise typer.Exit(1 if missing else 0)
+
+
+@container_app.command("lock")
+def container_lock(
+    image: Annotated[Path, typer.Argument(help="A .sif built by 's2kit container build'.")],
+    lock: Annotated[Path, typer.Option("--lock", help="The lock file to update.")] = Path(
+        "containers/sen2cor.lock"
+    ),
+    apptainer: _ApptainerOpt = None,
+) -> None:
+    """Record the installer sha256 of an existing image in the lock (trust on first use)."""
+    from .image import read_labels, update_lock
+
+    with errors_to_exit():
+        labels = read_labels(image, _apptainer_cmd(apptainer))
+        update_lock(lock, labels, image.absolute())
+    typer.echo(
+        f"{lock}: {labels.get('org.s2kit.sen2cor.installer')} sha256 "
+        f"{labels.get('org.s2kit.sen2cor.installer.sha256')}"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -467,3 +467,24 @@ def test_resubmit_without_failures_is_none_and_cli_needs_failed(tmp_path: Path) 
     )
     res = s2kit_cli("resubmit", "--run-dir", str(cfg.paths.run_dir))
     assert res.returncode == 2 and "--failed" in res.stderr
+
+
+def test_submit_refuses_missing_bind_dir_before_launching(tmp_path: Path) -> None:
+    """runtime apptainer + a DEM dir that does not exist: refused before any job is sent."""
+    from s2kit.batch import submit
+
+    image = tmp_path / "sen2cor-2.9.sif"
+    image.write_bytes(b"not really an image; submit must stop before using it")
+    cfg = batch_config(tmp_path, 1, sen2cor={"runtime": "apptainer", "image": str(image)})
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": tmp_path / "no dem here"})})
+    make_plan(cfg, check_resources=False)
+    rd = RunDir(cfg.paths.run_dir)
+    from s2kit.errors import S2kitError
+
+    with pytest.raises(S2kitError) as exc:
+        submit(cfg, rd)
+    assert "paths.dem_dir" in str(exc.value) and "no dem here" in str(exc.value)
+    assert rd.read_jobs() == []  # nothing submitted
+    assert not (cfg.paths.l2a_dir).exists()  # nothing created either
+    dry = submit(cfg, rd, dry_run=True)  # a dry run only warns
+    assert any("paths.dem_dir" in n for n in dry.notes)
