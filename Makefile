@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_metadata.py
 	$(BIN)/python benchmarks/bench_plan.py
 	$(BIN)/python benchmarks/bench_dem.py
+	$(BIN)/python benchmarks/bench_report.py
 	@if [ -f benchmarks/bench_batch.py ]; then $(BIN)/python benchmarks/bench_batch.py; fi
 
 batch: install

@@ -796,6 +796,107 @@ def container_lock(
     )
 
 
+# ------------------------------------------------------------------------- report / stac / compare (issue 9)
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by 's2kit plan'.")],
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="HTML file to write (default: RUN_DIR/report.html)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Also print the report's facts as one JSON document.")
+    ] = False,
+    no_quicklooks: Annotated[bool, typer.Option("--no-quicklooks", help="Make no thumbnails.")] = False,
+    size: Annotated[int, typer.Option("--thumb-size", help="Longest side of a quicklook, px.")] = 128,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes rendering quicklooks.")] = 2,
+    compare_json: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Option(
+            "--compare", help="A 's2kit compare' JSON to include (RUN_DIR/compare/*.json always are)."
+        ),
+    ] = None,
+) -> None:
+    """One self-contained HTML page: counts, provenance consistency, times, failures, quicklooks."""
+    from .report import write_report
+
+    with errors_to_exit():
+        result = write_report(
+            run_dir,
+            out,
+            quicklooks=not no_quicklooks,
+            size=size,
+            jobs=jobs,
+            compare_files=compare_json or (),
+        )
+    data = result.data
+    if as_json:
+        for row in data["scenes"]:
+            row.get("quicklook", {}).pop("png_base64", None)
+        typer.echo(_dump_json(data))
+        return
+    c = data["counts"]
+    parts = ", ".join(f"{c[k]} {k}" for k in c if c[k])
+    devs = len(data["provenance"]["deviations"])
+    typer.echo(f"report: {result.html}")
+    typer.echo(f"scenes: {data['total']}: {parts or 'none'}; provenance differences: {devs}")
+
+
+@app.command()
+def stac(
+    source: Annotated[Path, typer.Argument(help="A run directory or one L2A .SAFE folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for collection.json and the Items.")],
+    schemas: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--schemas",
+            help="Local copies of official STAC extension schemas, laid out like their URLs "
+            "(DIR/stac-extensions.github.io/eo/v1.1.0/schema.json). Default: $S2KIT_STAC_SCHEMAS.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Write a STAC Item per produced L2A and a Collection; validate them offline first."""
+    from .stac import stac_for
+
+    with errors_to_exit():
+        result = stac_for(source, out, schemas)
+    if as_json:
+        typer.echo(_dump_json(result.to_dict()))
+    else:
+        for line in result.lines():
+            typer.echo(line)
+
+
+@app.command()
+def compare(
+    local: Annotated[Path, typer.Argument(help="Our L2A .SAFE folder.")],
+    official: Annotated[Path, typer.Argument(help="ESA's L2A .SAFE folder of the same tile and date.")],
+    resolution: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--resolution", help="10, 20 or 60 m (default: the finest both products have)."),
+    ] = None,
+    band: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--band", help="Compare only this band (B02, B8A, ...). Repeatable."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Write the JSON here (RUN_DIR/compare/NAME.json shows it in the report)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON instead of the table.")] = False,
+) -> None:
+    """Per band statistics of the BOA reflectance difference and SCL agreement of two L2A products."""
+    from .compare import compare_products, format_comparison
+    from .fsutil import atomic_write_text
+
+    with errors_to_exit():
+        doc = compare_products(local, official, resolution=resolution, bands=band)
+        if out is not None:
+            atomic_write_text(out, _dump_json(doc) + "\n")
+    typer.echo(_dump_json(doc) if as_json else format_comparison(doc))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
