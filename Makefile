@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_plan.py
 	$(BIN)/python benchmarks/bench_dem.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_fetch.py
 	@if [ -f benchmarks/bench_batch.py ]; then $(BIN)/python benchmarks/bench_batch.py; fi
 
 batch: install

@@ -796,6 +796,120 @@ def container_lock(
     )
 
 
+# --------------------------------------------------------------------------- fetch (issue 8)
+@app.command()
+def fetch(
+    tiles: Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV. Repeatable.")],
+    start: Annotated[str, typer.Option("--start", help="First sensing date, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last sensing date, YYYY-MM-DD (inclusive).")],
+    out: Annotated[Path, typer.Option("--out", help="L1C folder: products appear here only complete.")],
+    max_cloud: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--max-cloud", help="Skip products with more cloud cover (percent)."),
+    ] = None,
+    max_baseline: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--max-baseline", help="Skip processing baselines above this, e.g. 03.01."),
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="gcs (Google's public bucket) or cdse (Copernicus Data Space).")
+    ] = "gcs",
+    base_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--base-url", help="Use this server instead of the source's (a mirror, a test server)."),
+    ] = None,
+    index: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--index",
+            metavar="bucket|FILE|URL",
+            help="gcs: select from index.csv.gz (tile, date, cloud) instead of listing the tiles; "
+            "'bucket' downloads the bucket's own (cached in OUT/.s2kit-fetch).",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel downloads.")] = 8,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show products, total size and what is skipped; write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="HTTP read timeout, seconds.")] = 120.0,
+    retries: Annotated[int, typer.Option("--retries", help="HTTP retries per request.")] = 5,
+) -> None:
+    """Download L1C products (verified, resumable) and recreate the folders Sen2Cor needs.
+
+    A product appears in OUT only complete, with a completion manifest; rerun the same command
+    after an interruption to resume. CDSE downloads read the token from $CDSE_ACCESS_TOKEN.
+    Exit codes: 0 all fetched or present, 1 a product failed, 2 usage, 130 interrupted.
+    """
+    import signal
+    import sys
+    from datetime import date
+
+    from .errors import UsageError
+    from .fetch import RichProgress, Selection, normalize_tile
+    from .fetch import fetch as do_fetch
+    from .http import HttpClient
+
+    def _sigterm(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with errors_to_exit():
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError as exc:
+            raise UsageError(
+                f"expected --start/--end as YYYY-MM-DD, found {start!r}/{end!r} ({exc})"
+            ) from None
+        sel = Selection(
+            tiles=tuple(dict.fromkeys(normalize_tile(t) for t in tiles)),
+            start=first,
+            end=last,
+            max_cloud=max_cloud,
+            max_baseline=max_baseline,
+        )
+        if source not in ("gcs", "cdse"):
+            raise UsageError(f"expected --source gcs or cdse, found {source!r}")
+        if index is not None and source != "gcs":
+            raise UsageError("expected --index only with --source gcs")
+        with HttpClient(timeout=(15.0, timeout), retries=retries, pool_maxsize=max(10, jobs)) as client:
+            if source == "gcs":
+                from .fetch import STATE_DIR
+                from .gcs import GcsSource
+
+                src: Any = GcsSource(client, base_url, index=index, state_dir=out / STATE_DIR)
+            else:
+                from .cdse import CdseSource
+
+                src = CdseSource(client, base_url)
+            bar = RichProgress() if not (dry_run or as_json) and sys.stderr.isatty() else None
+            previous = signal.signal(signal.SIGTERM, _sigterm)
+            try:
+                report = do_fetch(
+                    src,
+                    sel,
+                    out,
+                    jobs=jobs,
+                    dry_run=dry_run,
+                    progress=bar,
+                    log=lambda msg: typer.echo(f"s2kit: {msg}", err=True),
+                )
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        typer.echo(_dump_json(report.to_dict()))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    if not report.ok:
+        failed = report.by("failed")
+        typer.echo(
+            f"s2kit: error: {len(failed)} of {len(failed) + len(report.by('downloaded', 'download'))} "
+            f"product(s) failed; first: {failed[0].name}: {failed[0].reason}",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------------- report / stac / compare (issue 9)
 @app.command()
 def report(

@@ -17,10 +17,14 @@ renamed to *dest*: a reader never sees a half-written download. Bodies are reque
 
 Every failure is an :class:`HttpError` (an :class:`~s2kit.errors.S2kitError`) with one line
 saying what was expected and what was found; credentials in URLs are never printed.
+
+Checksums are computed while the bytes arrive (no second pass over the file): SHA-256 always,
+MD5 when ``expected_md5`` is given (hex, or base64 as Google Cloud Storage's ``md5Hash``).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -52,6 +56,7 @@ __all__ = [
     "HttpError",
     "HttpNotFound",
     "is_url",
+    "md5_bytes",
     "redact_url",
     "sha256_file",
 ]
@@ -85,6 +90,7 @@ class DownloadResult:
     resumed: bool
     etag: str | None = None
     last_modified: str | None = None
+    md5: str | None = None  # hex; set when the download was asked to check an MD5
 
 
 def is_url(text: str) -> bool:
@@ -109,6 +115,54 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def md5_bytes(text: str) -> bytes:
+    """The 16 bytes of an MD5 written as 32 hex digits or as base64 (GCS ``md5Hash``)."""
+    value = text.strip()
+    try:
+        if len(value) == 32:
+            return bytes.fromhex(value)
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 16:
+        raise HttpError(f"expected an MD5 as 32 hex digits or base64, found {text!r}")
+    return raw
+
+
+class _StreamDigests:
+    """SHA-256 (and MD5) of ``<dest>.part``, updated as blocks are written.
+
+    :meth:`sync` re-reads the file only when the digests do not cover exactly the bytes on
+    disk (a ``.part`` left by an earlier run, or a restart from byte 0).
+    """
+
+    def __init__(self, part: Path, with_md5: bool) -> None:
+        self.part = part
+        self.with_md5 = with_md5
+        self.reset()
+
+    def reset(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False) if self.with_md5 else None
+        self.pos = 0
+
+    def update(self, block: bytes) -> None:
+        self.sha256.update(block)
+        if self.md5 is not None:
+            self.md5.update(block)
+        self.pos += len(block)
+
+    def sync(self, size: int) -> None:
+        if self.pos == size:
+            return
+        self.reset()
+        if not size:
+            return
+        with open(self.part, "rb") as fh:
+            while self.pos < size and (block := fh.read(min(1 << 20, size - self.pos))):
+                self.update(block)
 
 
 def _retry(retries: int | Retry, backoff: float) -> Retry:
@@ -152,6 +206,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pool_maxsize: int = 10,
     ) -> None:
         self.timeout = timeout
         self.backoff = backoff
@@ -159,7 +214,7 @@ class HttpClient:
         self._sleep = sleep
         self._retry = _retry(retries, backoff)
         self.session = session if session is not None else requests.Session()
-        adapter = HTTPAdapter(max_retries=self._retry)
+        adapter = HTTPAdapter(max_retries=self._retry, pool_maxsize=max(1, pool_maxsize))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = f"s2kit/{__version__} (+requests {requests.__version__})"
@@ -233,6 +288,7 @@ class HttpClient:
         expected_size: int | None = None,
         expected_sha256: str | None = None,
         progress: Callable[[int, int | None], None] | None = None,
+        expected_md5: str | None = None,
     ) -> DownloadResult:
         """Download *url* to *dest* (resuming ``<dest>.part`` if present); return what was stored.
 
@@ -251,6 +307,8 @@ class HttpClient:
         resumed = False
         interruptions = 0
         total: int | None = None
+        md5_wanted = md5_bytes(expected_md5) if expected_md5 is not None else None
+        digests = _StreamDigests(part, with_md5=md5_wanted is not None)
         while True:
             offset = part.stat().st_size if part.exists() else 0
             headers = {"Accept-Encoding": "identity"}
@@ -298,7 +356,10 @@ class HttpClient:
                 }
                 atomic_write_text(meta_path, json.dumps(meta) + "\n")
                 try:
-                    written = self._write_body(response, part, mode, offset, total, progress)
+                    digests.sync(offset)
+                    written = self._write_body(
+                        response, part, mode, offset, total, progress, sink=digests.update
+                    )
                 except (requests.RequestException, _Interrupted) as exc:
                     interruptions += 1
                     kept = part.stat().st_size if part.exists() else 0
@@ -325,12 +386,21 @@ class HttpClient:
             _unlink(part)
             _unlink(meta_path)
             raise HttpError(f"{redact_url(url)}: expected {expected_size} bytes, found {size}: discarded")
-        digest = sha256_file(part)
+        digests.sync(size)
+        digest = digests.sha256.hexdigest()
         if expected_sha256 is not None and digest != expected_sha256.lower():
             _unlink(part)
             _unlink(meta_path)
             raise HttpError(
                 f"{redact_url(url)}: expected SHA-256 {expected_sha256}, found {digest}: discarded"
+            )
+        md5_hex = digests.md5.hexdigest() if digests.md5 is not None else None
+        if md5_wanted is not None and md5_hex != md5_wanted.hex():
+            _unlink(part)
+            _unlink(meta_path)
+            raise HttpError(
+                f"{redact_url(url)}: expected MD5 {base64.b64encode(md5_wanted).decode()}, found "
+                f"{base64.b64encode(bytes.fromhex(md5_hex or '')).decode()}: discarded"
             )
         with open(part, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -344,6 +414,7 @@ class HttpClient:
             resumed=resumed,
             etag=meta.get("etag"),
             last_modified=meta.get("last_modified"),
+            md5=md5_hex,
         )
 
     @staticmethod
@@ -354,6 +425,7 @@ class HttpClient:
         offset: int,
         total: int | None,
         progress: Callable[[int, int | None], None] | None,
+        sink: Callable[[bytes], None] | None = None,
     ) -> int:
         written = offset
         encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
@@ -362,6 +434,8 @@ class HttpClient:
                 # read1 hands over every byte received, also just before a broken connection
                 while block := response.raw.read1(CHUNK, decode_content=encoded):
                     fh.write(block)
+                    if sink is not None:
+                        sink(block)
                     written += len(block)
                     if progress is not None:
                         progress(written, total)

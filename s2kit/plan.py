@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import BatchConfig
+from .dedupe import dedupe
 from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .runs import PlanEntry, RunDir, published_provenance
@@ -183,13 +184,17 @@ def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
     return out
 
 
+def _candidate_name(c: Candidate) -> ProductName:
+    assert c.name is not None
+    return c.name
+
+
 def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path]) -> list[PlanEntry]:
     """Pure decision step (no I/O besides sizes of todo products)."""
     sel = cfg.select
     gate = GATE.get(cfg.sen2cor.version)
     entries: dict[str, PlanEntry] = {}
-    # best candidate per (datatake, tile): highest baseline, then newest generation
-    best: dict[tuple[str, str, int, str], Candidate] = {}
+    eligible: list[Candidate] = []  # the duplicate policy (s2kit.dedupe) runs over these
     for c in cands:
         n = c.name
         base = PlanEntry(scene=c.scene, l1c_path=str(c.path), decision="todo")
@@ -224,19 +229,11 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
             )
             continue
         entries[c.scene] = base
-        key = (n.spacecraft or "", n.sensing_start.isoformat(), n.relative_orbit, n.mgrs_tile)
-        rank = (baseline_key(n.processing_baseline), n.discriminator)
-        cur = best.get(key)
-        if cur is None:
-            best[key] = c
-            continue
-        assert cur.name is not None and cur.name.processing_baseline is not None
-        cur_rank = (baseline_key(cur.name.processing_baseline), cur.name.discriminator)
-        loser, winner = (c, cur) if rank <= cur_rank else (cur, c)
-        best[key] = winner
-        entries[loser.scene] = replace(
-            entries[loser.scene], decision="skipped", reason=f"duplicate: superseded by {winner.scene}"
-        )
+        eligible.append(c)
+    # one product per datatake + tile: highest baseline, then newest generation
+    for drop in dedupe(eligible, _candidate_name).dropped:
+        reason = f"duplicate: superseded by {drop.winner.scene}"
+        entries[drop.item.scene] = replace(entries[drop.item.scene], decision="skipped", reason=reason)
     out = []
     for c in cands:
         e = entries[c.scene]
