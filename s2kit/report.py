@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 import statistics
 from collections import Counter
@@ -38,7 +37,7 @@ from typing import Any
 from . import __version__
 from .batch import STATUSES, status
 from .errors import InputError, display_path
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_json_object
 from .runs import RunDir
 
 __all__ = [
@@ -59,12 +58,6 @@ PER_TASK_GIPP = "L2A_GIPP.xml"
 
 
 # --------------------------------------------------------------------------- helpers
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def _time(text: str | None) -> datetime | None:
@@ -244,7 +237,7 @@ def build_report(
             walls.append(row["wall_seconds"])
         if s.status == "done" and st is not None and st.state == "done":
             row["l2a"] = st.l2a
-            doc = _read_json(rd.provenance_file(s.scene))
+            doc = read_json_object(rd.provenance_file(s.scene))
             if doc is None:
                 missing_prov.append(s.scene)
             else:
@@ -290,7 +283,7 @@ def build_report(
     comparisons = []
     files = sorted((rd.path / "compare").glob("*.json")) + [Path(f) for f in compare_files]
     for f in dict.fromkeys(files):
-        doc = _read_json(f)
+        doc = read_json_object(f)
         if doc is None or doc.get("schema") != "s2kit-compare/1":
             raise InputError("expected a JSON comparison written by 's2kit compare', found something else", f)
         doc = dict(doc)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import InputError, S2kitError, display_path
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_json_object
 from .runs import PROVENANCE_SUFFIX, RunDir
 from .safe import Product, iso_utc, open_product
 
@@ -553,14 +553,6 @@ class StacResult:
         return out
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 def _products(source: Path) -> tuple[str, list[tuple[Path, dict[str, Any] | None]], list[str]]:
     """(collection id, [(product, provenance)], skipped notes) of a run dir or one L2A product."""
     if (source / "plan.jsonl").is_file():
@@ -573,14 +565,14 @@ def _products(source: Path) -> tuple[str, list[tuple[Path, dict[str, Any] | None
             if not st.l2a or not Path(st.l2a).is_dir():
                 skipped.append(f"{scene}: done, but its L2A {st.l2a or '?'} is gone")
                 continue
-            prov = _read_json(rd.provenance_file(scene)) or _read_json(
+            prov = read_json_object(rd.provenance_file(scene)) or read_json_object(
                 Path(st.l2a).with_name(Path(st.l2a).name + PROVENANCE_SUFFIX)
             )
             out.append((Path(st.l2a), prov))
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", source.absolute().name).strip("-") or "run"
         return f"s2kit-{name}", out, skipped
     if source.is_dir() and source.name.upper().endswith(".SAFE"):
-        prov = _read_json(source.with_name(source.name + PROVENANCE_SUFFIX))
+        prov = read_json_object(source.with_name(source.name + PROVENANCE_SUFFIX))
         return f"s2kit-{source.name[:-5]}", [(source, prov)], []
     raise InputError(
         "expected a run directory (with plan.jsonl) or an L2A .SAFE folder, found neither", source

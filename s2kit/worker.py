@@ -70,7 +70,7 @@ from . import __version__
 from .config import BatchConfig
 from .container import shell_line
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import repair_empty_dirs
 from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
@@ -223,16 +223,8 @@ def _sidecar(product: Path) -> Path:
     return product.with_name(product.name + PROVENANCE_SUFFIX)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 def _provenance_ok(product: Path, scene: str) -> bool:
-    doc = _read_json(_sidecar(product))
+    doc = read_json_object(_sidecar(product))
     l1c = doc.get("l1c") if doc else None
     return bool(doc and isinstance(l1c, dict) and l1c.get("scene") == scene and doc.get("validated") is True)
 
@@ -338,7 +330,7 @@ def cached_sha256(rd: RunDir, path: Path) -> str:
     cache = rd.path / "cache" / "sha256.json"
     key = str(path)
     with _flocked(cache.with_suffix(".lock")):
-        doc = _read_json(cache) or {}
+        doc = read_json_object(cache) or {}
         hit = doc.get(key)
         if isinstance(hit, dict) and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:
             return str(hit["sha256"])
