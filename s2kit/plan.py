@@ -246,17 +246,6 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
     return out
 
 
-def _mem_total_mb() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        return None
-    return None
-
-
 def _gb(n: float) -> str:
     return f"{n / 1024**3:.1f} GB"
 
@@ -293,7 +282,7 @@ def preflight(cfg: BatchConfig, todo: list[PlanEntry], node_memory_mb: int | Non
             f"memory: {mem_needed} MB needed per node ({tasks} task(s)), {node_memory_mb} MB available"
         )
     else:
-        notes.append("memory: node memory unknown here; not checked")
+        notes.append(f"memory: node memory unknown ({sch.kind} did not tell); not checked")
     return notes
 
 
@@ -315,12 +304,11 @@ def make_plan(
     )
     result.todo_bytes = sum(e.size_bytes for e in todo)
     if check_resources:
-        mem = (
-            node_memory_mb
-            if node_memory_mb is not None
-            else (_mem_total_mb() if cfg.scheduler.kind == "local" else None)
-        )
-        result.preflight = preflight(cfg, todo, mem)
+        if node_memory_mb is None:
+            from .schedulers import get_scheduler
+
+            node_memory_mb = get_scheduler(cfg.scheduler.kind).node_memory_mb(cfg.scheduler.queue)
+        result.preflight = preflight(cfg, todo, node_memory_mb)
     rd.path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
     rd.write_plan(entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -221,3 +222,74 @@ def test_zip_of_real_tree_lists_mtd(tmp_path: Path) -> None:
     tree = build_l1c_tree(tmp_path, "03.01")
     with zipfile.ZipFile(zip_tree(tree)) as zf:
         assert f"{tree.name}/MTD_MSIL1C.xml" in zf.namelist()
+
+
+# ----------------------------------------------------------------------------- node memory (preflight)
+@pytest.mark.parametrize(
+    ("text", "mb"),
+    [
+        ("21300", 21300),
+        ("21300+", 21300),
+        ("64G", 65536),
+        ("7.8G", 7987),
+        ("65536M", 65536),
+        ("-", None),
+        ("", None),
+    ],
+)
+def test_parse_memory_mb(text: str, mb: int | None) -> None:
+    from s2kit.schedulers.base import parse_memory_mb
+
+    assert parse_memory_mb(text) == mb
+
+
+def _fake_runner(stdout: str, seen: list[list[str]]):  # type: ignore[no-untyped-def]
+    from s2kit.schedulers.base import CommandResult
+
+    def run(argv, **_kw):  # type: ignore[no-untyped-def]
+        seen.append(list(argv))
+        return CommandResult(tuple(argv), 0, stdout, "")
+
+    return run
+
+
+def test_node_memory_from_sinfo_and_lshosts() -> None:
+    from s2kit.schedulers import get_scheduler
+
+    seen: list[list[str]] = []
+    slurm = get_scheduler("slurm", runner=_fake_runner("21300\n64000+\n", seen))
+    assert slurm.node_memory_mb("short") == 64000
+    assert seen[-1] == ["sinfo", "-h", "-o", "%m", "-p", "short"]
+    lshosts = (
+        "HOST_NAME                       type       model  cpuf ncpus maxmem maxswp server RESOURCES\n"
+        "node001.cluster                 X86_64    Intel_EM64T  60.0    32  251.7G  15.9G    Yes (mg)\n"
+        "node002.cluster                 X86_64    Intel_EM64T  60.0    16   62.8G      -    Yes ()\n"
+    )
+    lsf = get_scheduler("lsf", runner=_fake_runner(lshosts, seen))
+    assert lsf.node_memory_mb() == int(251.7 * 1024)
+
+
+def test_preflight_asks_the_scheduler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scheduler slurm: a fake `sinfo` on PATH says the nodes have 2000 MB -> 4 GB tasks refused."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sinfo").write_text("#!/bin/sh\necho 2000\n")
+    (bin_dir / "sinfo").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    cfg = _cfg(tmp_path, scheduler={"kind": "slurm", "memory_per_task_gb": 4})
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    with pytest.raises(
+        PreflightError, match=r"at least 4096 MB \(4096 MB x 1 concurrent task\(s\)\), found 2000 MB"
+    ):
+        make_plan(cfg)
+
+
+@pytest.mark.slurm
+def test_node_memory_from_real_slurm() -> None:
+    conf = os.environ.get("SLURM_CONF")
+    if not conf or not Path(conf).is_file():
+        pytest.skip("needs a real Slurm (SLURM_CONF); CI starts one with tests/infra/slurm-single-node.sh")
+    from s2kit.schedulers import get_scheduler
+
+    mb = get_scheduler("slurm").node_memory_mb()
+    assert mb is not None and mb > 500

@@ -229,6 +229,18 @@ def prepare_line(spec: JobSpec) -> str:
     return "mkdir -p -- " + " ".join(shlex.quote(d) for d in spec.make_dirs)
 
 
+_MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)B?$", re.IGNORECASE)
+
+
+def parse_memory_mb(text: str) -> int | None:
+    """``"21300"``/``"21300+"`` (Slurm, MB) or ``"64G"``/``"7.8G"``/``"65536M"`` (lshosts) -> MB."""
+    m = _MEM_RE.match(text.strip().rstrip("+"))
+    if not m:
+        return None
+    scale = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}[m[2].upper()]
+    return int(float(m[1]) * scale)
+
+
 def render_array_script(
     kind: str, spec: JobSpec, header: Sequence[str], notes: Sequence[str], template: str | None = None
 ) -> str:
@@ -281,6 +293,10 @@ class Scheduler(ABC):
     @abstractmethod
     def max_array_size(self) -> int:
         """Largest array this site accepts (tasks per array)."""
+
+    def node_memory_mb(self, queue: str = "") -> int | None:
+        """Memory of the largest node jobs can land on, in MB (None when it cannot be told)."""
+        return None
 
     def notes(self) -> list[str]:
         """Human notes about detected site settings (printed by submit)."""

@@ -72,6 +72,17 @@ class LocalScheduler(Scheduler):
     def max_array_size(self) -> int:
         return 1 << 31
 
+    def node_memory_mb(self, queue: str = "") -> int | None:
+        """MemTotal of this machine."""
+        try:
+            with open("/proc/meminfo", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("MemTotal:"):
+                        return int(line.split()[1]) // 1024
+        except OSError:
+            return None
+        return None
+
     def render(self, spec: JobSpec) -> str:
         return render_local(spec)
 

@@ -40,6 +40,7 @@ from .base import (
     ceil_div,
     hhmm,
     mb_to_unit,
+    parse_memory_mb,
     render_array_script,
 )
 
@@ -175,6 +176,23 @@ class LsfScheduler(Scheduler):
     kind = "lsf"
     script_suffix = ".lsf"
     index_base = 1
+
+    def node_memory_mb(self, queue: str = "") -> int | None:
+        """Largest ``maxmem`` of ``lshosts -w`` (the queue's host list is not resolved)."""
+        try:
+            res = self._run(["lshosts", "-w"])
+        except SchedulerUnavailable:
+            return None
+        lines = res.stdout.splitlines() if res.returncode == 0 else []
+        if not lines:
+            return None
+        header = lines[0].split()
+        if "maxmem" not in header:
+            return None
+        col = header.index("maxmem")
+        values = [parse_memory_mb(ln.split()[col]) for ln in lines[1:] if len(ln.split()) > col]
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
 
     @cached_property
     def site(self) -> LsfSite:

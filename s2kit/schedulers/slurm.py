@@ -28,6 +28,7 @@ from .base import (
     SchedulerUnavailable,
     TaskState,
     hhmmss,
+    parse_memory_mb,
     render_array_script,
 )
 
@@ -155,6 +156,17 @@ class SlurmScheduler(Scheduler):
     kind = "slurm"
     script_suffix = ".slurm"
     index_base = 0
+
+    def node_memory_mb(self, queue: str = "") -> int | None:
+        """Largest RealMemory of the partition's nodes (``sinfo -h -o %m``)."""
+        argv = ["sinfo", "-h", "-o", "%m", *(["-p", queue] if queue else [])]
+        try:
+            res = self._run(argv)
+        except SchedulerUnavailable:
+            return None
+        values = [parse_memory_mb(v) for v in res.stdout.split()] if res.returncode == 0 else []
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
 
     @cached_property
     def _array_limit(self) -> tuple[int, str]:
