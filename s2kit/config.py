@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, display_path
+from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -205,7 +205,3 @@ def load_config(path: str | os.PathLike[str]) -> BatchConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"expected valid TOML, found: {exc}", p) from exc
     return config_from_dict(data, p.resolve().parent, p.resolve())
-
-
-def describe(cfg: BatchConfig) -> str:
-    return f"config {display_path(cfg.source) if cfg.source else '<memory>'}"

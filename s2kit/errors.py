@@ -35,10 +35,6 @@ class MetadataError(S2kitError):
     """A metadata file could not be read or lacks a value that must be there."""
 
 
-class UnsupportedFormatError(MetadataError):
-    """A product in a format s2kit does not process (e.g. pre-2016 long-name SAFE)."""
-
-
 class UnsafeXMLError(MetadataError):
     """An XML document with a DOCTYPE/entity declarations (refused, never expanded)."""
 

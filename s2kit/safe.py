@@ -21,7 +21,7 @@ import fnmatch
 import os
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 
 from lxml import etree
 
-from .errors import InputError, MetadataError, UnsupportedFormatError, display_path
+from .errors import InputError, MetadataError, display_path
 from .xmlsafe import first_elements, localname, parse_xml, scan_xml
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 Kind = Literal["L1C", "L2A", "L1C_TILE", "L2A_TILE", "MANIFEST"]
-Metadata = "ProductMetadata | TileMetadata | Manifest"
 
 # ----------------------------------------------------------------------------- product names
 
@@ -959,11 +958,6 @@ def inspect_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     raise InputError("expected a regular file or directory, found something else", p)
 
 
-def iter_records(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    for p in paths:
-        yield inspect_path(p)
-
-
 def record_table(rec: Mapping[str, Any]) -> str:
     """A short human-readable table of a record (what ``s2kit inspect`` prints)."""
     rows = []
@@ -978,14 +972,3 @@ def record_table(rec: Mapping[str, Any]) -> str:
             shown = str(value)
         rows.append(f"{key:<{width}}  {shown}")
     return "\n".join(rows)
-
-
-def is_legacy_unsupported(md: ProductMetadata) -> UnsupportedFormatError | None:
-    """The error s2kit raises for products it will not process (old pre-2016 format)."""
-    if md.format == "legacy":
-        return UnsupportedFormatError(
-            f"unsupported old format: PSD {md.psd_version or '?'} / baseline {md.processing_baseline} "
-            "(pre-December-2016 long-name product); Sen2Cor 2.9 needs compact-format L1C",
-            md.source,
-        )
-    return None
