@@ -21,7 +21,7 @@ import re
 import shlex
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -239,6 +239,12 @@ def parse_memory_mb(text: str) -> int | None:
         return None
     scale = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}[m[2].upper()]
     return int(float(m[1]) * scale)
+
+
+def max_memory_mb(texts: Iterable[str]) -> int | None:
+    """The largest readable memory value of *texts* (see :func:`parse_memory_mb`), else None."""
+    known = [v for v in map(parse_memory_mb, texts) if v is not None]
+    return max(known) if known else None
 
 
 def render_array_script(

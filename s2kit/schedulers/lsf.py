@@ -39,8 +39,8 @@ from .base import (
     TaskState,
     ceil_div,
     hhmm,
+    max_memory_mb,
     mb_to_unit,
-    parse_memory_mb,
     render_array_script,
 )
 
@@ -190,9 +190,7 @@ class LsfScheduler(Scheduler):
         if "maxmem" not in header:
             return None
         col = header.index("maxmem")
-        values = [parse_memory_mb(ln.split()[col]) for ln in lines[1:] if len(ln.split()) > col]
-        known = [v for v in values if v is not None]
-        return max(known) if known else None
+        return max_memory_mb(ln.split()[col] for ln in lines[1:] if len(ln.split()) > col)
 
     @cached_property
     def site(self) -> LsfSite:

@@ -28,7 +28,7 @@ from .base import (
     SchedulerUnavailable,
     TaskState,
     hhmmss,
-    parse_memory_mb,
+    max_memory_mb,
     render_array_script,
 )
 
@@ -164,9 +164,7 @@ class SlurmScheduler(Scheduler):
             res = self._run(argv)
         except SchedulerUnavailable:
             return None
-        values = [parse_memory_mb(v) for v in res.stdout.split()] if res.returncode == 0 else []
-        known = [v for v in values if v is not None]
-        return max(known) if known else None
+        return max_memory_mb(res.stdout.split()) if res.returncode == 0 else None
 
     @cached_property
     def _array_limit(self) -> tuple[int, str]:
