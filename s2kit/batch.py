@@ -2,7 +2,8 @@
 
 Everything is read from and written to the run directory (:mod:`s2kit.runs`):
 
-* **submit** takes a batch file (default ``all``, written by ``plan``), drops the
+* **submit** takes a batch file (default: the one the latest ``plan`` wrote, named
+  in ``plan.batch``: ``all``, then ``all-2``, ``all-3``, ...), drops the
   scenes that are done, skipped or already queued/running in a live job, writes
   the remaining ones as a new batch file when anything was dropped
   (``<batch>-<n>.txt``: array index i -> line i must hold), splits them into
@@ -11,10 +12,13 @@ Everything is read from and written to the run directory (:mod:`s2kit.runs`):
   ``jobs.jsonl``. Sen2Cor (image or install dir) is checked first: when it is
   missing nothing is submitted.
 * **status** joins the plan, the worker state files and the scheduler's view of
-  the recorded jobs into one status per scene (:data:`STATUSES`). A scene whose
-  state is ``running`` but whose job is gone (or whose worker pid is dead on this
-  host) is ``stale``. A scheduler that cannot be asked makes its tasks ``unknown``;
-  it never makes status fail.
+  the recorded jobs into one status per scene (:data:`STATUSES`); each job keeps
+  its own batch file (batch files are never rewritten). A scene whose state is
+  ``running`` is ``stale`` exactly when :func:`s2kit.runs.is_stale` says so: its
+  lock is not held and its worker pid is dead on this host, or (worker on another
+  host) its job task ended or vanished. A live worker on this host wins over "job
+  gone". A scheduler that cannot be asked makes its tasks ``unknown``; it never
+  makes status fail.
 * **resubmit --failed** writes ``batches/resubmit-<n>.txt`` with the failed and
   stale scenes and submits it.
 
@@ -38,6 +42,7 @@ from .config import BatchConfig, config_from_dict, load_config
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_text
 from .runs import (
+    BatchImmutable,
     JobRecord,
     PlanEntry,
     RunDir,
@@ -435,6 +440,18 @@ def _next_name(rd: RunDir, prefix: str) -> str:
     return f"{prefix}-{n}"
 
 
+def _write_new_batch(rd: RunDir, prefix: str, scenes: list[str]) -> str:
+    """Write *scenes* as ``<prefix>-<n>`` with the first free n (batch files are write-once:
+    when a concurrent submit took the name with other scenes, the next n is used)."""
+    while True:
+        name = _next_name(rd, prefix)
+        try:
+            rd.write_batch(name, scenes)
+        except BatchImmutable:
+            continue
+        return name
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -508,8 +525,7 @@ def submit(
         )
     name = batch
     if keep and keep != scenes:
-        name = _next_name(rd, batch)
-        rd.write_batch(name, keep)
+        name = _write_new_batch(rd, batch, keep)
     result = SubmitResult(
         scheduler=sched.kind,
         batch=name,
@@ -593,6 +609,5 @@ def resubmit_failed(
     scenes = [s.scene for s in report.by_status("failed", "stale")]
     if not scenes:
         return None
-    name = _next_name(rd, "resubmit")
-    rd.write_batch(name, scenes)
+    name = _write_new_batch(rd, "resubmit", scenes)
     return submit(cfg, rd, batch=name, dry_run=dry_run, scheduler=sched, echo=echo, report=report)

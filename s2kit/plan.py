@@ -34,7 +34,7 @@ from .config import BatchConfig
 from .dedupe import dedupe
 from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
-from .runs import PlanEntry, RunDir, published_provenance, writing
+from .runs import BatchImmutable, PlanEntry, RunDir, published_provenance, writing
 from .safe import ProductName, baseline_key, iso_utc, parse_product_name, strip_product_suffix
 
 __all__ = [
@@ -339,9 +339,14 @@ def make_plan(
     with writing(rd.config_file):
         atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
     rd.write_plan(entries)
-    result.batch = _plan_batch_name(rd, batch_scenes)
+    while True:
+        result.batch = _plan_batch_name(rd, batch_scenes)
+        try:
+            rd.write_batch(result.batch, batch_scenes)
+        except BatchImmutable:  # a concurrent plan took the name with other scenes
+            continue
+        break
     result.batch_scenes = len(batch_scenes)
-    rd.write_batch(result.batch, batch_scenes)
     rd.set_plan_batch(result.batch)
     return result
 

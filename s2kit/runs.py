@@ -366,7 +366,11 @@ class RunDir:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError as exc:  # a filesystem without flock: the single write stays whole
+                    if exc.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     _cut_torn_tail(fd, size, f)
