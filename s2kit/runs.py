@@ -519,8 +519,9 @@ def is_stale(
     strongest first:
 
     1. the scene's lock is held (*lock* True): not stale;
-    2. the state names this *host* and a pid: stale exactly when that pid is dead (a live
-       worker process here wins over anything the scheduler says about its job);
+    2. the state names this *host* and a pid: stale exactly when that pid is dead, or
+       belongs to a process started after the state was written (the pid was reused); a
+       live worker process here wins over anything the scheduler says about its job;
     3. the lock is known free (*lock* False: nobody holds it): stale;
     4. the job task that ran it ended or vanished (*task* done / failed / gone): stale.
 
@@ -532,10 +533,32 @@ def is_stale(
     if lock is True:
         return False
     if host is not None and st.host == host and st.pid is not None:
-        return not (alive or pid_alive)(st.pid)
+        if alive is not None:
+            return not alive(st.pid)
+        return not (pid_alive(st.pid) and not _started_after(st.pid, st.started))
     if lock is False:
         return True
     return task in ("done", "failed", "gone")
+
+
+def _started_after(pid: int, when: str | None, slack: float = 2.0) -> bool:
+    """Whether process *pid* started more than *slack* seconds after the ISO time *when*
+    (then it cannot be the worker that wrote a state at *when*: its pid was reused)."""
+    if not when:
+        return False
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])
+        with open("/proc/stat", "rb") as fh:
+            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith(b"btime "))
+        start = btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return start > t + slack
 
 
 def pid_alive(pid: int) -> bool:

@@ -394,3 +394,17 @@ def test_one_line() -> None:
     assert one_line("a\n  b\r\n\tc\x00d") == "a b c d"
     assert one_line("x" * 500) == "x" * (REASON_MAX - 1) + "…"
     assert one_line("short") == "short"
+
+
+def test_reused_pid_of_a_dead_worker_is_not_taken_for_a_live_worker() -> None:
+    """The rule "a live pid wins" must not keep a scene running forever when its pid went to a new process."""
+    from datetime import datetime, timezone
+
+    from s2kit.runs import is_stale
+
+    host = os.uname().nodename
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    mine = SceneState("S", "running", host=host, pid=os.getpid(), started=now)
+    assert not is_stale(mine, task="gone", host=host)  # this process: alive, started before the state
+    reused = SceneState("S", "running", host=host, pid=os.getpid(), started="2000-01-01T00:00:00Z")
+    assert is_stale(reused, task="gone", host=host)  # this process started long after that state
