@@ -97,9 +97,14 @@ _SPACE_RE = re.compile(r"\s+")
 
 def one_line(text: str, limit: int = REASON_MAX) -> str:
     """*text* as one line of at most *limit* characters: whitespace runs and control
-    characters collapse to one space; longer text is cut and ends with '…'."""
+    characters collapse to one space; longer text keeps its start (the stable reason
+    prefix) and its end (what happened, after a long path) around a '…'."""
     flat = _SPACE_RE.sub(" ", _CONTROL_RE.sub(" ", text)).strip()
-    return flat if len(flat) <= limit else flat[: max(0, limit - 1)].rstrip() + "…"
+    if len(flat) <= limit:
+        return flat
+    head = limit // 3
+    tail = limit - head - 1
+    return flat[:head] + "…" + (flat[-tail:] if tail > 0 else "")
 
 
 @dataclass

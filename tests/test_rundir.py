@@ -376,8 +376,10 @@ def test_huge_multiline_failure_reason_is_one_short_line_plus_the_log(tmp_path: 
     assert len(dump) > 16000 and dump.count("\n") > 300
     rd.write_state(SceneState(scene, "failed", attempt=1, reason=dump, log=str(log)))
     stored = json.loads(rd.state_file(scene).read_text(encoding="utf-8"))["reason"]
-    assert len(stored) <= REASON_MAX and "\n" not in stored and stored.endswith("…")
-    assert stored.startswith("publish: [('/l2a/f0', ")
+    assert len(stored) <= REASON_MAX and "\n" not in stored and stored.count("…") == 1
+    assert stored.startswith("publish: [('/l2a/f0', ") and stored.endswith(
+        "'/x/f329', '[Errno 28] No space left')"
+    )
 
     # a state file an older s2kit wrote with the whole dump: status still prints one line
     raw = json.loads(rd.state_file(scene).read_text(encoding="utf-8"))
@@ -392,7 +394,10 @@ def test_huge_multiline_failure_reason_is_one_short_line_plus_the_log(tmp_path: 
 
 def test_one_line() -> None:
     assert one_line("a\n  b\r\n\tc\x00d") == "a b c d"
-    assert one_line("x" * 500) == "x" * (REASON_MAX - 1) + "…"
+    long = "kind: " + "p" * 500 + " what happened"
+    cut = one_line(long)
+    assert len(cut) == REASON_MAX and cut.startswith("kind: ppp") and cut.endswith("ppp what happened")
+    assert cut.count("…") == 1
     assert one_line("short") == "short"
 
 
