@@ -151,6 +151,28 @@ def test_replan_writes_a_new_batch_and_submit_defaults_to_it(tmp_path: Path) -> 
     assert got.source_batch == "all-2" and got.scenes == scenes[1:]
 
 
+def test_status_maps_each_job_onto_its_own_batch_after_a_replan(tmp_path: Path) -> None:
+    cfg = batch_config(tmp_path, 3)
+    make_plan(cfg, check_resources=False)
+    rd = RunDir(cfg.paths.run_dir)
+    scenes = rd.read_batch("all")
+    script = tmp_path / "job.sh"
+    job_id = f"{os.uname().nodename}:1:7"
+    from s2kit.schedulers import LocalScheduler
+
+    LocalScheduler.results_file(script, job_id).write_text(
+        json.dumps({"exit_codes": {"0": 0, "1": 1, "2": 0}})
+    )
+    rd.append_job(JobRecord("local", job_id, "all", 0, 3, str(script), "2026-01-01T00:00:00Z"))
+    from test_plan import _publish
+
+    _publish(cfg, scenes[0])
+    assert make_plan(cfg, check_resources=False).batch == "all-2"
+    got = {s.scene: (s.job, s.task) for s in status(cfg, rd).scenes}
+    assert got[scenes[1]] == (f"local {job_id}[1]", "failed")  # line 1 of the job's own batch
+    assert got[scenes[2]] == (f"local {job_id}[2]", "done")
+
+
 # ============================================================================ item 6: live workers
 def test_kill_9_of_local_submit_leaves_live_workers_running_not_stale(tmp_path: Path) -> None:
     cfg = batch_config(tmp_path, 2, {0: "slow:4", 1: "slow:4"}, max_concurrent=2)
