@@ -2,7 +2,8 @@
 
 Everything is read from and written to the run directory (:mod:`s2kit.runs`):
 
-* **submit** takes a batch file (default ``all``, written by ``plan``), drops the
+* **submit** takes a batch file (default: the one the latest ``plan`` wrote, named
+  in ``plan.batch``: ``all``, then ``all-2``, ``all-3``, ...), drops the
   scenes that are done, skipped or already queued/running in a live job, writes
   the remaining ones as a new batch file when anything was dropped
   (``<batch>-<n>.txt``: array index i -> line i must hold), splits them into
@@ -11,10 +12,13 @@ Everything is read from and written to the run directory (:mod:`s2kit.runs`):
   ``jobs.jsonl``. Sen2Cor (image or install dir) is checked first: when it is
   missing nothing is submitted.
 * **status** joins the plan, the worker state files and the scheduler's view of
-  the recorded jobs into one status per scene (:data:`STATUSES`). A scene whose
-  state is ``running`` but whose job is gone (or whose worker pid is dead on this
-  host) is ``stale``. A scheduler that cannot be asked makes its tasks ``unknown``;
-  it never makes status fail.
+  the recorded jobs into one status per scene (:data:`STATUSES`); each job keeps
+  its own batch file (batch files are never rewritten). A scene whose state is
+  ``running`` is ``stale`` exactly when :func:`s2kit.runs.is_stale` says so: its
+  lock is not held and its worker pid is dead on this host, or (worker on another
+  host) its job task ended or vanished. A live worker on this host wins over "job
+  gone". A scheduler that cannot be asked makes its tasks ``unknown``; it never
+  makes status fail.
 * **resubmit --failed** writes ``batches/resubmit-<n>.txt`` with the failed and
   stale scenes and submits it.
 
@@ -37,7 +41,18 @@ from typing import Any
 from .config import BatchConfig, config_from_dict, load_config
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_text
-from .runs import JobRecord, PlanEntry, RunDir, SceneState
+from .runs import (
+    BatchImmutable,
+    JobRecord,
+    PlanEntry,
+    RunDir,
+    SceneState,
+    held_flocks,
+    is_stale,
+    lock_held_here,
+    one_line,
+    writing,
+)
 from .schedulers import (
     ACTIVE,
     SCHEDULERS,
@@ -192,11 +207,14 @@ def classify(
     task: str | None,
     host: str,
     alive: Callable[[int], bool] = pid_alive,
+    lock: bool | None = None,
 ) -> str:
     """One scene's status from its plan decision, worker state and scheduler task state.
 
     ``task`` is the state of the latest recorded job task covering the scene
     (None when no job covers it): pending | running | done | failed | gone | unknown.
+    ``lock`` is True when the scene's lock is seen held (None: not known). A state
+    ``running`` is ``stale`` exactly when :func:`s2kit.runs.is_stale` says so.
     """
     if entry is not None and entry.decision == "skipped":
         return "skipped"
@@ -208,12 +226,8 @@ def classify(
         return "pending" if task == "unknown" else "todo"
     if state.state == "failed":
         return "failed"
-    # state "running": is the worker still there?
-    if state.host == host and state.pid is not None and not alive(state.pid):
-        return "stale"
-    if task is None or task == "unknown":
-        return "running"  # no job to ask (or cannot ask) and no evidence it died
-    return "stale"  # the job task ended or vanished while the state says running
+    # state "running": is the worker still there? (one definition: s2kit.runs.is_stale)
+    return "stale" if is_stale(state, task=task, host=host, alive=alive, lock=lock) else "running"
 
 
 def _query(
@@ -269,6 +283,9 @@ def status(
         js = {(r.scheduler, r.job_id): JobStatus(r.job_id, "unknown", default="unknown") for r in records}
         errors = []
     index_base = {k: cls.index_base for k, cls in SCHEDULERS.items()}
+    running = [sc for sc, st in states.items() if st.state == "running"]
+    held = held_flocks() if running else frozenset()
+    locked = {sc for sc in running if lock_held_here(rd.lock_file(sc), held)}
 
     scenes: list[SceneStatus] = []
     for e in plan:
@@ -281,14 +298,16 @@ def status(
             t_index = line - rec.first_index + index_base.get(rec.scheduler, 0)
             task = js[(rec.scheduler, rec.job_id)].task(t_index)
             job = f"{rec.scheduler} {rec.job_id}[{t_index}]"
-        s = classify(e, st, task, host)
+        s = classify(e, st, task, host, lock=True if e.scene in locked else None)
+        reason = (st.reason if st is not None and s in ("failed", "stale") else None) or (
+            e.reason if s == "skipped" else None
+        )
         scenes.append(
             SceneStatus(
                 scene=e.scene,
                 status=s,
                 tile=e.mgrs_tile,
-                reason=(st.reason if st is not None and s in ("failed", "stale") else None)
-                or (e.reason if s == "skipped" else None),
+                reason=one_line(reason) if reason else None,
                 log=st.log if st is not None else None,
                 attempt=st.attempt if st is not None else None,
                 exit_code=st.exit_code if st is not None else None,
@@ -359,7 +378,7 @@ def format_status(report: StatusReport, limit: int = 50) -> str:
         for s in items[:limit]:
             extra = f" attempt {s.attempt}" if s.attempt else ""
             where = f" on {s.host}:{s.pid}" if name == "stale" and s.host else ""
-            lines.append(f"  {s.scene}{extra}{where}: {s.reason or 'no reason recorded'}")
+            lines.append(f"  {s.scene}{extra}{where}: {one_line(s.reason or 'no reason recorded')}")
             if s.log:
                 lines.append(f"      log: {display_path(s.log)}")
         if len(items) > limit:
@@ -421,6 +440,18 @@ def _next_name(rd: RunDir, prefix: str) -> str:
     return f"{prefix}-{n}"
 
 
+def _write_new_batch(rd: RunDir, prefix: str, scenes: list[str]) -> str:
+    """Write *scenes* as ``<prefix>-<n>`` with the first free n (batch files are write-once:
+    when a concurrent submit took the name with other scenes, the next n is used)."""
+    while True:
+        name = _next_name(rd, prefix)
+        try:
+            rd.write_batch(name, scenes)
+        except BatchImmutable:
+            continue
+        return name
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -428,13 +459,14 @@ def _now() -> str:
 def submit(
     cfg: BatchConfig,
     rd: RunDir,
-    batch: str = "all",
+    batch: str | None = None,
     dry_run: bool = False,
     scheduler: Scheduler | None = None,
     echo: Echo | None = None,
     report: StatusReport | None = None,
 ) -> SubmitResult:
-    """Render and submit the not-done scenes of *batch*; see the module docstring."""
+    """Render and submit the not-done scenes of *batch* (default: the batch the latest
+    ``plan`` wrote, :meth:`RunDir.plan_batch`); see the module docstring."""
     say = echo or (lambda _m: None)
     notes: list[str] = []
     try:
@@ -454,6 +486,8 @@ def submit(
             raise
         notes.append(f"warning: {exc.message}")
     rd.require()
+    if batch is None:
+        batch = rd.plan_batch()
     scenes = rd.read_batch(batch)
     sched = scheduler or get_scheduler(cfg.scheduler.kind)
     if report is None:
@@ -491,8 +525,7 @@ def submit(
         )
     name = batch
     if keep and keep != scenes:
-        name = _next_name(rd, batch)
-        rd.write_batch(name, keep)
+        name = _write_new_batch(rd, batch, keep)
     result = SubmitResult(
         scheduler=sched.kind,
         batch=name,
@@ -518,11 +551,13 @@ def submit(
     for msg in result.notes:
         say(msg)
     jobs_dir = rd.jobs_dir(name)
-    jobs_dir.mkdir(parents=True, exist_ok=True)
+    with writing(jobs_dir):
+        jobs_dir.mkdir(parents=True, exist_ok=True)
     for offset, count in chunks:
         spec = job_spec(cfg, rd.path, name, offset, count, jobs_dir)
         script = jobs_dir / f"{spec.name}{sched.script_suffix}"
-        atomic_write_text(script, sched.render(spec), mode=0o755)
+        with writing(script):
+            atomic_write_text(script, sched.render(spec), mode=0o755)
         argv = sched.submit_argv(script, spec)
         shown = shlex.join(argv) + (f" < {shlex.quote(str(script))}" if sched.kind == "lsf" else "")
         chunk = Chunk(offset, count, script, shown)
@@ -574,6 +609,5 @@ def resubmit_failed(
     scenes = [s.scene for s in report.by_status("failed", "stale")]
     if not scenes:
         return None
-    name = _next_name(rd, "resubmit")
-    rd.write_batch(name, scenes)
+    name = _write_new_batch(rd, "resubmit", scenes)
     return submit(cfg, rd, batch=name, dry_run=dry_run, scheduler=sched, echo=echo, report=report)

@@ -55,6 +55,26 @@ def errors_to_exit() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
+@contextlib.contextmanager
+def run_dir_errors() -> Iterator[None]:
+    """:func:`errors_to_exit`, and an OSError (run dir full, read-only, not permitted) as one line too."""
+    from .errors import display_path
+    from .runs import NOT_WRITABLE
+
+    with errors_to_exit():
+        try:
+            yield
+        except OSError as exc:
+            where = display_path(exc.filename) if exc.filename else "the run dir"
+            why = exc.strerror or type(exc).__name__
+            if exc.errno in NOT_WRITABLE:
+                msg = f"expected a writable run dir, found {why} writing {where}"
+            else:
+                msg = f"expected a readable and writable run dir, found {why} at {where}"
+            typer.echo(f"s2kit: error: {msg}", err=True)
+            raise typer.Exit(1) from None
+
+
 def _dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
@@ -125,7 +145,7 @@ def plan(
     from .config import load_config
     from .plan import make_plan
 
-    with errors_to_exit():
+    with run_dir_errors():
         cfg = load_config(config)
         result = make_plan(cfg, run_dir=run_dir, check_resources=not no_preflight)
     if as_json:
@@ -341,7 +361,12 @@ def _echo_err(msg: str) -> None:
 def submit(
     config: _ConfigOpt = None,
     run_dir: _RunDirOpt = None,
-    batch: Annotated[str, typer.Option("--batch", help="Batch file batches/<NAME>.txt to submit.")] = "all",
+    batch: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--batch", help="Batch file batches/<NAME>.txt to submit (default: the latest plan's batch)."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Render the job scripts and show the commands; submit nothing.")
     ] = False,
@@ -354,7 +379,7 @@ def submit(
     from .batch import load_target
     from .batch import submit as do_submit
 
-    with errors_to_exit():
+    with run_dir_errors():
         cfg, rd = load_target(config, run_dir)
         result = do_submit(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
     typer.echo(result.summary())
@@ -376,7 +401,7 @@ def status(
     from .batch import format_status, load_target
     from .batch import status as get_status
 
-    with errors_to_exit():
+    with run_dir_errors():
         cfg, rd = load_target(config, run_dir)
         report = get_status(cfg, rd)
         if watch and report.active:
@@ -417,7 +442,7 @@ def resubmit(
     from .batch import load_target, resubmit_failed
     from .errors import UsageError
 
-    with errors_to_exit():
+    with run_dir_errors():
         if not failed:
             raise UsageError("expected --failed (the only resubmit mode)")
         cfg, rd = load_target(config, run_dir)
@@ -934,7 +959,7 @@ def report(
     """One self-contained HTML page: counts, provenance consistency, times, failures, quicklooks."""
     from .report import write_report
 
-    with errors_to_exit():
+    with run_dir_errors():
         result = write_report(
             run_dir,
             out,

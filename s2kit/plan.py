@@ -34,7 +34,7 @@ from .config import BatchConfig
 from .dedupe import dedupe
 from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
-from .runs import PlanEntry, RunDir, published_provenance
+from .runs import BatchImmutable, PlanEntry, RunDir, published_provenance, writing
 from .safe import ProductName, baseline_key, iso_utc, parse_product_name, strip_product_suffix
 
 __all__ = [
@@ -76,6 +76,10 @@ class PlanResult:
     reasons: dict[str, int] = field(default_factory=dict)
     todo_bytes: int = 0
     preflight: list[str] = field(default_factory=list)
+    batch: str = "all"  # the batch file this plan wrote (batches/<batch>.txt)
+    batch_scenes: int = 0
+    live: int = 0  # todo scenes left out of the batch: queued/running in a live job
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{n} {k}" for k, n in sorted(self.counts.items())]
@@ -85,6 +89,12 @@ class PlanResult:
             + (f" (skipped: {why})" if why else ""),
             f"plan: written to {display_path(self.run_dir / 'plan.jsonl')}",
         ]
+        if self.batch != "all" or self.live:
+            lines.append(
+                f"plan: batch {self.batch}: {self.batch_scenes} scene(s)"
+                + (f"; {self.live} queued/running in live jobs left out" if self.live else "")
+            )
+        lines += [f"plan: {n}" for n in self.notes]
         lines += [f"preflight: {p}" for p in self.preflight]
         return "\n".join(lines)
 
@@ -292,7 +302,12 @@ def make_plan(
     check_resources: bool = True,
     node_memory_mb: int | None = None,
 ) -> PlanResult:
-    """Scan, decide, preflight, then write ``plan.jsonl``, ``batches/all.txt`` and ``config.json``."""
+    """Scan, decide, preflight, then write ``config.json``, ``plan.jsonl`` and the batch file.
+
+    The batch holds the todo scenes that are not queued/running in a live job of this run
+    dir; it is ``batches/all.txt`` for the first plan and ``all-2``, ``all-3``, ... after
+    that (see :func:`_plan_batch_name`); ``plan.batch`` names it for ``submit``.
+    """
     rd = RunDir(run_dir or cfg.paths.run_dir)
     cands = discover(cfg.paths.l1c_dirs)
     entries = decide(cands, cfg, published_provenance(cfg.paths.l2a_dir))
@@ -309,8 +324,67 @@ def make_plan(
 
             node_memory_mb = get_scheduler(cfg.scheduler.kind).node_memory_mb(cfg.scheduler.queue)
         result.preflight = preflight(cfg, todo, node_memory_mb)
-    rd.path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
+    batch_scenes = [e.scene for e in todo]
+    if rd.plan_file.is_file() and rd.jobs_file.is_file():
+        live, unconfirmed = _live_scenes(cfg, rd)
+        result.live = sum(sc in live for sc in batch_scenes)
+        batch_scenes = [sc for sc in batch_scenes if sc not in live]
+        if unconfirmed:
+            result.notes.append(
+                f"{len(unconfirmed)} scene(s) of earlier jobs whose scheduler cannot be asked are planned "
+                "again; the worker's scene lock keeps a scene from running twice"
+            )
+    with writing(rd.path):
+        rd.path.mkdir(parents=True, exist_ok=True)
+    with writing(rd.config_file):
+        atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
     rd.write_plan(entries)
-    rd.write_batch("all", [e.scene for e in todo])
+    while True:
+        result.batch = _plan_batch_name(rd, batch_scenes)
+        try:
+            rd.write_batch(result.batch, batch_scenes)
+        except BatchImmutable:  # a concurrent plan took the name with other scenes
+            continue
+        break
+    result.batch_scenes = len(batch_scenes)
+    rd.set_plan_batch(result.batch)
     return result
+
+
+def _plan_batch_name(rd: RunDir, scenes: list[str]) -> str:
+    """``all`` for the first plan of a run dir; a re-plan writes ``all-2``, ``all-3``, ...
+
+    Batch files are never rewritten (a queued array may index them); the latest plan
+    batch is reused only when it holds exactly these scenes.
+    """
+    current = rd.plan_batch()
+    f = rd.batch_file(current)
+    if not f.exists():
+        return current
+    with contextlib.suppress(OSError):
+        if f.read_bytes() == "".join(s + "\n" for s in scenes).encode("utf-8"):
+            return current
+    n = 2
+    while rd.batch_file(f"all-{n}").exists():
+        n += 1
+    return f"all-{n}"
+
+
+def _live_scenes(cfg: BatchConfig, rd: RunDir) -> tuple[set[str], set[str]]:
+    """Scenes queued or running in a live job of this run dir (not to be planned into
+    another batch), and those whose job's scheduler cannot be asked (planned again)."""
+    from .batch import status
+    from .schedulers import ACTIVE
+
+    report = status(cfg, rd)
+    unreachable = {e.split(":", 1)[0] for e in report.scheduler_errors}
+    live: set[str] = set()
+    unconfirmed: set[str] = set()
+    for s in report.scenes:
+        if s.status not in ACTIVE:
+            continue
+        if s.task == "unknown" and (s.job or "").split(" ", 1)[0] in unreachable:
+            unconfirmed.add(s.scene)
+        else:
+            live.add(s.scene)
+    return live, unconfirmed

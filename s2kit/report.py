@@ -38,7 +38,7 @@ from . import __version__
 from .batch import STATUSES, status
 from .errors import InputError, display_path
 from .fsutil import atomic_write_text, read_json_object
-from .runs import RunDir
+from .runs import RunDir, writing
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -577,6 +577,7 @@ def write_report(
     """Build the report of *run_dir* and write its HTML atomically (default ``RUN_DIR/report.html``)."""
     data = build_report(run_dir, quicklooks=quicklooks, size=size, jobs=jobs, compare_files=compare_files)
     target = Path(out) if out is not None else Path(data["run_dir"]) / "report.html"
-    atomic_write_text(target, render_html(data))
+    with writing(target, "a writable run dir" if out is None else "a writable report file"):
+        atomic_write_text(target, render_html(data))
     data["html"] = str(target)
     return ReportResult(target, data)

@@ -6,8 +6,11 @@ login node, a worker on a compute node, ``s2kit status``) reads the same truth::
     RUN_DIR/
       config.json                 resolved config snapshot (written by ``plan``)
       plan.jsonl                  one PlanEntry per line, every L1C found
-      batches/<name>.txt          scene ids, one per line: array index i -> line i
-      jobs.jsonl                  one JobRecord per submitted array chunk
+      plan.batch                  name of the batch the latest ``plan`` wrote (all, all-2, ...)
+      batches/<name>.txt          scene ids, one per line: array index i -> line i; written
+                                  once, never rewritten (a job in jobs.jsonl may index it)
+      jobs.jsonl                  one JobRecord per submitted array chunk (appended whole
+                                  lines; a torn last line is ignored with a warning)
       jobs/<batch>/               rendered job scripts and scheduler logs
       state/<scene>.json          SceneState (running | done | failed), written atomically
       locks/<scene>.lock          flock(2) held by the worker processing the scene
@@ -26,12 +29,15 @@ import errno
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import InputError, S2kitError
+from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 
 __all__ = [
@@ -44,6 +50,14 @@ __all__ = [
     "SceneLocked",
     "PROVENANCE_SUFFIX",
     "pid_alive",
+    "BatchImmutable",
+    "RunDirNotWritable",
+    "REASON_MAX",
+    "one_line",
+    "is_stale",
+    "held_flocks",
+    "lock_held_here",
+    "writing",
 ]
 
 Decision = Literal["todo", "done", "skipped"]
@@ -75,6 +89,24 @@ class PlanEntry:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+#: Longest failure reason kept in a state file or printed by status (the full text is in the log).
+REASON_MAX = 300
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int = REASON_MAX) -> str:
+    """*text* as one line of at most *limit* characters: whitespace runs and control
+    characters collapse to one space; longer text keeps its start (the stable reason
+    prefix) and its end (what happened, after a long path) around a '…'."""
+    flat = _SPACE_RE.sub(" ", _CONTROL_RE.sub(" ", text)).strip()
+    if len(flat) <= limit:
+        return flat
+    head = limit // 3
+    tail = limit - head - 1
+    return flat[:head] + "…" + (flat[-tail:] if tail > 0 else "")
+
+
 @dataclass
 class SceneState:
     """What the last worker that touched a scene left behind."""
@@ -91,6 +123,11 @@ class SceneState:
     log: str | None = None
     l2a: str | None = None
     exit_code: int | None = None
+
+    def __post_init__(self) -> None:
+        # a reason is one line of at most REASON_MAX characters (the whole text is in the log)
+        if self.reason is not None:
+            self.reason = one_line(str(self.reason))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True, indent=1)
@@ -117,9 +154,50 @@ class JobRecord:
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
 
 class SceneLocked(S2kitError):
     """Another worker holds the scene's lock."""
+
+
+class BatchImmutable(S2kitError):
+    """A batch file exists with other scenes: batch files are written once, never rewritten."""
+
+
+class RunDirNotWritable(S2kitError):
+    """The run dir (or another output) cannot be written: full, read-only or no permission."""
+
+
+#: errno values that mean "this place cannot be written" (disk full, quota, read-only, permission).
+NOT_WRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str], what: str = "a writable run dir") -> Iterator[None]:
+    """Turn an OSError of a write to *path* (full, read-only, no permission) into one line."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NOT_WRITABLE:
+            raise
+        why = exc.strerror or os.strerror(exc.errno or 0)
+        err = RunDirNotWritable(f"expected {what}, found {why} writing {display_path(path)}")
+        err.path = Path(path)
+        raise err from exc
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key in _warned:
+        return
+    _warned.add(key)
+    print(f"s2kit: warning: {message}", file=sys.stderr, flush=True)
 
 
 class RunDir:
@@ -140,6 +218,10 @@ class RunDir:
     @property
     def jobs_file(self) -> Path:
         return self.path / "jobs.jsonl"
+
+    @property
+    def plan_batch_file(self) -> Path:
+        return self.path / "plan.batch"
 
     def batch_file(self, name: str) -> Path:
         return self.path / "batches" / f"{name}.txt"
@@ -168,7 +250,20 @@ class RunDir:
 
     # ------------------------------------------------------------------ plan
     def write_plan(self, entries: list[PlanEntry]) -> None:
-        atomic_write_text(self.plan_file, "".join(e.to_json() + "\n" for e in entries))
+        with writing(self.plan_file):
+            atomic_write_text(self.plan_file, "".join(e.to_json() + "\n" for e in entries))
+
+    def plan_batch(self) -> str:
+        """The batch the latest ``plan`` wrote (``all`` for run dirs planned before it was recorded)."""
+        try:
+            name = self.plan_batch_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return "all"
+        return name if name and _CONTROL_RE.search(name) is None and "/" not in name else "all"
+
+    def set_plan_batch(self, name: str) -> None:
+        with writing(self.plan_batch_file):
+            atomic_write_text(self.plan_batch_file, name + "\n")
 
     def read_plan(self) -> list[PlanEntry]:
         self.require()
@@ -186,7 +281,40 @@ class RunDir:
 
     # ------------------------------------------------------------------ batches
     def write_batch(self, name: str, scenes: list[str]) -> Path:
-        return atomic_write_text(self.batch_file(name), "".join(s + "\n" for s in scenes))
+        """Write ``batches/<name>.txt`` once; the same scenes again are a no-op.
+
+        A batch file is never rewritten with other scenes: a queued array maps its task
+        index i to line i of it, so a changed file would send tasks to the wrong scenes.
+        Raises BatchImmutable when the file exists with other content.
+        """
+        target = self.batch_file(name)
+        data = "".join(s + "\n" for s in scenes).encode("utf-8")
+        with writing(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, 0o644)
+                try:
+                    os.link(tmp, target)  # atomic and exclusive: fails when the name exists
+                except FileExistsError:
+                    try:
+                        same = target.read_bytes() == data
+                    except OSError:
+                        same = False
+                    if not same:
+                        raise BatchImmutable(
+                            "expected a new batch name, found this batch file already written with "
+                            "other scenes (batch files are never rewritten: queued array tasks index them)",
+                            target,
+                        ) from None
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        return target
 
     def read_batch(self, name: str) -> list[str]:
         f = self.batch_file(name)
@@ -205,7 +333,9 @@ class RunDir:
 
     # ------------------------------------------------------------------ states
     def write_state(self, st: SceneState) -> None:
-        atomic_write_text(self.state_file(st.scene), st.to_json() + "\n")
+        f = self.state_file(st.scene)
+        with writing(f):
+            atomic_write_text(f, st.to_json() + "\n")
 
     def read_state(self, scene: str) -> SceneState | None:
         try:
@@ -229,22 +359,90 @@ class RunDir:
 
     # ------------------------------------------------------------------ jobs
     def append_job(self, rec: JobRecord) -> None:
-        self.jobs_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.jobs_file, "a", encoding="utf-8") as fh:
-            fh.write(rec.to_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append one whole line to jobs.jsonl: one write(2) with O_APPEND, then fsync.
+
+        Appenders take the file's flock, so a torn last line left by a killed writer (or
+        a full disk) is cut off before the new line goes after it: a torn line never
+        ends up in the middle of the file.
+        """
+        f = self.jobs_file
+        line = (rec.to_json() + "\n").encode("utf-8")
+        with writing(f):
+            f.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError as exc:  # a filesystem without flock: the single write stays whole
+                    if exc.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    _cut_torn_tail(fd, size, f)
+                n = os.write(fd, line)
+                if n != len(line):  # a short write (disk full): take it back, report it
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, os.fstat(fd).st_size - n)
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(f))
+                os.fsync(fd)
+            finally:
+                os.close(fd)  # also releases the flock
 
     def read_jobs(self) -> list[JobRecord]:
-        if not self.jobs_file.is_file():
+        """Every JobRecord of jobs.jsonl; a torn LAST line is ignored (warning on stderr, once)."""
+        f = self.jobs_file
+        try:
+            text = f.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise InputError(f"expected a readable jobs file, found {exc.strerror}", f) from exc
         out = []
-        for line in self.jobs_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.append(JobRecord(**json.loads(line)))
+        lines = text.split("\n")
+        last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                if not isinstance(doc, dict):
+                    raise TypeError(f"a JSON {type(doc).__name__}, not an object")
+                out.append(JobRecord.from_dict(doc))
+            except (json.JSONDecodeError, TypeError) as exc:
+                if i == last:
+                    _warn_once(
+                        f"torn:{f}:{i}",
+                        f"{display_path(f)}: ignoring its torn last line {i + 1} "
+                        f"(an interrupted write): {one_line(str(exc), 120)}",
+                    )
+                    continue
+                raise InputError(
+                    f"expected a JSON job record on line {i + 1}, found: {one_line(str(exc), 120)}", f
+                ) from exc
         return out
 
     # ------------------------------------------------------------------ locks
+    def lock_probe(self, scene: str) -> bool:
+        """Whether some worker holds the scene's lock, asked of the kernel without writing.
+
+        Takes a shared flock for an instant (never creates or truncates the lock file), so
+        it sees locks of other hosts too where the filesystem shares flock locks.
+        """
+        f = self.lock_file(scene)
+        if lock_held_here(f):
+            return True
+        try:
+            fd = os.open(f, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: no worker ever locked it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in (errno.EAGAIN, errno.EACCES)
+        finally:
+            os.close(fd)
+        return False
+
     @contextlib.contextmanager
     def lock(self, scene: str) -> Iterator[None]:
         """Hold the scene's flock; raise SceneLocked at once when another process has it.
@@ -253,8 +451,9 @@ class RunDir:
         leaves a stale lock behind.
         """
         f = self.lock_file(scene)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
+        with writing(f):
+            f.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -269,6 +468,102 @@ class RunDir:
             yield
         finally:
             os.close(fd)
+
+
+def _cut_torn_tail(fd: int, size: int, path: Path) -> None:
+    """Truncate an unterminated last line (caller holds the flock)."""
+    start = max(0, size - (1 << 20))
+    tail = os.pread(fd, size - start, start)
+    keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    _warn_once(
+        f"cut:{path}:{keep}",
+        f"{display_path(path)}: dropping a torn last line ({size - keep} bytes, an interrupted write)",
+    )
+    os.ftruncate(fd, keep)
+
+
+def held_flocks() -> frozenset[tuple[int, int, int]]:
+    """(major, minor, inode) of every file a process on this host holds a flock on (/proc/locks)."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            rows = fh.read().splitlines()
+    except OSError:
+        return frozenset()
+    out = set()
+    for row in rows:
+        parts = row.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" rows are waiters, not holders
+            continue
+        dev = parts[5].split(":")
+        with contextlib.suppress(ValueError, IndexError):
+            out.add((int(dev[0], 16), int(dev[1], 16), int(dev[2])))
+    return frozenset(out)
+
+
+def lock_held_here(path: Path, held: frozenset[tuple[int, int, int]] | None = None) -> bool:
+    """Whether a process on this host holds a flock on *path* (read from /proc/locks; no locking)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    key = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    return key in (held if held is not None else held_flocks())
+
+
+def is_stale(
+    st: SceneState | None,
+    *,
+    task: str | None = None,
+    host: str | None = None,
+    alive: Callable[[int], bool] | None = None,
+    lock: bool | None = None,
+) -> bool:
+    """THE definition of a stale scene (``status``, ``resubmit --failed`` and the worker use it).
+
+    A scene is stale when its state says ``running`` but its worker is gone. Evidence,
+    strongest first:
+
+    1. the scene's lock is held (*lock* True): not stale;
+    2. the state names this *host* and a pid: stale exactly when that pid is dead, or
+       belongs to a process started after the state was written (the pid was reused); a
+       live worker process here wins over anything the scheduler says about its job;
+    3. the lock is known free (*lock* False: nobody holds it): stale;
+    4. the job task that ran it ended or vanished (*task* done / failed / gone): stale.
+
+    Otherwise (no job to ask, the scheduler cannot be asked, the job is still active) it
+    is not stale.
+    """
+    if st is None or st.state != "running":
+        return False
+    if lock is True:
+        return False
+    if host is not None and st.host == host and st.pid is not None:
+        if alive is not None:
+            return not alive(st.pid)
+        return not (pid_alive(st.pid) and not _started_after(st.pid, st.started))
+    if lock is False:
+        return True
+    return task in ("done", "failed", "gone")
+
+
+def _started_after(pid: int, when: str | None, slack: float = 2.0) -> bool:
+    """Whether process *pid* started more than *slack* seconds after the ISO time *when*
+    (then it cannot be the worker that wrote a state at *when*: its pid was reused)."""
+    if not when:
+        return False
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])
+        with open("/proc/stat", "rb") as fh:
+            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith(b"btime "))
+        start = btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return start > t + slack
 
 
 def pid_alive(pid: int) -> bool:

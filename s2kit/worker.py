@@ -66,7 +66,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__
+from . import __version__, runs
 from .config import BatchConfig
 from .container import shell_line
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
@@ -238,14 +238,8 @@ def is_published(st: SceneState | None) -> bool:
 
 
 def is_stale(rd: RunDir, st: SceneState) -> bool:
-    """A ``running`` state whose worker is dead (nobody holds the scene's lock)."""
-    if st.state != "running":
-        return False
-    try:
-        with rd.lock(st.scene):
-            return True
-    except SceneLocked:
-        return False
+    """A ``running`` state whose worker is dead (:func:`s2kit.runs.is_stale` defines it)."""
+    return runs.is_stale(st, host=_host(), lock=rd.lock_probe(st.scene))
 
 
 # --------------------------------------------------------------------------- inputs

@@ -199,9 +199,13 @@ def _state(state: str, host: str = "h", pid: int | None = 1) -> SceneState:
         ("todo", "failed", None, True, "failed"),
         ("todo", "failed", "pending", True, "pending"),  # being retried
         ("todo", "running", "running", True, "running"),
-        ("todo", "running", "failed", True, "stale"),  # job ended, state still says running
-        ("todo", "running", "gone", True, "stale"),
-        ("todo", "running", "done", True, "stale"),
+        # job ended, state still says running: stale only when the worker pid here is dead too
+        ("todo", "running", "failed", False, "stale"),
+        ("todo", "running", "gone", False, "stale"),
+        ("todo", "running", "done", False, "stale"),
+        ("todo", "running", "failed", True, "running"),  # a live worker pid wins over "job gone"
+        ("todo", "running", "gone", True, "running"),
+        ("todo", "running", "done", True, "running"),
         ("todo", "running", "unknown", True, "running"),
         ("todo", "running", None, True, "running"),
         ("todo", "running", None, False, "stale"),  # pid dead on this host
