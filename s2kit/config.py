@@ -96,6 +96,11 @@ def control_character(text: str) -> str | None:
     return f"expected no control characters, found {m.group()!r} at position {m.start()} in {text!r}"
 
 
+def printable(text: str) -> str:
+    """*text* with every control character replaced by ``?`` (for text s2kit does not control)."""
+    return _CONTROL_RE.sub("?", text)
+
+
 _BATCH_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
