@@ -325,7 +325,9 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
     try:
         return BatchConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc), source) from None
+        # a source path with a control character is named by the message; the prefix stays one line
+        where = printable(str(source)) if source is not None and control_character(str(source)) else source
+        raise ConfigError(_format_error(exc), where) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> BatchConfig:

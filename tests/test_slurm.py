@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_batch import FakeSlurm, batch_config, partials, published, s2kit_cli
+from test_batch import FakeSlurm, batch_config, partials, published, s2kit_cli, write_toml
 from test_lsf import hostile_batch, run_script_like_the_scheduler
 
 from s2kit.batch import StatusReport, format_status, resubmit_failed, status, submit
@@ -427,3 +427,24 @@ def test_job_spec_refuses_a_batch_name_that_is_no_plain_token(tmp_path: Path) ->
     for bad in ("x\ntouch P #", "../x", "-x", ".hidden", "a b", ""):
         with pytest.raises(UnsafeScriptValue, match="expected a batch name"):
             job_spec(cfg, cfg.paths.run_dir, bad, 0, 1, tmp_path)
+
+
+def test_run_dir_option_with_a_newline_never_reaches_a_slurm_script(tmp_path: Path) -> None:
+    """`plan --run-dir $'r\\ntouch PWNED #'` then submit: the --output directive would be cut."""
+    cfg = batch_config(tmp_path, 1, kind="slurm")
+    conf = write_toml(cfg, tmp_path / "s2kit.toml")
+    run_dir = str(tmp_path / "r\ntouch PWNED #")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_"))}
+    assert (
+        s2kit_cli("plan", "--config", str(conf), "--no-preflight", "--run-dir", run_dir, env=env).returncode
+        == 0
+    )
+    sub = s2kit_cli("submit", "--run-dir", run_dir, "--dry-run", env=env)
+    assert sub.returncode == 1
+    lines = sub.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("s2kit: error: ")
+        and "expected no control characters" in lines[0]
+    )
+    assert list(tmp_path.rglob("*.slurm")) == [] and list(tmp_path.rglob("PWNED")) == []
