@@ -4,6 +4,13 @@ Relative paths are resolved against the directory of the config file, so a
 config works from whatever directory ``make batch`` or a job script runs in.
 A bad value gives one :class:`~s2kit.errors.ConfigError` line that names the key.
 
+Refused at load, so no scene fails later for it: a control character (C0, DEL, C1, U+2028/2029)
+in any string (paths, queue, apptainer, extra_args, ...: a newline would end a ``#SBATCH``/
+``#BSUB`` line); an empty path (it would mean the current directory); inf/nan; memory per task
+above 16 TiB or below 1 MB; walltime ``0:00`` or above 30 days; ``timeout_minutes`` above 30 days;
+``max_concurrent`` above 100000; ``max_array_size`` above 4000001; a baseline the GIPP renderer
+refuses (``99.99`` is Sen2Cor's placeholder); an empty ``apptainer``; ``start`` after ``end``.
+
 Example (``examples/s2kit.toml``)::
 
     [paths]
