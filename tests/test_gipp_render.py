@@ -400,3 +400,36 @@ def test_any_plain_path_renders_a_valid_set(dem: str, threads: int | str, versio
     if not set(dem) & set("%?#[]"):
         assert reference == dem.rstrip("/") + "/"  # an ordinary path is written as it is
     assert etree.tostring(l2a)  # serialisable again
+
+
+def test_task_gipp_for_a_scratch_dir_with_percent_and_brackets_is_xsd_valid(tmp_path: Path) -> None:
+    """Issue 12 item 14 through the worker's own chain: stage_dem into scratch, gipp_settings, render."""
+    from urllib.request import url2pathname
+
+    from s2kit.config import BatchConfig
+    from s2kit.sen2cor import gipp_settings, stage_dem
+
+    dem = tmp_path / "dem [1]" / "46RER"
+    dem.mkdir(parents=True)
+    (dem / "srtm_55_07.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    scratch = tmp_path / "scratch %zz [1] #x"
+    cfg = BatchConfig.model_validate(
+        {
+            "paths": {
+                "l1c_dirs": [str(tmp_path / "l1c")],
+                "l2a_dir": str(tmp_path / "l2a"),
+                "dem_dir": str(dem.parent),
+                "scratch_dir": str(scratch),
+                "run_dir": str(tmp_path / "run"),
+            },
+            "sen2cor": {"runtime": "native", "install_dir": str(tmp_path / "sen2cor")},
+        }
+    )
+    staged = stage_dem(dem, cfg.paths.scratch_dir / "task-0" / "dem")
+    files = render_gipp(gipp_settings(cfg, staged, 2))
+    l2a = parse_xml(files["L2A_GIPP.xml"], "L2A_GIPP.xml")
+    assert gipp.load_xsd("2.9", "L2A_GIPP").validate(l2a)
+    assert l2a.findtext("Common_Section/DEM_Directory") == f"{staged}/"
+    reference = l2a.findtext("Common_Section/DEM_Reference")
+    assert reference is not None and url2pathname(reference) == f"{staged}/"
+    assert Path(url2pathname(reference), "srtm_55_07.zip").is_file()  # where Sen2Cor fetches the zip
