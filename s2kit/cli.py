@@ -75,6 +75,16 @@ def run_dir_errors() -> Iterator[None]:
             raise typer.Exit(1) from None
 
 
+def _check_batch(batch: str) -> None:
+    """``--batch`` must be a plain name: it becomes a file name and goes into job scripts."""
+    from .config import batch_name_problem
+    from .errors import UsageError
+
+    problem = batch_name_problem(batch)
+    if problem:
+        raise UsageError(f"--batch: {problem}")
+
+
 def _dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
@@ -184,6 +194,8 @@ def worker(
     """
     from .worker import EXIT_DONE, run_task
 
+    with errors_to_exit():
+        _check_batch(batch)
     outcome = run_task(run_dir, batch=batch, index=index, offset=offset, handle_signals=True)
     typer.echo(outcome.message, err=outcome.exit_code != EXIT_DONE)
     raise typer.Exit(outcome.exit_code)
@@ -380,6 +392,8 @@ def submit(
     from .batch import submit as do_submit
 
     with run_dir_errors():
+        if batch is not None:
+            _check_batch(batch)
         cfg, rd = load_target(config, run_dir)
         result = do_submit(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
     typer.echo(result.summary())

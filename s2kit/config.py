@@ -4,6 +4,13 @@ Relative paths are resolved against the directory of the config file, so a
 config works from whatever directory ``make batch`` or a job script runs in.
 A bad value gives one :class:`~s2kit.errors.ConfigError` line that names the key.
 
+Refused at load, so no scene fails later for it: a control character (C0, DEL, C1, U+2028/2029)
+in any string (paths, queue, apptainer, extra_args, ...: a newline would end a ``#SBATCH``/
+``#BSUB`` line); an empty path (it would mean the current directory); inf/nan; memory per task
+above 16 TiB or below 1 MB; walltime ``0:00`` or above 30 days; ``timeout_minutes`` above 30 days;
+``max_concurrent`` above 100000; ``max_array_size`` above 4000001; a baseline the GIPP renderer
+refuses (``99.99`` is Sen2Cor's placeholder); an empty ``apptainer``; ``start`` after ``end``.
+
 Example (``examples/s2kit.toml``)::
 
     [paths]
@@ -33,6 +40,7 @@ Example (``examples/s2kit.toml``)::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -40,7 +48,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -51,12 +67,120 @@ else:  # pragma: no cover
 
 __all__ = ["BatchConfig", "PathsConfig", "Sen2CorConfig", "SchedulerConfig", "SelectConfig", "load_config"]
 
-_WALLTIME_RE = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?$")
-_TILE_RE = re.compile(r"^\d{2}[A-Z]{3}$")
+_WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
+_TILE_RE = re.compile(r"[0-9]{2}[A-Z]{3}")
+
+
+# --------------------------------------------------------------------------- checks every key gets
+# A value that reaches a job script, a GIPP or a command line is refused here, at config load,
+# rather than when the first scene fails. Control characters: C0, DEL, C1 and the Unicode line
+# and paragraph separators (a newline in a path would end a #SBATCH/#BSUB line, and bash would
+# run the rest as a command).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+# keys that name a file or folder: an empty string would silently mean the current directory
+_PATH_FIELDS = frozenset({"l1c_dirs", "l2a_dir", "dem_dir", "scratch_dir", "run_dir", "image", "install_dir"})
+
+MAX_MEMORY_GB = 16 * 1024  # 16 TiB per task: more than any node has
+MAX_MINUTES = 30 * 24 * 60  # 30 days: walltime and the Sen2Cor timeout
+MAX_CONCURRENT = 100_000
+MAX_ARRAY_SIZE = 4_000_001  # Slurm's own ceiling for MaxArraySize
+
+# numeric keys -> (largest accepted value, unit for the message); every float must be finite
+_UPPER: dict[str, tuple[float, str]] = {
+    "memory_per_task_gb": (MAX_MEMORY_GB, " GB (16 TiB)"),
+    "timeout_minutes": (MAX_MINUTES, " minutes (30 days)"),
+    "max_concurrent": (MAX_CONCURRENT, ""),
+    "max_array_size": (MAX_ARRAY_SIZE, ""),
+}
+
+
+def control_character(text: str) -> str | None:
+    """``None`` if *text* has no control character, else one line saying which and where."""
+    m = _CONTROL_RE.search(text)
+    if m is None:
+        return None
+    return f"expected no control characters, found {m.group()!r} at position {m.start()} in {text!r}"
+
+
+def printable(text: str) -> str:
+    """*text* with every control character replaced by ``?`` (for text s2kit does not control)."""
+    return _CONTROL_RE.sub("?", text)
+
+
+_BATCH_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
+def batch_name_problem(name: str) -> str | None:
+    """``None`` for a plain batch name (letters, digits, ``._-``, not starting with ``-``/``.``)."""
+    if _BATCH_NAME_RE.fullmatch(name):
+        return None
+    return (
+        "expected a batch name of letters, digits, '.', '_' and '-' (at most 100, "
+        f"not starting with '-' or '.'), found {name!r}"
+    )
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)] if isinstance(os.fspath(value), str) else []
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _texts(item)]
+    return []
+
+
+def _baseline_for_gipp(value: str) -> None:
+    """The baseline GippSettings (what the worker renders) accepts: refused here, not per scene."""
+    from .gipp import GippSettings  # lxml: imported only when a config is validated
+
+    try:
+        GippSettings(baseline=value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _minutes(walltime: str) -> int:
+    """``H:MM[:SS]`` -> whole minutes, seconds rounded up."""
+    m = _WALLTIME_RE.fullmatch(walltime)
+    assert m
+    return int(m[1]) * 60 + int(m[2]) + (1 if m[3] and int(m[3]) else 0)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_text(cls, value: Any, info: ValidationInfo) -> Any:
+        for text in _texts(value):
+            problem = control_character(text)
+            if problem:
+                raise ValueError(problem)
+            if info.field_name in _PATH_FIELDS and not text.strip():
+                raise ValueError(
+                    f"expected a path, found {'an empty string' if not text else repr(text)} "
+                    "(write '.' for the folder of the config file)"
+                )
+        if (
+            info.field_name == "apptainer"
+            and isinstance(value, str)
+            and (not value.strip() or value != value.strip())
+        ):
+            raise ValueError(f"expected the apptainer command (a name on PATH or a path), found {value!r}")
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"expected a finite number, found {value}")
+        name = info.field_name or ""
+        if name in _UPPER and isinstance(value, (int, float)) and value > _UPPER[name][0]:
+            top, unit = _UPPER[name]
+            raise ValueError(f"expected at most {top}{unit}, found {value}")
+        if name == "baseline" and isinstance(value, str):
+            _baseline_for_gipp(value)
+        return value
 
 
 class PathsConfig(_Strict):
@@ -107,15 +231,25 @@ class SchedulerConfig(_Strict):
     @field_validator("walltime")
     @classmethod
     def _walltime(cls, v: str) -> str:
-        if not _WALLTIME_RE.match(v):
+        if not _WALLTIME_RE.fullmatch(v):
             raise ValueError(f"expected HH:MM or HH:MM:SS, found {v!r}")
+        minutes = _minutes(v)
+        if not 0 < minutes <= MAX_MINUTES:
+            raise ValueError(
+                f"expected a walltime above 0:00 and at most {MAX_MINUTES // 60}:00 (30 days), found {v!r}"
+            )
+        return v
+
+    @field_validator("memory_per_task_gb")
+    @classmethod
+    def _memory(cls, v: float) -> float:
+        if math.isfinite(v) and v > 0 and round(v * 1024) < 1:
+            raise ValueError(f"expected at least 1 MB ({1 / 1024:.6f} GB) per task, found {v} GB")
         return v
 
     @property
     def walltime_minutes(self) -> int:
-        m = _WALLTIME_RE.match(self.walltime)
-        assert m
-        return int(m[1]) * 60 + int(m[2]) + (1 if m[3] and int(m[3]) else 0)
+        return _minutes(self.walltime)
 
     @property
     def memory_per_task_mb(self) -> int:
@@ -133,10 +267,18 @@ class SelectConfig(_Strict):
         out = []
         for t in v:
             t2 = t.upper().removeprefix("T")
-            if not _TILE_RE.match(t2):
+            if not _TILE_RE.fullmatch(t2):
                 raise ValueError(f"expected MGRS tiles like '17SQV', found {t!r}")
             out.append(t2)
         return out
+
+    @model_validator(mode="after")
+    def _start_not_after_end(self) -> SelectConfig:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(
+                f"expected start on or before end, found start {self.start} after end {self.end}"
+            )
+        return self
 
 
 class BatchConfig(_Strict):
@@ -151,7 +293,7 @@ class BatchConfig(_Strict):
 
 
 def _resolve(base: Path, value: Any) -> Any:
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value.strip():  # blank: refused by the validators
         # '~' is expanded; environment variables are not (a path may contain '$', and a
         # login node's $TMPDIR is not the compute node's): write the path out.
         p = Path(os.path.expanduser(value))
@@ -190,7 +332,9 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
     try:
         return BatchConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc), source) from None
+        # a source path with a control character is named by the message; the prefix stays one line
+        where = printable(str(source)) if source is not None and control_character(str(source)) else source
+        raise ConfigError(_format_error(exc), where) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> BatchConfig:

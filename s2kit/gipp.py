@@ -49,6 +49,7 @@ __all__ = [
     "VersionGuess",
     "allocated_cores",
     "check_gipp",
+    "dem_reference",
     "detect_version",
     "diff_gipp",
     "iter_diff_lines",
@@ -281,6 +282,25 @@ def normalize_dem_dir(path: str) -> str:
     return path.rstrip("/") + "/"
 
 
+# Characters with a meaning in a URI reference (RFC 3986): '%' starts an escape, '?' a query,
+# '#' a fragment, '[' and ']' only delimit an IP-literal host.
+_URI_ESCAPES = {c: f"%{ord(c):02X}" for c in "%?#[]"}
+
+
+def dem_reference(dem_dir: str) -> str:
+    """``DEM_Reference`` (``xs:anyURI``) for the local DEM folder *dem_dir* (``DEM_Directory``).
+
+    Sen2Cor reads ``DEM_Directory`` as a plain path (it looks for ``srtm_XX_YY.tif`` there and
+    extracts into it), but fetches a missing tile as ``urlopen(DEM_Reference + 'srtm_XX_YY.zip')``
+    (2.8.0 source, ``L2A_Tables.gdalDEM_srtm``), which percent-decodes a local path. So the folder
+    is written as a URI reference: ``%``, ``?``, ``#``, ``[`` and ``]`` percent-encoded, every other
+    character as it is. A path without those characters is unchanged; with them the reference is
+    a valid ``xs:anyURI`` that decodes (``urllib.request.url2pathname``) to exactly *dem_dir*, where
+    the raw path would fail the XSD (``%zz``, ``[1]``) or name another folder (``%41`` -> ``A``).
+    """
+    return "".join(_URI_ESCAPES.get(c, c) for c in dem_dir)
+
+
 def _split_assignment(text: str) -> tuple[str, str] | None:
     """Split NAME=VALUE at the first ``=`` outside XPath brackets and quotes."""
     depth, quote = 0, ""
@@ -479,7 +499,7 @@ def render_gipp(settings: GippSettings) -> dict[str, bytes]:
     if settings.dem_dir is not None:
         dem = normalize_dem_dir(settings.dem_dir)
         _set_text(l2a, "Common_Section/DEM_Directory", dem, "L2A_GIPP.xml")
-        _set_text(l2a, "Common_Section/DEM_Reference", dem, "L2A_GIPP.xml")
+        _set_text(l2a, "Common_Section/DEM_Reference", dem_reference(dem), "L2A_GIPP.xml")
     _set_text(
         l2a,
         "Common_Section/Force_Exit_On_DEM_Error",
@@ -499,10 +519,7 @@ def render_gipp(settings: GippSettings) -> dict[str, bytes]:
             first = problems[0]
             hint = ""
             if "DEM_Reference" in first.message and "anyURI" in first.message:
-                hint = (
-                    " (DEM_Reference must be a URI: avoid %, [ ] and # in the DEM path,"
-                    " or --set DEM_Reference=...)"
-                )
+                hint = " (DEM_Reference must be a URI: write %, ?, #, [ and ] as %25, %3F, %23, %5B and %5D)"
             raise ConfigError(
                 f"rendered {kind}.xml fails the Sen2Cor {version} XSD "
                 f"({len(problems)} error{'s' if len(problems) > 1 else ''}): line {first.line}: "

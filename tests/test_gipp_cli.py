@@ -112,7 +112,7 @@ def test_render_all_options(runner: CliRunner, tmp_path: Path, dem: Path) -> Non
         (["--baseline", "99.99"], "placeholder"),
         (["--sen2cor", "2.8"], "Sen2Cor version"),
         (["--dem-dir", "NONE"], "omit the DEM directory"),
-        (["--dem-dir", "/data/dem[1]"], "DEM_Reference must be a URI"),
+        (["--set", "DEM_Reference=/data/dem[1]/"], "DEM_Reference must be a URI"),  # --dem-dir is encoded
     ],
 )
 def test_render_bad_input_one_error_line_no_file(

@@ -192,12 +192,36 @@ def test_dem_dir_refused(value: str) -> None:
         GippSettings(dem_dir=value)
 
 
-def test_dem_dir_that_is_no_uri_fails_with_a_hint() -> None:
-    with pytest.raises(ConfigError, match=r"DEM_Reference must be a URI"):
-        render_gipp(GippSettings(dem_dir="/data/dem[1]"))
-    # ... unless DEM_Reference is set to something that is one
-    files = render_gipp(GippSettings(dem_dir="/data/dem[1]", overrides=(("DEM_Reference", "/data/x/"),)))
-    assert text_of(files["L2A_GIPP.xml"], "Common_Section/DEM_Directory") == "/data/dem[1]/"
+@pytest.mark.parametrize(
+    ("dem", "reference"),
+    [
+        ("/scratch/run%zz/task-1/dem", "/scratch/run%25zz/task-1/dem/"),
+        ("/scratch/run[1]/dem", "/scratch/run%5B1%5D/dem/"),
+        ("/scratch/a#b#c/dem", "/scratch/a%23b%23c/dem/"),
+        ("/scratch/what?/dem", "/scratch/what%3F/dem/"),
+        ("/scratch/a%41b/dem", "/scratch/a%2541b/dem/"),  # valid URI raw, but would decode to 'aAb'
+    ],
+)
+def test_scratch_or_dem_path_with_percent_or_brackets_renders_a_valid_gipp(dem: str, reference: str) -> None:
+    """Issue 12 item 14: DEM_Reference is xs:anyURI; the raw path failed the XSD, every scene failed.
+
+    DEM_Directory (a plain path to Sen2Cor) stays as it is; DEM_Reference (read through urlopen,
+    which percent-decodes) is the same folder percent-encoded, so it decodes to exactly that folder.
+    """
+    from urllib.request import url2pathname
+
+    files = render_gipp(GippSettings(dem_dir=dem))
+    l2a = parse_xml(files["L2A_GIPP.xml"], "L2A_GIPP.xml")
+    assert gipp.load_xsd("2.9", "L2A_GIPP").validate(l2a)
+    assert l2a.findtext("Common_Section/DEM_Directory") == dem + "/"
+    assert l2a.findtext("Common_Section/DEM_Reference") == reference
+    assert url2pathname(reference) == dem + "/"
+    assert gipp.check_gipp(files["L2A_GIPP.xml"], name="L2A_GIPP.xml").errors == ()
+
+
+def test_dem_reference_set_to_no_uri_fails_with_a_hint() -> None:
+    with pytest.raises(ConfigError, match=r"DEM_Reference must be a URI: write %, \?, #, \[ and \] as %25"):
+        render_gipp(GippSettings(dem_dir="/data/dem", overrides=(("DEM_Reference", "/data/dem[1]/"),)))
 
 
 # --------------------------------------------------------------------------- --set
@@ -353,7 +377,7 @@ def test_errors_are_s2kit_errors() -> None:
 
 
 # --------------------------------------------------------------------------- property
-_path_char = st.characters(blacklist_categories=("Cs", "Cc", "Cn"), blacklist_characters="%[]#")
+_path_char = st.characters(blacklist_categories=("Cs", "Cc", "Cn"))
 
 
 @settings(max_examples=60, deadline=None)
@@ -363,15 +387,49 @@ _path_char = st.characters(blacklist_categories=("Cs", "Cc", "Cn"), blacklist_ch
     version=st.sampled_from(["2.9", "2.10", "2.11"]),
 )
 def test_any_plain_path_renders_a_valid_set(dem: str, threads: int | str, version: str) -> None:
-    try:
-        files = render_gipp(GippSettings(sen2cor=version, dem_dir=dem, threads=threads))
-    except ConfigError as exc:  # only for paths that are no xs:anyURI
-        assert "DEM_Reference must be a URI" in str(exc)
-        return
+    from urllib.request import url2pathname
+
+    files = render_gipp(GippSettings(sen2cor=version, dem_dir=dem, threads=threads))
     for name, data in files.items():
         root = parse_xml(data, name)
         assert gipp.load_xsd(version, name[:-4]).validate(root)
     l2a = parse_xml(files["L2A_GIPP.xml"], "x")
     assert l2a.findtext("Common_Section/DEM_Directory") == dem.rstrip("/") + "/"
-    assert l2a.findtext("Common_Section/DEM_Reference") == dem.rstrip("/") + "/"
+    reference = l2a.findtext("Common_Section/DEM_Reference")
+    assert reference is not None and url2pathname(reference) == dem.rstrip("/") + "/"
+    if not set(dem) & set("%?#[]"):
+        assert reference == dem.rstrip("/") + "/"  # an ordinary path is written as it is
     assert etree.tostring(l2a)  # serialisable again
+
+
+def test_task_gipp_for_a_scratch_dir_with_percent_and_brackets_is_xsd_valid(tmp_path: Path) -> None:
+    """Issue 12 item 14 through the worker's own chain: stage_dem into scratch, gipp_settings, render."""
+    from urllib.request import url2pathname
+
+    from s2kit.config import BatchConfig
+    from s2kit.sen2cor import gipp_settings, stage_dem
+
+    dem = tmp_path / "dem [1]" / "46RER"
+    dem.mkdir(parents=True)
+    (dem / "srtm_55_07.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    scratch = tmp_path / "scratch %zz [1] #x"
+    cfg = BatchConfig.model_validate(
+        {
+            "paths": {
+                "l1c_dirs": [str(tmp_path / "l1c")],
+                "l2a_dir": str(tmp_path / "l2a"),
+                "dem_dir": str(dem.parent),
+                "scratch_dir": str(scratch),
+                "run_dir": str(tmp_path / "run"),
+            },
+            "sen2cor": {"runtime": "native", "install_dir": str(tmp_path / "sen2cor")},
+        }
+    )
+    staged = stage_dem(dem, cfg.paths.scratch_dir / "task-0" / "dem")
+    files = render_gipp(gipp_settings(cfg, staged, 2))
+    l2a = parse_xml(files["L2A_GIPP.xml"], "L2A_GIPP.xml")
+    assert gipp.load_xsd("2.9", "L2A_GIPP").validate(l2a)
+    assert l2a.findtext("Common_Section/DEM_Directory") == f"{staged}/"
+    reference = l2a.findtext("Common_Section/DEM_Reference")
+    assert reference is not None and url2pathname(reference) == f"{staged}/"
+    assert Path(url2pathname(reference), "srtm_55_07.zip").is_file()  # where Sen2Cor fetches the zip

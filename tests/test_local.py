@@ -11,11 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_batch import batch_config, partials, published, s2kit_cli, write_toml
+from test_lsf import hostile_batch, run_script_like_the_scheduler
 
 from s2kit.runs import JobRecord
-from s2kit.schedulers import LocalScheduler
-from s2kit.schedulers.base import JobSpec
+from s2kit.schedulers import LocalScheduler, job_spec
+from s2kit.schedulers.base import JobSpec, UnsafeScriptValue
 from s2kit.schedulers.local import pid_alive, render_local
 
 COUNTER = r"""
@@ -168,3 +170,61 @@ def test_golden_local_script(file_regression) -> None:  # type: ignore[no-untype
         max_concurrent=2,
     )
     file_regression.check(render_local(spec), extension=".sh")
+
+
+# ============================================================================ issue 12 item 2: no shell from data
+def test_hostile_paths_in_a_local_script_run_no_shell_code(tmp_path: Path) -> None:
+    cfg, rd = hostile_batch(tmp_path, "local")
+    spec = job_spec(cfg, rd.path, "all", 0, 1, rd.path / "jobs" / "all")
+    script = tmp_path / "job.sh"
+    script.write_text(render_local(spec), encoding="utf-8")
+    run_script_like_the_scheduler(tmp_path, ["bash", str(script), "0"], {})
+    st = rd.read_state(rd.read_batch("all")[0])
+    assert st is not None and st.state == "done"
+    assert published(cfg)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("batch", "x\ntouch P #"),
+        ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\ntouch PWNED #")),
+        ("make_dirs", ("/scratch/a\rb",)),
+    ],
+)
+def test_local_renderer_refuses_a_control_character_in_a_script_value(field: str, value: object) -> None:
+    from dataclasses import replace
+
+    spec = JobSpec(
+        name="s2kit-all",
+        batch="all",
+        offset=0,
+        count=1,
+        command=("/opt/s2kit/bin/s2kit", "worker"),
+        log_dir=Path("/data/run/jobs/all"),
+        cores=1,
+        memory_mb=4096,
+        walltime_minutes=120,
+    )
+    with pytest.raises(UnsafeScriptValue, match="job script .*expected no control characters, found"):
+        render_local(replace(spec, **{field: value}))
+
+
+def test_cli_submit_and_worker_refuse_a_batch_name_with_a_newline(tmp_path: Path) -> None:
+    """Issue 12 item 2: `--batch "x\\ntouch P #"` is refused before anything is read or run."""
+    cfg = batch_config(tmp_path, 1)
+    conf = write_toml(cfg, tmp_path / "s2kit.toml")
+    assert s2kit_cli("plan", "--config", str(conf), "--no-preflight").returncode == 0
+    for argv in (
+        ["submit", "--config", str(conf), "--batch", "x\ntouch P #"],
+        ["submit", "--config", str(conf), "--batch", "../all"],
+        ["worker", "--run-dir", str(cfg.paths.run_dir), "--batch", "x\ntouch P #", "--index", "0"],
+        ["worker", "--run-dir", str(cfg.paths.run_dir), "--batch", "-all", "--index", "0"],
+    ):
+        exe = Path(sys.executable).parent / "s2kit"
+        res = subprocess.run([str(exe), *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("s2kit: error: --batch: expected a batch name")
+    assert not list(tmp_path.rglob("P")) and not (cfg.paths.run_dir / "jobs").exists()
+    assert not (cfg.paths.run_dir / "state").exists() or not any((cfg.paths.run_dir / "state").iterdir())

@@ -19,7 +19,7 @@ from s2kit.config import BatchConfig
 from s2kit.plan import make_plan
 from s2kit.runs import RunDir
 from s2kit.schedulers import LsfScheduler, SchedulerError, get_scheduler, job_spec
-from s2kit.schedulers.base import JobSpec, load_template, mb_to_unit
+from s2kit.schedulers.base import JobSpec, UnsafeScriptValue, load_template, mb_to_unit
 from s2kit.schedulers.lsf import (
     LsfSite,
     parse_bjobs_json,
@@ -367,3 +367,89 @@ def test_cli_end_to_end_with_fake_lsf_running_the_elements(tmp_path: Path) -> No
     nothing = s2kit_cli("submit", "--config", str(conf), env=env)
     assert nothing.returncode == 0 and "nothing to submit" in nothing.stdout
     assert len([c for c in (tmp_path / "lsf" / "calls.jsonl").read_text().splitlines() if '"bsub"' in c]) == 2
+
+
+# ============================================================================ issue 12 item 2: no shell from data
+# Hostile but legal: every character here is allowed in a path and must arrive verbatim.
+HOSTILE_PARTS = ("sp ace 'q' \"dq\" $(touch PWNED) `touch PWNED` ; touch PWNED # ü \\ 100% $HOME", "-lead")
+
+
+def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
+    """A planned 1-scene batch whose every path (L1C, L2A, scratch, run) is under a hostile root."""
+    root = tmp_path.joinpath(*HOSTILE_PARTS)
+    root.mkdir(parents=True)
+    cfg = batch_config(
+        root,
+        1,
+        l1c=root / "-l1c",
+        l2a=root / "l2a ;x",
+        scratch=root / "scr`a`tch",
+        run=root / "run $(x)",
+        kind=kind,
+    )
+    make_plan(cfg, check_resources=False)
+    return cfg, RunDir(cfg.paths.run_dir)
+
+
+def run_script_like_the_scheduler(tmp_path: Path, argv: list[str], env: dict[str, str]) -> None:
+    """bash -n, then bash runs the script in an empty cwd; no PWNED file may appear anywhere."""
+    script = Path(argv[1])
+    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_"))}
+    run = subprocess.run(argv, env={**base, **env}, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert list(tmp_path.rglob("PWNED")) == [] and list(cwd.iterdir()) == []
+
+
+def test_hostile_paths_in_an_lsf_script_run_no_shell_code(tmp_path: Path) -> None:
+    cfg, rd = hostile_batch(tmp_path, "lsf")
+    log_dir = rd.path / "jobs" / "all"
+    spec = job_spec(cfg, rd.path, "all", 0, 1, log_dir)
+    text = render_lsf(spec, LsfSite(unit="MB", unit_source="test"))
+    directives = [ln for ln in text.splitlines() if ln.startswith("#BSUB")]
+    assert len(directives) == 6 and directives[-1].startswith("#BSUB -e ")  # no directive was cut off
+    script = tmp_path / "job.lsf"
+    script.write_text(text, encoding="utf-8")
+    run_script_like_the_scheduler(
+        tmp_path, ["bash", str(script)], {"LSB_JOBID": "7", "LSB_JOBINDEX": "1", "LSB_DJOB_NUMPROC": "1"}
+    )
+    scene = rd.read_batch("all")[0]
+    st = rd.read_state(scene)
+    assert st is not None and st.state == "done" and st.job_id == "7[1]"
+    assert published(cfg) and str(published(cfg)).count("PWNED") == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("queue", "normal\ntouch PWNED #"),
+        ("queue", "normal\rx"),
+        ("batch", "x\ntouch P #"),
+        ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
+        ("name", "s2kit-all\u2028x"),
+        ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\x00x")),
+        ("make_dirs", ("/scratch/\x1b[31m",)),
+    ],
+)
+def test_lsf_renderer_refuses_a_control_character_in_a_script_value(field: str, value: object) -> None:
+    """Defence in depth: the pure renderer itself refuses, whatever the caller validated."""
+    from dataclasses import replace
+
+    with pytest.raises(UnsafeScriptValue, match="job script .*expected no control characters, found"):
+        render_lsf(replace(SPEC, **{field: value}), LsfSite())
+
+
+def test_lsf_conf_path_with_a_newline_never_reaches_the_notes(
+    fake_lsf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_LSF_UNIT", "fail")
+    envdir = tmp_path / "lsf\nconf"
+    envdir.mkdir()
+    (envdir / "lsf.conf").write_text("LSF_UNIT_FOR_LIMITS=MB\n")
+    monkeypatch.setenv("LSF_ENVDIR", str(envdir))
+    sched = LsfScheduler()
+    assert sched.site.unit == "MB" and "\n" not in sched.site.unit_source
+    assert "lsf?conf" in sched.render(SPEC)

@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from test_batch import FakeSlurm, batch_config, partials, published, s2kit_cli
+from test_batch import FakeSlurm, batch_config, partials, published, s2kit_cli, write_toml
+from test_lsf import hostile_batch, run_script_like_the_scheduler
 
 from s2kit.batch import StatusReport, format_status, resubmit_failed, status, submit
-from s2kit.config import BatchConfig
+from s2kit.config import BatchConfig, control_character
 from s2kit.plan import make_plan
 from s2kit.runs import RunDir
 from s2kit.schedulers import SchedulerError, SlurmScheduler, chunk_ranges, job_spec
-from s2kit.schedulers.base import JobSpec, hhmmss
+from s2kit.schedulers.base import CommandResult, JobSpec, UnsafeScriptValue, hhmmss
 from s2kit.schedulers.slurm import parse_max_array_size, parse_sbatch_reply, parse_squeue, render_slurm
 
 SPEC = JobSpec(
@@ -369,3 +370,81 @@ def test_real_slurm_scancel_mid_array_then_plan_and_submit(
     assert rep.counts["done"] == 8, format_status(rep)
     one_publish_per_scene(cfg, rd)
     assert all(published(cfg)[s] == before[s] for s in before)
+
+
+# ============================================================================ issue 12 item 2: no shell from data
+def test_hostile_paths_in_a_slurm_script_run_no_shell_code(tmp_path: Path) -> None:
+    cfg, rd = hostile_batch(tmp_path, "slurm")
+    spec = job_spec(cfg, rd.path, "all", 0, 1, rd.path / "jobs" / "all")
+    text = render_slurm(spec, 1001, "test")
+    directives = [ln for ln in text.splitlines() if ln.startswith("#SBATCH")]
+    assert len(directives) == 8 and directives[-1].startswith("#SBATCH --error=")  # none was cut off
+    script = tmp_path / "job.slurm"
+    script.write_text(text, encoding="utf-8")
+    env = {
+        "SLURM_ARRAY_JOB_ID": "9",
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_JOB_ID": "10",
+        "SLURM_CPUS_PER_TASK": "1",
+    }
+    run_script_like_the_scheduler(tmp_path, ["bash", str(script)], env)
+    st = rd.read_state(rd.read_batch("all")[0])
+    assert st is not None and st.state == "done" and st.job_id == "10"  # SLURM_JOB_ID
+    assert published(cfg)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("queue", "compute\ntouch PWNED #"),
+        ("batch", "x\ntouch P #"),
+        ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
+        ("name", "s2kit-all\u2029x"),
+        ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\nx")),
+        ("extra_args", ("--account=a\x7f",)),
+    ],
+)
+def test_slurm_renderer_refuses_a_control_character_in_a_script_value(field: str, value: object) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(UnsafeScriptValue, match="job script .*expected no control characters, found"):
+        render_slurm(replace(SPEC, **{field: value}), 1001, "scontrol show config")
+
+
+def test_slurm_renderer_refuses_a_control_character_in_the_array_size_source() -> None:
+    with pytest.raises(UnsafeScriptValue, match="job script line"):
+        render_slurm(SPEC, 1001, "scontrol\nrm -rf x")
+
+
+def test_scheduler_reply_with_control_characters_is_one_printable_line() -> None:
+    res = CommandResult(("scontrol",), 1, "", "\x1b[31mslurm_load_ctl_conf error\x1b[0m\x00\n")
+    line = res.one_line()
+    assert line == "?[31mslurm_load_ctl_conf error?[0m?" and control_character(line) is None
+
+
+def test_job_spec_refuses_a_batch_name_that_is_no_plain_token(tmp_path: Path) -> None:
+    cfg = batch_config(tmp_path, 0, kind="slurm")
+    for bad in ("x\ntouch P #", "../x", "-x", ".hidden", "a b", ""):
+        with pytest.raises(UnsafeScriptValue, match="expected a batch name"):
+            job_spec(cfg, cfg.paths.run_dir, bad, 0, 1, tmp_path)
+
+
+def test_run_dir_option_with_a_newline_never_reaches_a_slurm_script(tmp_path: Path) -> None:
+    """`plan --run-dir $'r\\ntouch PWNED #'` then submit: the --output directive would be cut."""
+    cfg = batch_config(tmp_path, 1, kind="slurm")
+    conf = write_toml(cfg, tmp_path / "s2kit.toml")
+    run_dir = str(tmp_path / "r\ntouch PWNED #")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_"))}
+    assert (
+        s2kit_cli("plan", "--config", str(conf), "--no-preflight", "--run-dir", run_dir, env=env).returncode
+        == 0
+    )
+    sub = s2kit_cli("submit", "--run-dir", run_dir, "--dry-run", env=env)
+    assert sub.returncode == 1
+    lines = sub.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("s2kit: error: ")
+        and "expected no control characters" in lines[0]
+    )
+    assert list(tmp_path.rglob("*.slurm")) == [] and list(tmp_path.rglob("PWNED")) == []

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from ..config import BatchConfig
+from ..config import BatchConfig, batch_name_problem, control_character, printable
 from ..container import shell_line, worker_argv
 from ..errors import S2kitError, display_path
 from ..runs import JobRecord
@@ -42,6 +42,8 @@ __all__ = [
     "SchedulerError",
     "SchedulerUnavailable",
     "TaskState",
+    "UnsafeScriptValue",
+    "check_script_values",
     "chunk_ranges",
     "job_name",
     "job_spec",
@@ -76,6 +78,14 @@ class SchedulerUnavailable(SchedulerError):
     """The scheduler cannot be reached (command missing, controller down, timeout)."""
 
 
+class UnsafeScriptValue(S2kitError):
+    """A value for a job script holds a control character (or a batch name is no plain token).
+
+    The config and the CLI refuse these first; the pure renderers refuse them again, so no
+    value with a newline ever ends a ``#SBATCH``/``#BSUB`` directive or a comment line.
+    """
+
+
 @dataclass(frozen=True)
 class CommandResult:
     argv: tuple[str, ...]
@@ -86,7 +96,7 @@ class CommandResult:
     def one_line(self) -> str:
         """stderr (else stdout) on one line, for error messages."""
         lines = [ln.strip() for ln in (self.stderr.strip() or self.stdout.strip()).splitlines() if ln.strip()]
-        text = " / ".join(lines)
+        text = printable(" / ".join(lines))
         return (text[:300] + " ...") if len(text) > 300 else (text or f"exit status {self.returncode}")
 
 
@@ -169,6 +179,9 @@ def job_name(batch: str, offset: int = 0) -> str:
 def job_spec(cfg: BatchConfig, run_dir: Path, batch: str, offset: int, count: int, log_dir: Path) -> JobSpec:
     """Pure: config + chunk -> JobSpec (the worker command is container.worker_argv)."""
     sch = cfg.scheduler
+    problem = batch_name_problem(batch)
+    if problem:
+        raise UnsafeScriptValue(f"job script batch: {problem}")
     argv = [*worker_argv(cfg, run_dir), "--batch", batch, "--offset", str(offset)]
     return JobSpec(
         name=job_name(batch, offset),
@@ -247,10 +260,34 @@ def max_memory_mb(texts: Iterable[str]) -> int | None:
     return max(known) if known else None
 
 
+def check_script_values(spec: JobSpec, lines: Sequence[str] = ()) -> None:
+    """Raise :class:`UnsafeScriptValue` if a value of *spec*, or a directive/comment line, holds a
+    control character (a newline there would end the line and bash would run the rest)."""
+    values: list[tuple[str, Sequence[str]]] = [
+        ("job name", [spec.name]),
+        ("batch", [spec.batch]),
+        ("queue", [spec.queue]),
+        ("log dir", [str(spec.log_dir)]),
+        ("command", spec.command),
+        ("directory to create", spec.make_dirs),
+        ("submit option", spec.extra_args),
+        ("line", lines),
+    ]
+    for what, texts in values:
+        for text in texts:
+            problem = control_character(text)
+            if problem:
+                raise UnsafeScriptValue(f"job script {what}: {problem}")
+
+
 def render_array_script(
     kind: str, spec: JobSpec, header: Sequence[str], notes: Sequence[str], template: str | None = None
 ) -> str:
-    """PURE: fill an array-job template (LSF or Slurm) from its header and note lines."""
+    """PURE: fill an array-job template (LSF or Slurm) from its header and note lines.
+
+    Raises :class:`UnsafeScriptValue` (nothing rendered) for a value with a control character.
+    """
+    check_script_values(spec, [*header, *notes])
     return render_template(
         template if template is not None else load_template(TEMPLATE_NAMES[kind]),
         {

@@ -31,6 +31,7 @@ from .base import (
     JobStatus,
     Scheduler,
     TaskState,
+    check_script_values,
     load_template,
     prepare_line,
     render_template,
@@ -42,7 +43,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_LOCKED = 0, 1, 75
 
 
 def render_local(spec: JobSpec, template: str | None = None) -> str:
-    """PURE: job spec -> the local task script (``bash SCRIPT INDEX``)."""
+    """PURE: job spec -> the local task script (``bash SCRIPT INDEX``); see check_script_values."""
+    check_script_values(spec)
     return render_template(
         template if template is not None else load_template(TEMPLATE_NAMES["local"]),
         {

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from ..config import printable
 from ..runs import JobRecord
 from .base import (
     JobSpec,
@@ -232,7 +233,7 @@ class LsfScheduler(Scheduler):
         except OSError:
             unit = None
         if unit:
-            return unit, str(conf)
+            return unit, printable(str(conf))  # LSF_ENVDIR goes into a comment line
         return "KB", "LSF default"
 
     def max_array_size(self) -> int:
