@@ -140,15 +140,15 @@ def _check_dir_product(path: Path) -> tuple[str, str] | None:
         return ("corrupt", "no MTD_MSIL1C.xml at its top level")
     if "GRANULE" not in names:
         return ("corrupt", "no GRANULE folder")
-    mtd = names["MTD_MSIL1C.XML"]
-    try:
-        st = os.stat(path / mtd)
-        granule_is_dir = stat.S_ISDIR(os.stat(path / names["GRANULE"]).st_mode)
-    except OSError as exc:  # a dangling or looping symlink inside the product
-        return ("corrupt", f"{display_path(exc.filename or mtd)}: {_os_reason(exc)}")
-    if not stat.S_ISREG(st.st_mode):
-        return ("corrupt", f"{display_path(mtd)} is not a regular file")
-    if not granule_is_dir:
+    modes: dict[str, int] = {}
+    for key in ("MTD_MSIL1C.XML", "GRANULE"):
+        try:
+            modes[key] = os.stat(path / names[key]).st_mode
+        except OSError as exc:  # a dangling or looping symlink inside the product
+            return ("corrupt", f"{display_path(names[key])}: {_os_reason(exc)}")
+    if not stat.S_ISREG(modes["MTD_MSIL1C.XML"]):
+        return ("corrupt", f"{display_path(names['MTD_MSIL1C.XML'])} is not a regular file")
+    if not stat.S_ISDIR(modes["GRANULE"]):
         return ("corrupt", "GRANULE is not a folder")
     # Empty folders GCS drops (AUX_DATA, HTML, ...) are NOT a reason to skip: the worker
     # recreates them (in place, or in a scratch symlink tree when the input is read-only).
