@@ -51,8 +51,8 @@ else:  # pragma: no cover
 
 __all__ = ["BatchConfig", "PathsConfig", "Sen2CorConfig", "SchedulerConfig", "SelectConfig", "load_config"]
 
-_WALLTIME_RE = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?$")
-_TILE_RE = re.compile(r"^\d{2}[A-Z]{3}$")
+_WALLTIME_RE = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?\Z")
+_TILE_RE = re.compile(r"^\d{2}[A-Z]{3}\Z")
 
 
 class _Strict(BaseModel):

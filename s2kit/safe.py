@@ -68,7 +68,7 @@ Kind = Literal["L1C", "L2A", "L1C_TILE", "L2A_TILE", "MANIFEST"]
 _COMPACT_RE = re.compile(
     r"^(?P<mission>S2[A-D_])_MSI(?P<level>L1C|L2A|L2AP)_(?P<sensing>\d{8}T\d{6})"
     r"_N(?P<baseline>\d{4})_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[A-Z]{3})"
-    r"_(?P<discriminator>\d{8}T\d{6})$",
+    r"_(?P<discriminator>\d{8}T\d{6})\Z",
     re.IGNORECASE,
 )
 # Pre-December-2016 long names, e.g.
@@ -77,13 +77,13 @@ _COMPACT_RE = re.compile(
 _LEGACY_RE = re.compile(
     r"^(?P<mission>S2[A-D_])_(?P<file_class>OPER|USER|TEST)_(?P<file_type>PRD|MTD)_"
     r"(?:MSI|SAF)(?P<level>L1C|L2A|L2AP)_(?P<site>\w{4})_(?P<generation>\d{8}T\d{6})"
-    r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<sensing_stop>\d{8}T\d{6})",
+    r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<sensing_stop>\d{8}T\d{6})\Z",
     re.IGNORECASE,
 )
 _SAFE_NS = "http://www.esa.int/safe/sentinel/1.1"
 _MANIFEST_TILE_RE = re.compile(r"GRANULE/L[12][AC]_T(\d{2}[A-Z]{3})_")
-_TILE_IN_ID_RE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|$)")
-_BASELINE_IN_ID_RE = re.compile(r"_N(\d{2})\.?(\d{2})(?:\.SAFE)?$")
+_TILE_IN_ID_RE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|\Z)")
+_BASELINE_IN_ID_RE = re.compile(r"_N(\d{2})\.?(\d{2})(?:\.SAFE)?\Z")
 _SPACECRAFT = {
     "S2A": "Sentinel-2A",
     "S2B": "Sentinel-2B",
@@ -160,7 +160,7 @@ def parse_product_name(name: str) -> ProductName:
 
 # ----------------------------------------------------------------------------- value parsing
 
-_BASELINE_RE = re.compile(r"^N?(\d{2})\.(\d{2})$")
+_BASELINE_RE = re.compile(r"^N?(\d{2})\.(\d{2})\Z")
 
 
 def parse_baseline(text: str, source: str | os.PathLike[str] = "<value>") -> str:
@@ -204,7 +204,7 @@ SEN2COR_VERSION_FORMS: Mapping[str, str] = {
     "21202": "02.12.02",  # real: PB 05.11 ESA L2A
     "21203": "02.12.03",
 }
-_DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})$")
+_DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})\Z")
 
 
 def sen2cor_version_from_gipp(version_attr: str | None) -> str | None:

@@ -65,7 +65,7 @@ EXTRA_BANDS_FROM_PB04: Mapping[str, tuple[str, ...]] = {"20": ("B01",)}
 # Quality masks Sen2Cor writes into GRANULE/*/QI_DATA at 20 m and 60 m.
 EXPECTED_QI = ("MSK_CLDPRB", "MSK_SNWPRB")
 
-_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(10|20|60)m(\.jp2)?$")
+_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(10|20|60)m(\.jp2)?\Z")
 
 
 @dataclass(frozen=True)

@@ -401,3 +401,16 @@ def test_unreadable_l1c_zip_is_skipped_corrupt(tmp_path: Path) -> None:
     finally:
         z.chmod(0o644)
     assert entry.decision == "skipped" and entry.reason == "corrupt: unreadable zip: Permission denied"
+
+
+def test_product_folder_with_newline_before_safe_is_skipped_not_todo(tmp_path: Path) -> None:
+    """A folder '<valid name>\\n.SAFE' was 'todo' forever ('$' matched before the newline)."""
+    cfg = _cfg(tmp_path)
+    good = build_l1c_tree(tmp_path / "l1c", "03.01")
+    evil = good.with_name(good.name[: -len(".SAFE")] + "\n.SAFE")
+    good.rename(evil)
+    res = make_plan(cfg, check_resources=False)
+    (entry,) = res.entries
+    assert entry.decision == "skipped"
+    assert entry.reason == "corrupt: not a Sentinel-2 L1C product name"
+    assert RunDir(res.run_dir).read_batch("all") == []

@@ -490,3 +490,38 @@ def test_cli_inspect_zip_bomb_one_line(s2kit_exe: str, tmp_path: Path) -> None:
     lines = res.stderr.decode("utf-8").splitlines()
     assert len(lines) == 1 and lines[0].startswith("s2kit: error: ")
     assert "expected metadata ≤ 16 MiB, found ≥ 3221225472 bytes" in lines[0]
+
+
+# ----------------------------------------------------------------------------- names with a newline (issue 12 item 16)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "S2A_MSIL1C_20210815T160829_N0301_R140_T17SQV_20210815T203111\n.SAFE",
+        "S2A_MSIL1C_20210815T160829_N0301_R140_T17SQV_20210815T203111\n",
+        "S2A_OPER_PRD_MSIL1C_PDMC_20161213T013539_R065_V20161212T084402_20161212T084403\n.SAFE",
+    ],
+    ids=["compact-newline-before-SAFE", "compact-trailing-newline", "legacy-newline-before-SAFE"],
+)
+def test_product_name_ending_in_newline_is_not_a_product_name(name: str) -> None:
+    """'$' also matches before a trailing newline: such a name must not parse as a product."""
+    with pytest.raises(InputError, match="expected a Sentinel-2 product name"):
+        parse_product_name(name)
+
+
+def test_no_module_regex_is_anchored_with_dollar() -> None:
+    """Every compiled s2kit regex anchors its end with \\Z (or is used with fullmatch), never '$'."""
+    import importlib
+    import pkgutil
+    import re
+
+    import s2kit
+
+    offenders = []
+    for mod in pkgutil.walk_packages(s2kit.__path__, "s2kit."):
+        module = importlib.import_module(mod.name)
+        for attr, value in vars(module).items():
+            if isinstance(value, re.Pattern) and isinstance(value.pattern, str | bytes):
+                text = value.pattern if isinstance(value.pattern, str) else value.pattern.decode("latin-1")
+                if re.search(r"(?<!\\)\$(\)|$)", text) and not value.flags & re.MULTILINE:
+                    offenders.append(f"{mod.name}.{attr}: {text!r}")
+    assert offenders == []
