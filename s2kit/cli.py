@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -51,7 +53,7 @@ def errors_to_exit() -> Iterator[None]:
     try:
         yield
     except S2kitError as exc:
-        typer.echo(f"s2kit: error: {exc}", err=True)
+        typer.echo(f"s2kit: error: {_printable(str(exc))}", err=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -1011,9 +1013,115 @@ def compare(
     typer.echo(_dump_json(doc) if as_json else format_comparison(doc))
 
 
+# --------------------------------------------------------------------------- entry point
+EX_SOFTWARE = 70  # sysexits.h: internal software error
+_MAX_SHOWN = 200
+
+
+def _printable(text: str) -> str:
+    """*text* with control characters (newline, ESC, ...) escaped: an error stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _one_line(text: str, limit: int = _MAX_SHOWN) -> str:
+    """The first line of *text*, control characters escaped, at most *limit* characters."""
+    lines = text.strip().splitlines()
+    shown = _printable(lines[0]) if lines else ""
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _crash_dirs() -> list[Path]:
+    import tempfile
+
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return [base / "s2kit", Path(tempfile.gettempdir())]
+
+
+def write_crash_log(exc: BaseException, argv: list[str]) -> Path | None:
+    """Write the full traceback of *exc* to a new mode-0600 crash log; None if nowhere is writable."""
+    import datetime
+    import platform
+    import traceback
+
+    from .fsutil import atomic_write_text
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    text = (
+        f"s2kit {__version__} crash report\n"
+        f"time: {now.isoformat()}\n"
+        f"python: {platform.python_version()} ({sys.executable})\n"
+        f"argv: {argv!r}\n\n" + "".join(traceback.format_exception(exc))
+    )
+    name = f"crash-{now:%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
+    for i, folder in enumerate(_crash_dirs()):
+        try:
+            if i == 0:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return atomic_write_text(folder / (name if i == 0 else f"s2kit-{name}"), text, mode=0o600)
+        except OSError:
+            continue
+    return None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether *exc* (typer turns Ctrl-C into ``Exit(130)``) was caused by a KeyboardInterrupt."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: every failure is one line on stderr, never a traceback.
+
+    * an :class:`~s2kit.errors.S2kitError` -> ``s2kit: error: <message>``, its exit code;
+    * an ``OSError`` -> ``s2kit: error: <strerror>: <path>``, exit 1;
+    * Ctrl-C -> ``s2kit: interrupted``, exit 130;
+    * anything else -> ``s2kit: internal error: <Type>: <message>; details in <crash log>``,
+      exit 70; the traceback is in the crash log. ``S2KIT_DEBUG=1`` re-raises instead.
+    """
+    from .errors import S2kitError, display_path
+
+    def fail(line: str, code: int) -> NoReturn:
+        with contextlib.suppress(Exception):
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        raise SystemExit(code)
+
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 130 and _interrupted(exc):
+            fail("s2kit: interrupted", 130)
+        raise
+    except KeyboardInterrupt:
+        fail("s2kit: interrupted", 130)
+    except Exception as exc:
+        if os.environ.get("S2KIT_DEBUG") == "1":
+            raise
+        if isinstance(exc, S2kitError):
+            fail(f"s2kit: error: {_printable(str(exc))}", exc.exit_code)
+        if isinstance(exc, OSError) and exc.strerror:
+            # a rename/link names its target second: that is the path the user gave
+            path = exc.filename2 if exc.filename2 is not None else exc.filename
+            where = f": {display_path(os.fsdecode(path))}" if isinstance(path, (str, bytes)) else ""
+            fail(f"s2kit: error: {_printable(exc.strerror + where)}", 1)
+        log = write_crash_log(exc, sys.argv)
+        message = _one_line(str(exc))
+        shown = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        details = (
+            f"details in {display_path(log)}"
+            if log is not None
+            else "no crash log could be written; run with S2KIT_DEBUG=1 for the traceback"
+        )
+        fail(f"s2kit: internal error: {shown}; {details}", EX_SOFTWARE)
 
 
 if __name__ == "__main__":  # pragma: no cover
