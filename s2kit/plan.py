@@ -211,7 +211,8 @@ def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
     becomes a candidate skipped as ``corrupt`` with the OS message, and the scan goes on.
     """
     out: list[Candidate] = []
-    seen: set[str] = set()
+    index: dict[str, int] = {}  # scene -> its candidate in out
+    broken: set[str] = set()  # scenes whose kept entry is itself unusable (dangling link, FIFO, ...)
     for d in l1c_dirs:
         if not d.is_dir():
             raise InputError("expected an L1C directory, found none", d)
@@ -225,32 +226,46 @@ def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
             if not (low.endswith(".safe") or low.endswith(".zip")):
                 continue
             scene = strip_product_suffix(e.name)
-            if scene in seen:
+            if scene in index and scene not in broken:
                 continue  # same product as folder and zip: the first dir in the list wins
-            seen.add(scene)
-            path = Path(e.path)
-            try:
-                name: ProductName | None = parse_product_name(e.name)
-            except InputError:
-                name = None
-            mode, os_problem = _entry_kind(e)
-            problem = None
-            if os_problem is not None:
-                problem = ("corrupt", os_problem)
-            elif name is not None and name.naming == "legacy":
-                problem = ("old-format", "pre-December-2016 long-name product (PSD 13): unsupported")
-            elif name is not None and name.level != "L1C":
-                problem = ("not-l1c", f"a {name.level} product, not L1C")
-            elif name is None:
-                problem = ("corrupt", "not a Sentinel-2 L1C product name")
-            elif low.endswith(".safe") and not stat.S_ISDIR(mode or 0):
-                problem = ("corrupt", f"expected a .SAFE folder, found {_kind_of_mode(mode or 0)}")
-            elif low.endswith(".zip") and not stat.S_ISREG(mode or 0):
-                problem = ("corrupt", f"expected a zip file, found {_kind_of_mode(mode or 0)}")
-            elif check:
-                problem = _check_dir_product(path) if stat.S_ISDIR(mode or 0) else _check_zip_product(path)
-            out.append(Candidate(scene, path, name, problem))
+            mode, entry_problem = _entry_kind(e)
+            if entry_problem is None and low.endswith(".safe") and not stat.S_ISDIR(mode or 0):
+                entry_problem = f"expected a .SAFE folder, found {_kind_of_mode(mode or 0)}"
+            elif entry_problem is None and low.endswith(".zip") and not stat.S_ISREG(mode or 0):
+                entry_problem = f"expected a zip file, found {_kind_of_mode(mode or 0)}"
+            if scene in index and entry_problem is not None:
+                continue  # a broken entry never replaces another
+            cand = _candidate(scene, Path(e.path), e.name, mode or 0, entry_problem, check)
+            if scene in index:  # a usable entry replaces a broken one of the same scene
+                out[index[scene]] = cand
+                broken.discard(scene)
+                continue
+            index[scene] = len(out)
+            out.append(cand)
+            if entry_problem is not None:
+                broken.add(scene)
     return out
+
+
+def _candidate(
+    scene: str, path: Path, entry_name: str, mode: int, entry_problem: str | None, check: bool
+) -> Candidate:
+    try:
+        name: ProductName | None = parse_product_name(entry_name)
+    except InputError:
+        name = None
+    problem = None
+    if entry_problem is not None:
+        problem = ("corrupt", entry_problem)
+    elif name is not None and name.naming == "legacy":
+        problem = ("old-format", "pre-December-2016 long-name product (PSD 13): unsupported")
+    elif name is not None and name.level != "L1C":
+        problem = ("not-l1c", f"a {name.level} product, not L1C")
+    elif name is None:
+        problem = ("corrupt", "not a Sentinel-2 L1C product name")
+    elif check:
+        problem = _check_dir_product(path) if stat.S_ISDIR(mode) else _check_zip_product(path)
+    return Candidate(scene, path, name, problem)
 
 
 def _candidate_name(c: Candidate) -> ProductName:

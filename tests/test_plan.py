@@ -299,38 +299,38 @@ def test_node_memory_from_real_slurm() -> None:
 HOSTILE_NAME = "S2A_MSIL1C_20210910T042701_N0301_R133_T46RER_20210910T070248"
 
 
-def _hostile_entry(l1c: Path, good: Path, case: str) -> Path:
+def _hostile_entry(l1c: Path, good: Path, case: str, stem: str = HOSTILE_NAME) -> Path:
     """Make one broken entry next to a good product; return its path."""
     if case == "self-symlink-safe":
-        p = l1c / f"{HOSTILE_NAME}.SAFE"
+        p = l1c / f"{stem}.SAFE"
         p.symlink_to(p.name)
     elif case == "self-symlink-zip":
-        p = l1c / f"{HOSTILE_NAME}.SAFE.zip"
+        p = l1c / f"{stem}.SAFE.zip"
         p.symlink_to(p.name)
     elif case == "symlink-loop-inside-mtd":
-        p = l1c / f"{HOSTILE_NAME}.SAFE"
+        p = l1c / f"{stem}.SAFE"
         shutil.copytree(good, p)
         (p / "MTD_MSIL1C.xml").unlink()
         (p / "MTD_MSIL1C.xml").symlink_to("MTD_MSIL1C.xml")
     elif case == "symlink-loop-inside-granule":
-        p = l1c / f"{HOSTILE_NAME}.SAFE"
+        p = l1c / f"{stem}.SAFE"
         shutil.copytree(good, p)
         shutil.rmtree(p / "GRANULE")
         (p / "GRANULE").symlink_to("GRANULE")
     elif case == "dangling-symlink-safe":
-        p = l1c / f"{HOSTILE_NAME}.SAFE"
+        p = l1c / f"{stem}.SAFE"
         p.symlink_to(l1c / "gone" / "x.SAFE")
     elif case == "dangling-symlink-zip":
-        p = l1c / f"{HOSTILE_NAME}.SAFE.zip"
+        p = l1c / f"{stem}.SAFE.zip"
         p.symlink_to(l1c / "gone.zip")
     elif case == "fifo-zip":
-        p = l1c / f"{HOSTILE_NAME}.SAFE.zip"
+        p = l1c / f"{stem}.SAFE.zip"
         os.mkfifo(p)
     elif case == "dir-named-zip":
-        p = l1c / f"{HOSTILE_NAME}.SAFE.zip"
+        p = l1c / f"{stem}.SAFE.zip"
         shutil.copytree(good, p)
     elif case == "file-named-safe":
-        p = l1c / f"{HOSTILE_NAME}.SAFE"
+        p = l1c / f"{stem}.SAFE"
         p.write_bytes((good / "MTD_MSIL1C.xml").read_bytes())
     else:
         raise AssertionError(case)
@@ -414,3 +414,14 @@ def test_product_folder_with_newline_before_safe_is_skipped_not_todo(tmp_path: P
     assert entry.decision == "skipped"
     assert entry.reason == "corrupt: not a Sentinel-2 L1C product name"
     assert RunDir(res.run_dir).read_batch("all") == []
+
+
+@pytest.mark.parametrize("case", ["dangling-symlink-safe", "self-symlink-safe", "file-named-safe"])
+def test_broken_entry_does_not_shadow_the_same_product_as_zip(tmp_path: Path, case: str) -> None:
+    """'<scene>.SAFE' (broken) sorts before '<scene>.SAFE.zip': the usable zip is planned."""
+    cfg = _cfg(tmp_path)
+    tree = build_l1c_tree(tmp_path / "src", "03.01")
+    z = zip_tree(tree, tmp_path / "l1c" / (tree.name + ".zip"))
+    assert _hostile_entry(tmp_path / "l1c", tree, case, stem=tree.name[: -len(".SAFE")]).name == tree.name
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert (entry.decision, entry.l1c_path) == ("todo", str(z))
