@@ -1066,16 +1066,14 @@ def write_crash_log(exc: BaseException, argv: list[str]) -> Path | None:
     return None
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether *exc* (typer turns Ctrl-C into ``Exit(130)``) was caused by a KeyboardInterrupt."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _interrupted(exc: SystemExit) -> bool:
+    """Whether typer turned a Ctrl-C into this exit (``raise Exit(130) from KeyboardInterrupt``).
+
+    Only that exact chain counts: a command that reports its own interruption (e.g. fetch's
+    ``FetchInterrupted``, exit 130) has printed its line already.
+    """
+    ctx = exc.__context__
+    return isinstance(ctx, typer.Exit) and isinstance(ctx.__cause__, KeyboardInterrupt)
 
 
 def main() -> None:

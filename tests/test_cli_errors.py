@@ -207,3 +207,22 @@ def test_cli_inspect_hostile_entry_is_one_line(
     assert res.returncode == 1 and res.stdout == b""
     lines = res.stderr.decode("utf-8").splitlines()
     assert len(lines) == 1 and lines[0].startswith("s2kit: error: "), lines
+
+
+def test_command_that_reports_its_own_interruption_prints_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], state_home: Path, tmp_path: Path
+) -> None:
+    """Like fetch's FetchInterrupted (exit 130, raised while handling Ctrl-C): no second line."""
+
+    class Interrupted(InputError):
+        exit_code = 130
+
+    def inspect(path: object) -> dict[str, object]:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted: partial work kept") from None
+
+    monkeypatch.setattr(safe, "inspect_path", inspect)
+    code, out, err = _run_main(monkeypatch, capsys, ["inspect", str(tmp_path)])
+    assert (code, out, err) == (130, "", ["s2kit: error: interrupted: partial work kept"])
