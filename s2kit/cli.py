@@ -1035,32 +1035,48 @@ def _one_line(text: str, limit: int = _MAX_SHOWN) -> str:
 def _crash_dirs() -> list[Path]:
     import tempfile
 
+    dirs = []
     state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-    return [base / "s2kit", Path(tempfile.gettempdir())]
+    if os.path.isabs(state):  # the XDG spec: a relative value is ignored
+        dirs.append(Path(state) / "s2kit")
+    else:
+        home = os.path.expanduser("~")
+        if os.path.isabs(home):
+            dirs.append(Path(home) / ".local" / "state" / "s2kit")
+    return [*dirs, Path(tempfile.gettempdir())]
 
 
 def write_crash_log(exc: BaseException, argv: list[str]) -> Path | None:
-    """Write the full traceback of *exc* to a new mode-0600 crash log; None if nowhere is writable."""
+    """Write the full traceback of *exc* to a new mode-0600 crash log; None if nowhere is writable.
+
+    ``${XDG_STATE_HOME:-~/.local/state}/s2kit/crash-<UTC time>-<pid>.log``, else
+    ``<temp dir>/s2kit-crash-<UTC time>-<pid>.log``; written atomically.
+    """
     import datetime
     import platform
     import traceback
 
-    from .fsutil import atomic_write_text
+    from .fsutil import atomic_write_bytes
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    text = (
-        f"s2kit {__version__} crash report\n"
-        f"time: {now.isoformat()}\n"
-        f"python: {platform.python_version()} ({sys.executable})\n"
-        f"argv: {argv!r}\n\n" + "".join(traceback.format_exception(exc))
-    )
+    try:
+        text = (
+            f"s2kit {__version__} crash report\n"
+            f"time: {now.isoformat()}\n"
+            f"python: {platform.python_version()} ({sys.executable})\n"
+            f"argv: {argv!r}\n\n" + "".join(traceback.format_exception(exc))
+        )
+    except Exception as fmt_exc:  # a broken __str__ must not crash the crash handler
+        text = f"s2kit {__version__} crash report\n(traceback could not be formatted: {fmt_exc!r})\n"
+    data = text.encode("utf-8", "backslashreplace")  # paths may hold undecodable bytes
     name = f"crash-{now:%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
-    for i, folder in enumerate(_crash_dirs()):
+    dirs = _crash_dirs()
+    for i, folder in enumerate(dirs):
+        last = i == len(dirs) - 1
         try:
-            if i == 0:
+            if not last:
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return atomic_write_text(folder / (name if i == 0 else f"s2kit-{name}"), text, mode=0o600)
+            return atomic_write_bytes(folder / (f"s2kit-{name}" if last else name), data, mode=0o600)
         except OSError:
             continue
     return None
@@ -1111,8 +1127,14 @@ def main() -> None:
             path = exc.filename2 if exc.filename2 is not None else exc.filename
             where = f": {display_path(os.fsdecode(path))}" if isinstance(path, (str, bytes)) else ""
             fail(f"s2kit: error: {_printable(exc.strerror + where)}", 1)
-        log = write_crash_log(exc, sys.argv)
-        message = _one_line(str(exc))
+        try:
+            log = write_crash_log(exc, sys.argv)
+        except Exception:
+            log = None
+        try:
+            message = _one_line(str(exc))
+        except Exception:  # an exception whose __str__ fails
+            message = ""
         shown = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         details = (
             f"details in {display_path(log)}"

@@ -226,3 +226,24 @@ def test_command_that_reports_its_own_interruption_prints_one_line(
     monkeypatch.setattr(safe, "inspect_path", inspect)
     code, out, err = _run_main(monkeypatch, capsys, ["inspect", str(tmp_path)])
     assert (code, out, err) == (130, "", ["s2kit: error: interrupted: partial work kept"])
+
+
+def test_crash_handler_survives_undecodable_and_broken_messages(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], state_home: Path, tmp_path: Path
+) -> None:
+    """A message holding a non-UTF-8 path (surrogates), or a __str__ that fails: still one line + log."""
+
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no str")
+
+    for exc, shown in (
+        (RuntimeError(os.fsdecode(b"/data/caf\xe9.SAFE")), "RuntimeError: /data/caf\\udce9.SAFE"),
+        (Broken(), "Broken"),
+    ):
+        _failing_inspect(monkeypatch, exc)
+        code, _, err = _run_main(monkeypatch, capsys, ["inspect", str(tmp_path)])
+        m = INTERNAL_RE.fullmatch(err[0]) if len(err) == 1 else None
+        assert code == 70 and m, err
+        assert m["what"] == shown
+        assert Path(m["log"]).is_file()
