@@ -425,3 +425,20 @@ def test_broken_entry_does_not_shadow_the_same_product_as_zip(tmp_path: Path, ca
     assert _hostile_entry(tmp_path / "l1c", tree, case, stem=tree.name[: -len(".SAFE")]).name == tree.name
     (entry,) = make_plan(cfg, check_resources=False).entries
     assert (entry.decision, entry.l1c_path) == ("todo", str(z))
+
+
+def test_unreadable_l1c_dir_is_one_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An L1C dir that cannot be listed (EACCES; simulated, as root ignores modes): an S2kitError."""
+    from s2kit.errors import InputError
+
+    cfg = _cfg(tmp_path)
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if Path(path) == tmp_path / "l1c":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(InputError, match="expected a readable L1C directory, found: Permission denied"):
+        make_plan(cfg, check_resources=False)
