@@ -191,6 +191,11 @@ def _kind_of_mode(mode: int) -> str:
 def _entry_kind(e: os.DirEntry[str]) -> tuple[int | None, str | None]:
     """(st_mode following symlinks, or None; the OS error text when it cannot be stat'ed)."""
     try:
+        if not e.is_symlink():  # the common case: d_type from the directory listing, no stat
+            if e.is_dir(follow_symlinks=False):
+                return stat.S_IFDIR, None
+            if e.is_file(follow_symlinks=False):
+                return stat.S_IFREG, None
         return e.stat().st_mode, None
     except OSError as exc:  # dangling link, symlink loop, unreadable parent
         try:
