@@ -2,7 +2,10 @@
 
 Heavy modules are imported inside the commands so ``s2kit --help`` stays fast.
 Every deliberate error is an :class:`s2kit.errors.S2kitError`; it is printed as
-one line on stderr (``s2kit: error: ...``) with a non-zero exit code.
+one line on stderr (``s2kit: error: ...``) with a non-zero exit code. Nothing else
+reaches a user as a traceback either: :func:`main` turns an escaping ``OSError`` into
+one error line and any other exception into one ``s2kit: internal error: ...`` line
+plus a crash log (exit 70); ``S2KIT_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir
   processing baseline wins, then the newest generation), ``baseline-gate``
   (Sen2Cor 2.9 must not process L1C of baseline >= 04.00: it ignores the
   radiometric offset), ``old-format``, ``corrupt`` (no MTD_MSIL1C.xml / GRANULE, bad
-  zip), ``not-l1c``, ``not-selected``. Empty folders that Google's bucket drops are
+  zip, a name that is not a product name, or an entry that is not what its name says:
+  symlink loop, dangling symlink, FIFO, folder named ``*.zip``, unreadable; the OS
+  message is in the reason), ``not-l1c``, ``not-selected``. Empty folders that Google's bucket drops are
   not a reason: the worker recreates them (``repair_empty_dirs``); the planner reads
   the L1C store and never writes into it.
 
