@@ -11,7 +11,7 @@ Finding codes (stable):
 code                       severity  meaning
 =========================  ========  ==============================================
 missing-metadata           error     no MTD_MSIL2A.xml / no GRANULE/*/MTD_TL.xml
-unparseable-metadata       error     a metadata file exists but cannot be read
+unparseable-metadata       error     a metadata file exists but cannot be read (or exceeds 16 MiB)
 unsupported-format         error     pre-2016 long-name (PSD 12/13) product
 not-l2a                    error     the product is not a Level-2A product
 missing-band               error     an expected band file is absent or empty
