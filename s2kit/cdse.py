@@ -55,7 +55,7 @@ PAGE_LIMIT = 100
 RETRIES = 3
 MAX_PAGES = 1000
 _UUID_RE = re.compile(r"Products\(([^)/]+)\)")
-_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}\Z")
 
 
 def md5_from_checksum(value: Any) -> str | None:

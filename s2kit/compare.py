@@ -63,7 +63,7 @@ SCL_CLASSES = (
 HIST_STEP = 1e-4
 HIST_HALF = 10_000  # bins -1 .. +1
 STRIP_ROWS = 1024
-_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2$", re.I)
+_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2\Z", re.I)
 
 
 # --------------------------------------------------------------------------- metadata

@@ -39,6 +39,10 @@ class UnsafeXMLError(MetadataError):
     """An XML document with a DOCTYPE/entity declarations (refused, never expanded)."""
 
 
+class MetadataTooLargeError(MetadataError):
+    """A metadata document above ``s2kit.xmlsafe.MAX_METADATA_BYTES`` (refused before parsing)."""
+
+
 class ConfigError(S2kitError):
     """A configuration value is invalid; the message names the key."""
 

@@ -141,7 +141,7 @@ FINDING_CODES: dict[str, Severity] = {
 
 
 # --------------------------------------------------------------------------- versions & templates
-_VERSION_RE = re.compile(r"^\s*0*([0-9]+)\.0*([0-9]+)(?:\.[0-9]+)*\s*$")
+_VERSION_RE = re.compile(r"^\s*0*([0-9]+)\.0*([0-9]+)(?:\.[0-9]+)*\s*\Z")
 
 
 def _version_label(text: str) -> str | None:
@@ -394,7 +394,7 @@ def _set_text(root: etree._Element, path: str, value: str, label: str) -> None:
         ) from exc
 
 
-_NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
+_NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*\Z")
 _BOOL_WORDS = {
     "true": True,
     "yes": True,

@@ -68,7 +68,7 @@ DEFAULT_MAX_RESUMES = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHUNK = 1 << 16  # small: a broken connection loses at most one unfinished chunk
 
-_CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+_CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\Z")
 
 
 class HttpError(S2kitError):

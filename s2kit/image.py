@@ -85,10 +85,10 @@ REQUIRED_LABELS = (
     "org.s2kit.base",
 )
 LOCK_FORMAT = 1
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_SECTION_RE = re.compile(r"^%([A-Za-z]+)\b[ \t]*(.*)$")
-_HEADER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):[ \t]*(.*)$")
+_SECTION_RE = re.compile(r"^%([A-Za-z]+)\b[ \t]*(.*)\Z")
+_HEADER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):[ \t]*(.*)\Z")
 
 
 class ImageBuildError(S2kitError):

@@ -8,7 +8,9 @@ Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir
   processing baseline wins, then the newest generation), ``baseline-gate``
   (Sen2Cor 2.9 must not process L1C of baseline >= 04.00: it ignores the
   radiometric offset), ``old-format``, ``corrupt`` (no MTD_MSIL1C.xml / GRANULE, bad
-  zip), ``not-l1c``, ``not-selected``. Empty folders that Google's bucket drops are
+  zip, a name that is not a product name, or an entry that is not what its name says:
+  symlink loop, dangling symlink, FIFO, folder named ``*.zip``, unreadable; the OS
+  message is in the reason), ``not-l1c``, ``not-selected``. Empty folders that Google's bucket drops are
   not a reason: the worker recreates them (``repair_empty_dirs``); the planner reads
   the L1C store and never writes into it.
 
@@ -21,9 +23,11 @@ cannot take the planned output or a node's memory cannot hold ``mem x tasks``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
@@ -135,12 +139,29 @@ def repair_empty_dirs(root: Path) -> list[str]:
     return missing
 
 
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or exc.__class__.__name__
+
+
 def _check_dir_product(path: Path) -> tuple[str, str] | None:
-    names = {n.upper() for n in os.listdir(path)}
+    try:
+        names = {n.upper(): n for n in os.listdir(path)}
+    except OSError as exc:
+        return ("corrupt", f"unreadable product folder: {_os_reason(exc)}")
     if "MTD_MSIL1C.XML" not in names:
         return ("corrupt", "no MTD_MSIL1C.xml at its top level")
     if "GRANULE" not in names:
         return ("corrupt", "no GRANULE folder")
+    modes: dict[str, int] = {}
+    for key in ("MTD_MSIL1C.XML", "GRANULE"):
+        try:
+            modes[key] = os.stat(path / names[key]).st_mode
+        except OSError as exc:  # a dangling or looping symlink inside the product
+            return ("corrupt", f"{display_path(names[key])}: {_os_reason(exc)}")
+    if not stat.S_ISREG(modes["MTD_MSIL1C.XML"]):
+        return ("corrupt", f"{display_path(names['MTD_MSIL1C.XML'])} is not a regular file")
+    if not stat.S_ISDIR(modes["GRANULE"]):
+        return ("corrupt", "GRANULE is not a folder")
     # Empty folders GCS drops (AUX_DATA, HTML, ...) are NOT a reason to skip: the worker
     # recreates them (in place, or in a scratch symlink tree when the input is read-only).
     # The planner itself never writes into the L1C store.
@@ -149,49 +170,119 @@ def _check_dir_product(path: Path) -> tuple[str, str] | None:
 
 def _check_zip_product(path: Path) -> tuple[str, str] | None:
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = {n.rstrip("/").rsplit("/", 1)[-1].upper() for n in zf.namelist()}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        return ("corrupt", f"unreadable zip ({exc})")
+        # O_NONBLOCK: opening a FIFO named *.zip must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        return ("corrupt", f"unreadable zip: {_os_reason(exc)}")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                return ("corrupt", f"expected a zip file, found {_kind_of_mode(mode)}")
+            with zipfile.ZipFile(fh) as zf:
+                names = {n.rstrip("/").rsplit("/", 1)[-1].upper() for n in zf.namelist()}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            return ("corrupt", f"unreadable zip ({exc})")
     if "MTD_MSIL1C.XML" not in names:
         return ("corrupt", "no MTD_MSIL1C.xml in the zip")
     return None
 
 
+def _kind_of_mode(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a regular file"
+
+
+def _entry_kind(e: os.DirEntry[str]) -> tuple[int | None, str | None]:
+    """(st_mode following symlinks, or None; the OS error text when it cannot be stat'ed)."""
+    try:
+        if not e.is_symlink():  # the common case: d_type from the directory listing, no stat
+            if e.is_dir(follow_symlinks=False):
+                return stat.S_IFDIR, None
+            if e.is_file(follow_symlinks=False):
+                return stat.S_IFREG, None
+        return e.stat().st_mode, None
+    except OSError as exc:  # dangling link, symlink loop, unreadable parent
+        try:
+            link = e.is_symlink()
+        except OSError:
+            link = False
+        if link:
+            what = "dangling" if exc.errno == errno.ENOENT else "unusable"
+            return None, f"{what} symlink: {_os_reason(exc)}"
+        return None, _os_reason(exc)
+
+
 def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
-    """Every ``*.SAFE`` folder and ``*.SAFE.zip``/``*.zip`` at the top of the L1C dirs."""
+    """Every ``*.SAFE`` and ``*.zip`` entry at the top of the L1C dirs, each with a problem or none.
+
+    A hostile or broken entry (symlink loop, dangling symlink, FIFO, a folder named
+    ``*.zip``, a file named ``*.SAFE``, an unreadable entry) is never an exception: it
+    becomes a candidate skipped as ``corrupt`` with the OS message, and the scan goes on.
+    """
     out: list[Candidate] = []
-    seen: set[str] = set()
+    index: dict[str, int] = {}  # scene -> its candidate in out
+    broken: set[str] = set()  # scenes whose kept entry is itself unusable (dangling link, FIFO, ...)
     for d in l1c_dirs:
         if not d.is_dir():
             raise InputError("expected an L1C directory, found none", d)
-        with os.scandir(d) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise InputError(f"expected a readable L1C directory, found: {_os_reason(exc)}", d) from exc
         for e in entries:
-            is_dir = e.is_dir()
             low = e.name.lower()
-            if not ((is_dir and low.endswith(".safe")) or (not is_dir and low.endswith(".zip"))):
+            if not (low.endswith(".safe") or low.endswith(".zip")):
                 continue
             scene = strip_product_suffix(e.name)
-            if scene in seen:
+            if scene in index and scene not in broken:
                 continue  # same product as folder and zip: the first dir in the list wins
-            seen.add(scene)
-            path = Path(e.path)
-            try:
-                name: ProductName | None = parse_product_name(e.name)
-            except InputError:
-                name = None
-            problem = None
-            if name is not None and name.naming == "legacy":
-                problem = ("old-format", "pre-December-2016 long-name product (PSD 13): unsupported")
-            elif name is not None and name.level != "L1C":
-                problem = ("not-l1c", f"a {name.level} product, not L1C")
-            elif name is None:
-                problem = ("corrupt", "not a Sentinel-2 L1C product name")
-            elif check:
-                problem = _check_dir_product(path) if is_dir else _check_zip_product(path)
-            out.append(Candidate(scene, path, name, problem))
+            mode, entry_problem = _entry_kind(e)
+            if entry_problem is None and low.endswith(".safe") and not stat.S_ISDIR(mode or 0):
+                entry_problem = f"expected a .SAFE folder, found {_kind_of_mode(mode or 0)}"
+            elif entry_problem is None and low.endswith(".zip") and not stat.S_ISREG(mode or 0):
+                entry_problem = f"expected a zip file, found {_kind_of_mode(mode or 0)}"
+            if scene in index and entry_problem is not None:
+                continue  # a broken entry never replaces another
+            cand = _candidate(scene, Path(e.path), e.name, mode or 0, entry_problem, check)
+            if scene in index:  # a usable entry replaces a broken one of the same scene
+                out[index[scene]] = cand
+                broken.discard(scene)
+                continue
+            index[scene] = len(out)
+            out.append(cand)
+            if entry_problem is not None:
+                broken.add(scene)
     return out
+
+
+def _candidate(
+    scene: str, path: Path, entry_name: str, mode: int, entry_problem: str | None, check: bool
+) -> Candidate:
+    try:
+        name: ProductName | None = parse_product_name(entry_name)
+    except InputError:
+        name = None
+    problem = None
+    if entry_problem is not None:
+        problem = ("corrupt", entry_problem)
+    elif name is not None and name.naming == "legacy":
+        problem = ("old-format", "pre-December-2016 long-name product (PSD 13): unsupported")
+    elif name is not None and name.level != "L1C":
+        problem = ("not-l1c", f"a {name.level} product, not L1C")
+    elif name is None:
+        problem = ("corrupt", "not a Sentinel-2 L1C product name")
+    elif check:
+        problem = _check_dir_product(path) if stat.S_ISDIR(mode) else _check_zip_product(path)
+    return Candidate(scene, path, name, problem)
 
 
 def _candidate_name(c: Candidate) -> ProductName:

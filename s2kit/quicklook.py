@@ -42,7 +42,7 @@ __all__ = [
 
 DEFAULT_SIZE = 128
 RGB_MAX_REFLECTANCE = 0.3
-_BAND_RE = re.compile(r"^GRANULE/[^/]+/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2$", re.I)
+_BAND_RE = re.compile(r"^GRANULE/[^/]+/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2\Z", re.I)
 
 
 class QuicklookError(S2kitError):

@@ -21,6 +21,7 @@ import fnmatch
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +31,15 @@ from typing import Any, Literal, Protocol
 from lxml import etree
 
 from .errors import InputError, MetadataError, display_path
-from .xmlsafe import first_elements, localname, parse_xml, scan_xml
+from .xmlsafe import (
+    check_declared_size,
+    first_elements,
+    localname,
+    parse_xml,
+    read_capped,
+    read_capped_file,
+    scan_xml,
+)
 
 __all__ = [
     "Kind",
@@ -59,7 +68,7 @@ Kind = Literal["L1C", "L2A", "L1C_TILE", "L2A_TILE", "MANIFEST"]
 _COMPACT_RE = re.compile(
     r"^(?P<mission>S2[A-D_])_MSI(?P<level>L1C|L2A|L2AP)_(?P<sensing>\d{8}T\d{6})"
     r"_N(?P<baseline>\d{4})_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[A-Z]{3})"
-    r"_(?P<discriminator>\d{8}T\d{6})$",
+    r"_(?P<discriminator>\d{8}T\d{6})\Z",
     re.IGNORECASE,
 )
 # Pre-December-2016 long names, e.g.
@@ -68,13 +77,13 @@ _COMPACT_RE = re.compile(
 _LEGACY_RE = re.compile(
     r"^(?P<mission>S2[A-D_])_(?P<file_class>OPER|USER|TEST)_(?P<file_type>PRD|MTD)_"
     r"(?:MSI|SAF)(?P<level>L1C|L2A|L2AP)_(?P<site>\w{4})_(?P<generation>\d{8}T\d{6})"
-    r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<sensing_stop>\d{8}T\d{6})",
+    r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<sensing_stop>\d{8}T\d{6})\Z",
     re.IGNORECASE,
 )
 _SAFE_NS = "http://www.esa.int/safe/sentinel/1.1"
 _MANIFEST_TILE_RE = re.compile(r"GRANULE/L[12][AC]_T(\d{2}[A-Z]{3})_")
-_TILE_IN_ID_RE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|$)")
-_BASELINE_IN_ID_RE = re.compile(r"_N(\d{2})\.?(\d{2})(?:\.SAFE)?$")
+_TILE_IN_ID_RE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|\Z)")
+_BASELINE_IN_ID_RE = re.compile(r"_N(\d{2})\.?(\d{2})(?:\.SAFE)?\Z")
 _SPACECRAFT = {
     "S2A": "Sentinel-2A",
     "S2B": "Sentinel-2B",
@@ -151,7 +160,7 @@ def parse_product_name(name: str) -> ProductName:
 
 # ----------------------------------------------------------------------------- value parsing
 
-_BASELINE_RE = re.compile(r"^N?(\d{2})\.(\d{2})$")
+_BASELINE_RE = re.compile(r"^N?(\d{2})\.(\d{2})\Z")
 
 
 def parse_baseline(text: str, source: str | os.PathLike[str] = "<value>") -> str:
@@ -195,7 +204,7 @@ SEN2COR_VERSION_FORMS: Mapping[str, str] = {
     "21202": "02.12.02",  # real: PB 05.11 ESA L2A
     "21203": "02.12.03",
 }
-_DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})$")
+_DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})\Z")
 
 
 def sen2cor_version_from_gipp(version_attr: str | None) -> str | None:
@@ -643,7 +652,7 @@ def read_metadata_bytes(
 def read_metadata_file(path: str | os.PathLike[str]) -> ProductMetadata | TileMetadata | Manifest:
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_capped_file(p)
     except OSError as exc:
         raise InputError(f"expected a readable metadata file, found: {exc.strerror}", p) from exc
     return read_metadata_bytes(data, p)
@@ -690,7 +699,7 @@ class DirSource:
 
     def read(self, relpath: str) -> bytes:
         try:
-            return (self.path / relpath).read_bytes()
+            return read_capped_file(self.path / relpath)
         except OSError as exc:
             raise InputError(f"expected a readable file, found: {exc.strerror}", self.path / relpath) from exc
 
@@ -724,9 +733,20 @@ class ZipSource:
         info = self._infos.get(relpath)
         if info is None:
             raise InputError(f"expected member {relpath} in the zip, found none", self.path)
+        where = self.path / relpath
+        check_declared_size(info.file_size, where)  # cheap refusal of an honest giant
         try:
-            return self._zip.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
+            with self._zip.open(info) as fh:  # the declared size may lie: cap the stream itself
+                return read_capped(fh, where)
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            OSError,
+            EOFError,
+            zlib.error,
+            NotImplementedError,  # unsupported compression method
+            RuntimeError,  # encrypted member
+        ) as exc:
             raise InputError(
                 f"expected a readable zip member {relpath}, found a corrupt one ({exc})", self.path
             ) from exc
@@ -786,6 +806,14 @@ def open_product(path: str | os.PathLike[str]) -> Product:
     if not p.exists():
         raise InputError("expected an existing path, found nothing there", p)
     src = _open_source(p)
+    try:
+        return _read_source(p, src)
+    finally:
+        if isinstance(src, ZipSource):
+            src.close()
+
+
+def _read_source(p: Path, src: ProductSource) -> Product:
     files = src.files()
     mtds = _match(files, _PRODUCT_MTD_RE)
     if not mtds:
@@ -815,8 +843,6 @@ def open_product(path: str | os.PathLike[str]) -> Product:
     if man_rel is not None:
         m = read_metadata_bytes(src.read(man_rel), p / man_rel)
         manifest = m if isinstance(m, Manifest) else None
-    if isinstance(src, ZipSource):
-        src.close()
     return Product(
         path=p,
         name=src.name,

@@ -81,8 +81,8 @@ S2_BANDS: Mapping[str, tuple[str, float, float]] = {
     "B12": ("swir22", 2.190, 0.242),
 }
 _RES_SHAPE = {10: 10980, 20: 5490, 60: 1830}
-_IMG_RE = re.compile(r"^GRANULE/[^/]+/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2$", re.I)
-_QI_RE = re.compile(r"^GRANULE/[^/]+/QI_DATA/(MSK_(?:CLDPRB|SNWPRB)_(?:20|60)m)\.jp2$", re.I)
+_IMG_RE = re.compile(r"^GRANULE/[^/]+/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2\Z", re.I)
+_QI_RE = re.compile(r"^GRANULE/[^/]+/QI_DATA/(MSK_(?:CLDPRB|SNWPRB)_(?:20|60)m)\.jp2\Z", re.I)
 
 
 class StacValidationFailed(S2kitError):
@@ -242,7 +242,7 @@ def _offline_validator(schemas_dir: Path | None, used: dict[str, str]) -> Any:
             if schema_uri in self.schema_cache:
                 used.setdefault(schema_uri, "official schema shipped in the pystac wheel")
                 return dict(self.schema_cache[schema_uri])
-            m = re.match(r"^https?://(.+)$", schema_uri)
+            m = re.match(r"^https?://(.+)\Z", schema_uri)
             local = schemas_dir / m[1] if schemas_dir is not None and m else None
             if local is not None and local.is_file():
                 try:

@@ -61,8 +61,8 @@ SRTM_ROWS = 24
 DENSIFY_POINTS = 21
 
 # zone, latitude band (C-X without I/O), column letter, row letter
-_TILE_RE = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])$")
-_SRTM_RE = re.compile(r"^srtm_(\d{2})_(\d{2})$")
+_TILE_RE = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])\Z")
+_SRTM_RE = re.compile(r"^srtm_(\d{2})_(\d{2})\Z")
 # MGRS 100 km column letters cycle with the zone (zone % 3 == 1: A-H, 2: J-R, 0: S-Z)
 _COLUMN_SETS = {1: "ABCDEFGH", 2: "JKLMNPQR", 0: "STUVWXYZ"}
 

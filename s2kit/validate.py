@@ -11,7 +11,7 @@ Finding codes (stable):
 code                       severity  meaning
 =========================  ========  ==============================================
 missing-metadata           error     no MTD_MSIL2A.xml / no GRANULE/*/MTD_TL.xml
-unparseable-metadata       error     a metadata file exists but cannot be read
+unparseable-metadata       error     a metadata file exists but cannot be read (or exceeds 16 MiB)
 unsupported-format         error     pre-2016 long-name (PSD 12/13) product
 not-l2a                    error     the product is not a Level-2A product
 missing-band               error     an expected band file is absent or empty
@@ -65,7 +65,7 @@ EXTRA_BANDS_FROM_PB04: Mapping[str, tuple[str, ...]] = {"20": ("B01",)}
 # Quality masks Sen2Cor writes into GRANULE/*/QI_DATA at 20 m and 60 m.
 EXPECTED_QI = ("MSK_CLDPRB", "MSK_SNWPRB")
 
-_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(10|20|60)m(\.jp2)?$")
+_IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(10|20|60)m(\.jp2)?\Z")
 
 
 @dataclass(frozen=True)

@@ -3,22 +3,115 @@
 ESA metadata never needs a DTD, entities or the network, so the parser turns
 all of that off, and a document that declares a DOCTYPE is refused outright
 (an entity bomb is never expanded, not even lazily).
+
+Every metadata read is size-capped at :data:`MAX_METADATA_BYTES` *before* it is
+parsed: a bare file is stat'ed then read with a bound, a zip member's declared
+size is checked and its decompressed stream is cut after ``cap + 1`` bytes (the
+declared size lies in a hostile zip), so a zip bomb costs at most the cap in
+memory and time.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+import stat
+from typing import IO, TYPE_CHECKING
 
 from lxml import etree
 
-from .errors import MetadataError, UnsafeXMLError
+from .errors import MetadataError, MetadataTooLargeError, UnsafeXMLError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["parse_xml", "scan_xml", "safe_parser", "localname", "first_elements"]
+__all__ = [
+    "MAX_METADATA_BYTES",
+    "parse_xml",
+    "scan_xml",
+    "safe_parser",
+    "localname",
+    "first_elements",
+    "read_capped",
+    "read_capped_file",
+    "check_declared_size",
+]
+
+# The largest metadata document s2kit reads. Real files are far below it:
+# MTD_MSIL1C/2A.xml < 1 MB, MTD_TL.xml 0.1-0.6 MB (angle grids), manifest.safe a few
+# hundred kB (data/fixtures). 16 MiB leaves > 25x headroom for future PSD growth
+# while bounding what a hostile product can make us allocate and parse (lxml needs
+# a few times the document size in memory).
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+
+
+def _cap_text(limit: int) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MiB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KiB"
+    return f"{limit} bytes"
+
+
+def _size_text(n: int) -> str:
+    if n >= 1024**3:
+        return f"{n} bytes ({n / 1024**3:.1f} GiB)"
+    return f"{n} bytes"
+
+
+def too_large(found: int, source: str | os.PathLike[str], how: str = "") -> MetadataTooLargeError:
+    """The one-line refusal for a metadata document above the cap (*found* is a lower bound)."""
+    return MetadataTooLargeError(
+        f"expected metadata ≤ {_cap_text(MAX_METADATA_BYTES)}, found ≥ {_size_text(found)}{how}", source
+    )
+
+
+def check_declared_size(size: int, source: str | os.PathLike[str]) -> None:
+    """Refuse a document whose size (stat, or a zip member's declared size) is above the cap."""
+    if size > MAX_METADATA_BYTES:
+        raise too_large(size, source)
+
+
+def read_capped(fh: IO[bytes], source: str | os.PathLike[str]) -> bytes:
+    """Read *fh* to its end, but never more than ``MAX_METADATA_BYTES + 1`` bytes.
+
+    Works on a decompressing stream (``ZipFile.open``): at most the cap is ever
+    decompressed and held, whatever the member header claims.
+    """
+    limit = MAX_METADATA_BYTES
+    chunks: list[bytes] = []
+    got = 0
+    while got <= limit:
+        chunk = fh.read(min(1024 * 1024, limit + 1 - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    if got > limit:
+        raise too_large(got, source, " when read")
+    return b"".join(chunks)
+
+
+def read_capped_file(path: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> bytes:
+    """The bytes of the regular file *path*, refused above the cap before anything is read.
+
+    Opens without blocking (a FIFO named like a metadata file never hangs the
+    caller) and refuses anything that is not a regular file. OS errors propagate
+    as :class:`OSError` for the caller to word.
+    """
+    where = path if source is None else source
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
+            raise MetadataError(f"expected a regular metadata file, found {kind}", where)
+        check_declared_size(st.st_size, where)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        return read_capped(fh, where)
 
 
 def safe_parser() -> etree.XMLParser:
@@ -53,6 +146,7 @@ def parse_xml(data: bytes, source: str | os.PathLike[str]) -> etree._Element:
         "(refused: entities are never expanded)",
         source,
     )
+    check_declared_size(len(data), source)
     if _declares_dtd(data):
         raise refused
     try:
@@ -95,6 +189,7 @@ def scan_xml(
     mostly angle grids): it stops early instead of building the whole tree.
     Same hardening as :func:`parse_xml`.
     """
+    check_declared_size(len(data), source)
     if _declares_dtd(data):
         raise UnsafeXMLError(
             "expected plain XML without a DOCTYPE, found a DOCTYPE/ENTITY declaration "

@@ -293,3 +293,152 @@ def test_node_memory_from_real_slurm() -> None:
 
     mb = get_scheduler("slurm").node_memory_mb()
     assert mb is not None and mb > 500
+
+
+# ----------------------------------------------------------------------------- hostile L1C entries (issue 12 item 10)
+HOSTILE_NAME = "S2A_MSIL1C_20210910T042701_N0301_R133_T46RER_20210910T070248"
+
+
+def _hostile_entry(l1c: Path, good: Path, case: str, stem: str = HOSTILE_NAME) -> Path:
+    """Make one broken entry next to a good product; return its path."""
+    if case == "self-symlink-safe":
+        p = l1c / f"{stem}.SAFE"
+        p.symlink_to(p.name)
+    elif case == "self-symlink-zip":
+        p = l1c / f"{stem}.SAFE.zip"
+        p.symlink_to(p.name)
+    elif case == "symlink-loop-inside-mtd":
+        p = l1c / f"{stem}.SAFE"
+        shutil.copytree(good, p)
+        (p / "MTD_MSIL1C.xml").unlink()
+        (p / "MTD_MSIL1C.xml").symlink_to("MTD_MSIL1C.xml")
+    elif case == "symlink-loop-inside-granule":
+        p = l1c / f"{stem}.SAFE"
+        shutil.copytree(good, p)
+        shutil.rmtree(p / "GRANULE")
+        (p / "GRANULE").symlink_to("GRANULE")
+    elif case == "dangling-symlink-safe":
+        p = l1c / f"{stem}.SAFE"
+        p.symlink_to(l1c / "gone" / "x.SAFE")
+    elif case == "dangling-symlink-zip":
+        p = l1c / f"{stem}.SAFE.zip"
+        p.symlink_to(l1c / "gone.zip")
+    elif case == "fifo-zip":
+        p = l1c / f"{stem}.SAFE.zip"
+        os.mkfifo(p)
+    elif case == "dir-named-zip":
+        p = l1c / f"{stem}.SAFE.zip"
+        shutil.copytree(good, p)
+    elif case == "file-named-safe":
+        p = l1c / f"{stem}.SAFE"
+        p.write_bytes((good / "MTD_MSIL1C.xml").read_bytes())
+    else:
+        raise AssertionError(case)
+    return p
+
+
+HOSTILE_CASES = {
+    "self-symlink-safe": "Too many levels of symbolic links",
+    "self-symlink-zip": "Too many levels of symbolic links",
+    "symlink-loop-inside-mtd": "Too many levels of symbolic links",
+    "symlink-loop-inside-granule": "Too many levels of symbolic links",
+    "dangling-symlink-safe": "dangling symlink: No such file or directory",
+    "dangling-symlink-zip": "dangling symlink: No such file or directory",
+    "fifo-zip": "expected a zip file, found a FIFO",
+    "dir-named-zip": "expected a zip file, found a folder",
+    "file-named-safe": "expected a .SAFE folder, found a regular file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CASES))
+def test_hostile_l1c_entry_is_skipped_corrupt_and_plan_goes_on(tmp_path: Path, case: str) -> None:
+    """A symlink loop, dangling link, FIFO, ... in an L1C dir: skipped 'corrupt' with the OS message."""
+    cfg = _cfg(tmp_path)
+    l1c = tmp_path / "l1c"
+    good = build_l1c_tree(l1c, "03.01")
+    _hostile_entry(l1c, good, case)
+    res = make_plan(cfg, check_resources=False)
+    by = {e.scene: e for e in res.entries}
+    assert by[good.name[: -len(".SAFE")]].decision == "todo"
+    bad = by[HOSTILE_NAME]
+    assert bad.decision == "skipped"
+    assert bad.reason is not None and bad.reason.startswith("corrupt: ")
+    assert HOSTILE_CASES[case] in bad.reason and "\n" not in bad.reason
+    assert {e.scene for e in RunDir(res.run_dir).read_plan()} == set(by) == {good.name[:-5], HOSTILE_NAME}
+
+
+def test_unreadable_l1c_product_folder_is_skipped_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreadable .SAFE folder (EACCES; simulated, as root ignores modes) is 'corrupt', not a crash."""
+    cfg = _cfg(tmp_path)
+    l1c = tmp_path / "l1c"
+    good = build_l1c_tree(l1c, "03.01")
+    bad = l1c / f"{HOSTILE_NAME}.SAFE"
+    shutil.copytree(good, bad)
+    real_listdir = os.listdir
+
+    def listdir(path):  # type: ignore[no-untyped-def]
+        if Path(path) == bad:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    by = {e.scene: e for e in make_plan(cfg, check_resources=False).entries}
+    assert by[HOSTILE_NAME].decision == "skipped"
+    assert by[HOSTILE_NAME].reason == "corrupt: unreadable product folder: Permission denied"
+    assert by[good.name[: -len(".SAFE")]].decision == "todo"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads mode-000 files")
+def test_unreadable_l1c_zip_is_skipped_corrupt(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    tree = build_l1c_tree(tmp_path / "src", "03.01")
+    z = zip_tree(tree, tmp_path / "l1c" / (tree.name + ".zip"))
+    z.chmod(0)
+    try:
+        (entry,) = make_plan(cfg, check_resources=False).entries
+    finally:
+        z.chmod(0o644)
+    assert entry.decision == "skipped" and entry.reason == "corrupt: unreadable zip: Permission denied"
+
+
+def test_product_folder_with_newline_before_safe_is_skipped_not_todo(tmp_path: Path) -> None:
+    """A folder '<valid name>\\n.SAFE' was 'todo' forever ('$' matched before the newline)."""
+    cfg = _cfg(tmp_path)
+    good = build_l1c_tree(tmp_path / "l1c", "03.01")
+    evil = good.with_name(good.name[: -len(".SAFE")] + "\n.SAFE")
+    good.rename(evil)
+    res = make_plan(cfg, check_resources=False)
+    (entry,) = res.entries
+    assert entry.decision == "skipped"
+    assert entry.reason == "corrupt: not a Sentinel-2 L1C product name"
+    assert RunDir(res.run_dir).read_batch("all") == []
+
+
+@pytest.mark.parametrize("case", ["dangling-symlink-safe", "self-symlink-safe", "file-named-safe"])
+def test_broken_entry_does_not_shadow_the_same_product_as_zip(tmp_path: Path, case: str) -> None:
+    """'<scene>.SAFE' (broken) sorts before '<scene>.SAFE.zip': the usable zip is planned."""
+    cfg = _cfg(tmp_path)
+    tree = build_l1c_tree(tmp_path / "src", "03.01")
+    z = zip_tree(tree, tmp_path / "l1c" / (tree.name + ".zip"))
+    assert _hostile_entry(tmp_path / "l1c", tree, case, stem=tree.name[: -len(".SAFE")]).name == tree.name
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert (entry.decision, entry.l1c_path) == ("todo", str(z))
+
+
+def test_unreadable_l1c_dir_is_one_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An L1C dir that cannot be listed (EACCES; simulated, as root ignores modes): an S2kitError."""
+    from s2kit.errors import InputError
+
+    cfg = _cfg(tmp_path)
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if Path(path) == tmp_path / "l1c":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(InputError, match="expected a readable L1C directory, found: Permission denied"):
+        make_plan(cfg, check_resources=False)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import struct
 import subprocess
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 from safe_trees import FIXTURES, build_l2a_tree, zip_tree
 
-from s2kit.errors import InputError, MetadataError, UnsafeXMLError
+from s2kit import xmlsafe
+from s2kit.errors import InputError, MetadataError, MetadataTooLargeError, S2kitError, UnsafeXMLError
 from s2kit.safe import (
     RECORD_KEYS,
     inspect_path,
@@ -334,3 +339,189 @@ def test_zip_members_not_extracted_to_disk(tmp_path: Path) -> None:
     with zipfile.ZipFile(z) as zf:
         assert any(n.endswith("MTD_MSIL2A.xml") for n in zf.namelist())
     assert open_product(z).metadata.mgrs_tile == "07HFE"
+
+
+# ----------------------------------------------------------------------------- size caps (issue 12 item 13)
+L1C_NAME = "S2A_MSIL1C_20210815T160829_N0301_R140_T17SQV_20210815T203111"
+GiB = 1024**3
+
+
+def _zip_bomb(dest: Path, member: str, real_size: int, declared_size: int | None = None) -> Path:
+    """A zip whose one deflated member inflates to *real_size* zero bytes, built without inflating it.
+
+    Zeros are compressed 1 MiB at a time with a full flush, which resets the compressor: every
+    block is then byte-identical, so the stream is one block repeated (3 GiB -> ~3 MB of zip).
+    The CRC is left 0 (nothing may ever read to the end). *declared_size* is what the headers
+    claim (a hostile zip lies).
+    """
+    chunk = 1024 * 1024
+    assert real_size % chunk == 0
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = comp.compress(b"\0" * chunk) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.flush(zlib.Z_FINISH)
+    data_len = len(block) * (real_size // chunk) + len(tail)
+    usize = real_size if declared_size is None else declared_size
+    name = member.encode()
+    with open(dest, "wb") as fh:
+        fh.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, 0, data_len, usize, len(name), 0))
+        fh.write(name)
+        for _ in range(real_size // chunk):
+            fh.write(block)
+        fh.write(tail)
+        cd_offset = fh.tell()
+        fields = (0x02014B50, 20, 20, 0, 8, 0, 0x21, 0, data_len, usize, len(name), 0, 0, 0, 0, 0, 0)
+        central = struct.pack("<IHHHHHHIIIHHHHHII", *fields)
+        fh.write(central + name)
+        fh.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(name), cd_offset, 0))
+    return dest
+
+
+def _peak_bytes(fn, *args):  # type: ignore[no-untyped-def]
+    """Run fn(*args), expecting an S2kitError; return (error, peak traced allocation)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(S2kitError) as info:
+            fn(*args)
+        return info.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_zip_bomb_mtd_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    """A ~3 MB .SAFE.zip whose MTD_MSIL1C.xml inflates to 3 GiB: refused before inflating it."""
+    z = _zip_bomb(tmp_path / f"{L1C_NAME}.SAFE.zip", f"{L1C_NAME}.SAFE/MTD_MSIL1C.xml", 3 * GiB)
+    assert z.stat().st_size < 8 * 1024 * 1024
+    err, peak = _peak_bytes(inspect_path, z)
+    assert isinstance(err, MetadataTooLargeError)
+    assert "expected metadata ≤ 16 MiB, found ≥ 3221225472 bytes (3.0 GiB)" in str(err)
+    assert "MTD_MSIL1C.xml" in str(err) and "\n" not in str(err)
+    assert peak < xmlsafe.MAX_METADATA_BYTES
+
+
+def test_zip_member_whose_declared_size_lies_is_never_inflated_past_the_cap(tmp_path: Path) -> None:
+    """Headers claim 1 KiB, the deflate stream holds 3 GiB: at most the declared size is inflated."""
+    z = _zip_bomb(tmp_path / f"{L1C_NAME}.SAFE.zip", f"{L1C_NAME}.SAFE/MTD_MSIL1C.xml", 3 * GiB, 1024)
+    err, peak = _peak_bytes(inspect_path, z)
+    assert isinstance(err, InputError) and "corrupt" in str(err)
+    assert peak < xmlsafe.MAX_METADATA_BYTES
+
+
+def test_zip_member_declared_under_the_cap_but_inflating_past_it_is_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Declared size == cap passes the header check; the stream is still cut after cap + 1 bytes."""
+    monkeypatch.setattr(xmlsafe, "MAX_METADATA_BYTES", 1024 * 1024)
+    z = _zip_bomb(tmp_path / f"{L1C_NAME}.SAFE.zip", f"{L1C_NAME}.SAFE/MTD_MSIL1C.xml", 64 * 1024 * 1024)
+    with zipfile.ZipFile(z) as zf, zf.open(zf.infolist()[0]) as member:
+        read = 0
+
+        class Counting(io.RawIOBase):
+            def read(self, n: int = -1) -> bytes:
+                nonlocal read
+                data = member.read(n)
+                read += len(data)
+                return data
+
+        with pytest.raises(MetadataTooLargeError, match="expected metadata ≤ 1 MiB, found ≥ 1048577 bytes"):
+            xmlsafe.read_capped(Counting(), z)  # type: ignore[arg-type]
+    assert read == 1024 * 1024 + 1
+
+
+def test_endless_stream_is_cut_after_cap_plus_one_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xmlsafe, "MAX_METADATA_BYTES", 4096)
+    served = 0
+
+    class Endless(io.RawIOBase):
+        def read(self, n: int = -1) -> bytes:
+            nonlocal served
+            assert n >= 0, "an unbounded read of an endless stream"
+            served += n
+            return b"<" * n
+
+    with pytest.raises(MetadataTooLargeError):
+        xmlsafe.read_capped(Endless(), "<stream>")  # type: ignore[arg-type]
+    assert served == 4097
+
+
+@pytest.mark.parametrize("where", ["bare-file", "in-dir", "tile-in-dir"])
+def test_huge_metadata_file_is_refused_before_reading(tmp_path: Path, where: str) -> None:
+    """A 3 GiB (sparse) MTD as a bare file or inside a .SAFE dir: refused from its size alone."""
+    if where == "bare-file":
+        target = tmp_path / "MTD_MSIL1C.xml"
+        arg = target
+    else:
+        root = build_l2a_tree(tmp_path)
+        rel = (
+            "MTD_MSIL2A.xml"
+            if where == "in-dir"
+            else next(str(p.relative_to(root)) for p in root.glob("GRANULE/*/MTD_TL.xml"))
+        )
+        target, arg = root / rel, root
+    with open(target, "wb") as fh:
+        fh.truncate(3 * GiB)  # sparse: costs no disk
+    err, peak = _peak_bytes(inspect_path, arg)
+    assert isinstance(err, MetadataTooLargeError)
+    assert "found ≥ 3221225472 bytes (3.0 GiB)" in str(err) and target.name in str(err)
+    assert peak < 8 * 1024 * 1024  # the real metadata read before it; never the 3 GiB
+
+
+def test_metadata_just_under_the_cap_is_still_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = next((FIXTURES / "l1c_mtd").glob("*N0301*")).read_bytes()
+    monkeypatch.setattr(xmlsafe, "MAX_METADATA_BYTES", len(src))
+    f = tmp_path / "MTD_MSIL1C.xml"
+    f.write_bytes(src)
+    assert read_metadata_file(f).processing_baseline == "03.01"
+    f.write_bytes(src + b" ")
+    with pytest.raises(MetadataTooLargeError):
+        read_metadata_file(f)
+
+
+def test_fifo_named_like_metadata_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "MTD_MSIL1C.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(S2kitError, match="expected a regular"):
+        read_metadata_file(fifo)
+
+
+def test_cli_inspect_zip_bomb_one_line(s2kit_exe: str, tmp_path: Path) -> None:
+    z = _zip_bomb(tmp_path / f"{L1C_NAME}.SAFE.zip", f"{L1C_NAME}.SAFE/MTD_MSIL1C.xml", 3 * GiB)
+    res = _run(s2kit_exe, "inspect", z)
+    assert res.returncode == 1 and res.stdout == b""
+    lines = res.stderr.decode("utf-8").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("s2kit: error: ")
+    assert "expected metadata ≤ 16 MiB, found ≥ 3221225472 bytes" in lines[0]
+
+
+# ----------------------------------------------------------------------------- names with a newline (issue 12 item 16)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "S2A_MSIL1C_20210815T160829_N0301_R140_T17SQV_20210815T203111\n.SAFE",
+        "S2A_MSIL1C_20210815T160829_N0301_R140_T17SQV_20210815T203111\n",
+        "S2A_OPER_PRD_MSIL1C_PDMC_20161213T013539_R065_V20161212T084402_20161212T084403\n.SAFE",
+    ],
+    ids=["compact-newline-before-SAFE", "compact-trailing-newline", "legacy-newline-before-SAFE"],
+)
+def test_product_name_ending_in_newline_is_not_a_product_name(name: str) -> None:
+    """'$' also matches before a trailing newline: such a name must not parse as a product."""
+    with pytest.raises(InputError, match="expected a Sentinel-2 product name"):
+        parse_product_name(name)
+
+
+def test_no_module_regex_is_anchored_with_dollar() -> None:
+    """Every compiled s2kit regex anchors its end with \\Z (or is used with fullmatch), never '$'."""
+    import importlib
+    import pkgutil
+    import re
+
+    import s2kit
+
+    offenders = []
+    for mod in pkgutil.walk_packages(s2kit.__path__, "s2kit."):
+        module = importlib.import_module(mod.name)
+        for attr, value in vars(module).items():
+            if isinstance(value, re.Pattern) and isinstance(value.pattern, str | bytes):
+                text = value.pattern if isinstance(value.pattern, str) else value.pattern.decode("latin-1")
+                if re.search(r"(?<!\\)\$(\)|$)", text) and not value.flags & re.MULTILINE:
+                    offenders.append(f"{mod.name}.{attr}: {text!r}")
+    assert offenders == []

@@ -238,3 +238,28 @@ def test_cli_usage_errors_exit_2(s2kit_exe: str, tmp_path: Path) -> None:
     ]
     res = _run(s2kit_exe, "validate", tmp_path / "nope.SAFE")
     assert res.returncode == 2 and "does not exist" in res.stderr
+
+
+# ----------------------------------------------------------------------------- size caps (issue 12 item 13)
+@pytest.mark.parametrize("member", ["MTD_MSIL2A.xml", "GRANULE/*/MTD_TL.xml", "manifest.safe"])
+def test_oversized_metadata_is_an_unparseable_metadata_finding(tmp_path: Path, member: str) -> None:
+    """A 3 GiB (sparse) metadata file in an L2A: one finding naming the cap, nothing read."""
+    root = build_l2a_tree(tmp_path)
+    target = _first(root, member)
+    with open(target, "wb") as fh:
+        fh.truncate(3 * 1024**3)
+    report = validate_product(root)
+    (finding,) = report.findings
+    assert finding.code == "unparseable-metadata" and finding.severity == "error"
+    assert finding.message == "expected metadata ≤ 16 MiB, found ≥ 3221225472 bytes (3.0 GiB)"
+    assert finding.path == str(target)
+
+
+def test_metadata_symlinked_to_a_device_is_refused_not_read(tmp_path: Path) -> None:
+    """MTD_MSIL2A.xml -> /dev/zero (stat size 0, endless content) was read until memory ran out."""
+    root = build_l2a_tree(tmp_path)
+    (root / "MTD_MSIL2A.xml").unlink()
+    (root / "MTD_MSIL2A.xml").symlink_to("/dev/zero")
+    (finding,) = validate_product(root).findings
+    assert finding.code == "unparseable-metadata"
+    assert finding.message == "expected a regular metadata file, found a FIFO, socket or device"

@@ -242,7 +242,7 @@ def prepare_line(spec: JobSpec) -> str:
     return "mkdir -p -- " + " ".join(shlex.quote(d) for d in spec.make_dirs)
 
 
-_MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)B?$", re.IGNORECASE)
+_MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)B?\Z", re.IGNORECASE)
 
 
 def parse_memory_mb(text: str) -> int | None:
