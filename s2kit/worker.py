@@ -81,7 +81,7 @@ from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_text, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
-from .plan import repair_empty_dirs
+from .plan import NO_DEM_NOTE, repair_empty_dirs
 from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
 from .safe import parse_product_name, strip_product_suffix
 from .sen2cor import (
@@ -134,8 +134,6 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL: another worker has the scene; try again later
 #: Failure reasons worth another attempt inside the same task.
 RETRYABLE = frozenset({"exit-code", "log-error", "no-output", "multiple-outputs", "validation"})
 PARTIAL_PREFIX = ".partial-"
-#: what provenance, status, the report and the plan say for ``sen2cor.dem = "none"``
-NO_DEM_NOTE = "no DEM: flat terrain"
 _SEN2COR_LOG_COPY_LIMIT = 64 * 1024 * 1024
 
 
