@@ -13,7 +13,9 @@ The pieces a worker (:mod:`s2kit.worker`) puts together, each usable on its own:
 * :func:`scan_log` -- ``CRITICAL``/``ERROR`` lines Sen2Cor logs even when it exits 0.
 * :func:`find_products` -- the ``S2*_MSIL2A_*.SAFE`` folders Sen2Cor wrote.
 * :func:`dem_for_tile`, :func:`task_threads`, :func:`gipp_settings` -- what the task's GIPP
-  set is rendered from (DEM folder of the tile, allocated cores, baseline).
+  set is rendered from (DEM folder of the tile, never another one; allocated cores, baseline).
+* :func:`gipp_science_settings`, :func:`settings_sha256` -- the values of a rendered GIPP set
+  that decide the science, per-task paths normalised: what ``s2kit report`` compares.
 """
 
 from __future__ import annotations
