@@ -1064,3 +1064,22 @@ def test_unwritable_l2a_dir_fails_publish_with_one_line_reason(run1: Run) -> Non
     assert st.state == "failed"
     assert (st.reason or "").startswith("publish: Permission denied (") and "Errno" not in (st.reason or "")
     assert run1.published() == []
+
+
+# --------------------------------------------------------------------------- GIPP settings (item 5)
+def test_gipp_settings_digest_ignores_per_task_paths_and_threads_but_not_science(tmp_path: Path) -> None:
+    from s2kit.gipp import write_gipp_set
+    from s2kit.sen2cor import gipp_science_settings
+
+    def digest(task: str, threads: int, tile: str = TILE, **kw: Any) -> str:
+        staged = tmp_path / task / "dem"
+        files = write_gipp_set(
+            GippSettings(dem_dir=str(staged), threads=threads, **kw), tmp_path / task / "cfg"
+        )
+        return settings_sha256(gipp_science_settings(files, tmp_path / "dem" / tile, staged))
+
+    base = digest("a", 1)
+    assert digest("b", 8) == base  # another task's scratch path, another thread count
+    assert digest("c", 1, tile="17SQV") == base  # another tile of the same dem_dir
+    assert digest("d", 1, overrides=(("Aerosol_Type", "MARITIME"),)) != base
+    assert digest("e", 1, baseline="03.01") != base
