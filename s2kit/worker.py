@@ -518,20 +518,20 @@ class _Task:
                 f"s2kit: worker {__version__} scene {self.scene} attempt {attempt} host {self.host} "
                 f"pid {self.pid} job {self.job_id or '-'} started {_now()}\n"
             )
-        try:
-            input_dir = self._prepare_input()
-        except (InputError, OSError) as exc:
-            return _Failure("input", str(exc))
         self.threads = task_threads(self.cfg, self.env)
         if self.cfg.sen2cor.dem == "none":
             self.dem = None  # explicit flat terrain: DEM_Directory NONE
             _append(log, f's2kit: sen2cor.dem = "none": {NO_DEM_NOTE}\n')
-        else:
+        else:  # the tile's own DEM folder or nothing: never dem_dir itself nor another tile's
             problem = dem_problem(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
             self.dem = dem_for_tile(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
             if problem is not None or self.dem is None:
                 self.dem = None
                 return _Failure("no-dem", problem or "expected the tile's DEM folder, found none")
+        try:
+            input_dir = self._prepare_input()
+        except (InputError, OSError) as exc:
+            return _Failure("input", str(exc))
         try:
             self.dem_staged = stage_dem(self.dem, adir / "dem") if self.dem is not None else None
         except OSError as exc:
@@ -825,13 +825,19 @@ class _Task:
         return next((d for d in self.made if d.name.startswith("input-")), None)
 
 
+_REASON_LIMIT = 300
+
+
 def _one_line(exc: BaseException) -> str:
-    """``Read-only file system (PATH)`` for an OSError, the message's first line otherwise."""
+    """``Read-only file system (PATH)`` for an OSError, else the message's first line; at most
+    300 characters either way (a ``shutil.Error`` lists every file that failed)."""
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({display_path(exc.filename)})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        text = f"{exc.strerror}{where}"
+    else:
+        lines = str(exc).strip().splitlines()
+        text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."
 
 
 def _append(path: Path, text: str) -> None:
