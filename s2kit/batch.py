@@ -41,6 +41,7 @@ from typing import Any
 from .config import BatchConfig, config_from_dict, load_config
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_text
+from .plan import NO_DEM_NOTE
 from .runs import (
     BatchImmutable,
     JobRecord,
@@ -160,6 +161,11 @@ class StatusReport:
     scheduler_errors: list[str] = field(default_factory=list)
 
     @property
+    def flat_terrain(self) -> list[str]:
+        """Scenes planned with ``sen2cor.dem = "none"`` (not failed): "no DEM: flat terrain"."""
+        return [s.scene for s in self.scenes if s.reason == NO_DEM_NOTE]
+
+    @property
     def counts(self) -> dict[str, int]:
         c = Counter(s.status for s in self.scenes)
         return {k: c.get(k, 0) for k in STATUSES}
@@ -195,6 +201,7 @@ class StatusReport:
             "tiles": self.tiles,
             "failed": [brief(s) for s in self.by_status("failed")],
             "stale": [brief(s) for s in self.by_status("stale")],
+            **({"no_dem_flat_terrain": flat} if (flat := self.flat_terrain) else {}),
             "jobs": self.jobs,
             "scheduler_errors": self.scheduler_errors,
             "scenes": {s.scene: s.status for s in self.scenes},
@@ -300,7 +307,7 @@ def status(
             job = f"{rec.scheduler} {rec.job_id}[{t_index}]"
         s = classify(e, st, task, host, lock=True if e.scene in locked else None)
         reason = (st.reason if st is not None and s in ("failed", "stale") else None) or (
-            e.reason if s == "skipped" else None
+            e.reason if s == "skipped" or e.reason == NO_DEM_NOTE else None
         )
         scenes.append(
             SceneStatus(
@@ -365,6 +372,8 @@ def format_status(report: StatusReport, limit: int = 50) -> str:
                 f"  {j['scheduler']} {j['job_id']}: batch {j['batch']} lines {j['first_index']}-{last}, "
                 f"{j['state']}: {tasks}"
             )
+    if report.flat_terrain:
+        lines.append(f'{NO_DEM_NOTE}: {len(report.flat_terrain)} scene(s) (sen2cor.dem = "none")')
     for err in report.scheduler_errors:
         lines.append(f"scheduler unreachable: {err} (its tasks are shown as unknown)")
     for name, title in (

@@ -201,6 +201,9 @@ class Sen2CorConfig(_Strict):
     timeout_minutes: float = Field(default=90, gt=0)
     retries: int = Field(default=1, ge=0, le=10)
     apptainer: str = "apptainer"
+    #: "srtm": every scene needs its tile's DEM folder paths.dem_dir/<tile>/ (plan skips a scene
+    #: without one as ``no-dem``); "none": explicit flat terrain (DEM_Directory NONE).
+    dem: Literal["srtm", "none"] = "srtm"
 
     @field_validator("baseline")
     @classmethod

@@ -90,7 +90,9 @@ __all__ = [
     "PrepareResult",
     "SrtmSource",
     "check_dem",
+    "dem_problem",
     "prepare_dem",
+    "tile_dem_dir",
 ]
 
 #: DEM_Reference in the comment of Sen2Cor 2.9.0's pristine L2A_GIPP.xml (s2kit/templates/gipp/2.9)
@@ -796,6 +798,68 @@ class DemCheck:
             )
         for f in self.findings:
             yield f"  {f.severity:<7} {f.code:<18} {f.message}"
+
+
+_DEM_JSON_CAP = 4 * 1024 * 1024  # a dem.json is a few KB; a bigger one is not s2kit's
+
+
+def tile_dem_dir(dem_dir: Path | None, tile: str | None) -> Path | None:
+    """The DEM folder of *tile*: ``dem_dir/<tile>/`` (or ``dem_dir/T<tile>/``) when it is a
+    folder, else None. Never ``dem_dir`` itself nor another tile's folder."""
+    if dem_dir is None or not tile:
+        return None
+    for name in (tile, f"T{tile}"):
+        if (dem_dir / name).is_dir():
+            return dem_dir / name
+    return None
+
+
+def dem_problem(dem_dir: Path | None, tile: str | None) -> str | None:
+    """Why *tile* has no usable DEM under *dem_dir* (one line), or None when it has one.
+
+    Cheap (stat only, nothing is hashed, so the planner can ask once per tile): the folder
+    ``dem_dir/<tile>/`` must hold ``srtm_XX_YY.zip`` (or ``.tif``) for every SRTM tile the
+    tile's footprint touches (the names Sen2Cor derives, :func:`s2kit.tiles.tile_geometry`
+    without margin); when s2kit's ``dem.json`` is there, every zip it records must be present
+    with its recorded size. ``s2kit dem check`` verifies the checksums and the raster.
+    """
+    if dem_dir is None:
+        return "expected paths.dem_dir, found none configured"
+    if not tile:
+        return "expected the MGRS tile of the scene, found none"
+    folder = tile_dem_dir(dem_dir, tile)
+    if folder is None:
+        return f"expected a DEM folder {display_path(dem_dir / tile)}/, found none"
+    try:
+        needed = tile_geometry(tile, 0.0).srtm_tiles
+    except S2kitError as exc:
+        return str(exc)
+    try:
+        names = set(os.listdir(folder))
+    except OSError as exc:
+        return f"expected a readable DEM folder {display_path(folder)}/, found: {exc.strerror}"
+    missing = [n for n in needed if f"{n}.zip" not in names and f"{n}.tif" not in names]
+    if missing:
+        want = ", ".join(f"{n}.zip" for n in missing)
+        return f"expected {want} in {display_path(folder)}/ (the tile's footprint needs it), found none"
+    if DEM_JSON in names:
+        try:
+            with open(folder / DEM_JSON, "rb") as fh:
+                doc = json.loads(fh.read(_DEM_JSON_CAP))
+            ours = isinstance(doc, dict) and doc.get("s2kit_dem") == FORMAT_VERSION  # else a user's file
+            recorded = [(str(z["name"]), int(z["size"])) for z in doc["zips"]] if ours else []
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return f"expected a valid {DEM_JSON} in {display_path(folder)}/, found {exc}"
+        for name, size in recorded:
+            try:
+                found = (folder / name).stat().st_size
+            except OSError:
+                return f"expected {name} in {display_path(folder)}/ (listed in {DEM_JSON}), found none"
+            if found != size:
+                return (
+                    f"expected {name} of {size} bytes in {display_path(folder)}/ ({DEM_JSON}), found {found}"
+                )
+    return None
 
 
 def _member_sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:

@@ -10,7 +10,10 @@ Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir
   radiometric offset), ``old-format``, ``corrupt`` (no MTD_MSIL1C.xml / GRANULE, bad
   zip, a name that is not a product name, or an entry that is not what its name says:
   symlink loop, dangling symlink, FIFO, folder named ``*.zip``, unreadable; the OS
-  message is in the reason), ``not-l1c``, ``not-selected``. Empty folders that Google's bucket drops are
+  message is in the reason), ``not-l1c``, ``not-selected``, ``no-dem`` (``sen2cor.dem = "srtm"``, the default,
+  and the tile has no DEM folder ``paths.dem_dir/<tile>/`` holding the SRTM zips its
+  footprint needs; checked once per tile, nothing hashed). With ``sen2cor.dem = "none"``
+  every todo scene says ``no DEM: flat terrain``. Empty folders that Google's bucket drops are
   not a reason: the worker recreates them (``repair_empty_dirs``); the planner reads
   the L1C store and never writes into it.
 
@@ -26,6 +29,7 @@ import contextlib
 import errno
 import json
 import os
+import shlex
 import shutil
 import stat
 import zipfile
@@ -36,7 +40,8 @@ from pathlib import Path
 
 from .config import BatchConfig
 from .dedupe import dedupe
-from .errors import InputError, S2kitError, display_path
+from .dem import dem_problem
+from .errors import ConfigError, InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .runs import BatchImmutable, PlanEntry, RunDir, published_provenance, writing
 from .safe import ProductName, baseline_key, iso_utc, parse_product_name, strip_product_suffix
@@ -54,6 +59,8 @@ __all__ = [
 
 # Sen2Cor version -> first L1C processing baseline it must not process.
 GATE = {"2.9": (4, 0)}
+#: the reason a todo scene carries with ``sen2cor.dem = "none"`` (status and the report show it)
+NO_DEM_NOTE = "no DEM: flat terrain"
 # Folders a SAFE product has but Google's bucket drops when they are empty.
 EMPTY_DIRS = ("AUX_DATA", "HTML", "rep_info")
 GRANULE_EMPTY_DIRS = ("AUX_DATA",)
@@ -99,8 +106,27 @@ class PlanResult:
                 + (f"; {self.live} queued/running in live jobs left out" if self.live else "")
             )
         lines += [f"plan: {n}" for n in self.notes]
+        lines += _dem_summary(self.entries)
         lines += [f"preflight: {p}" for p in self.preflight]
         return "\n".join(lines)
+
+
+def _dem_summary(entries: list[PlanEntry]) -> list[str]:
+    """The plan's lines about DEMs: scenes skipped ``no-dem`` (and the command that fixes it),
+    scenes that will run with ``no DEM: flat terrain``."""
+    lines = []
+    missing = [e for e in entries if e.decision == "skipped" and (e.reason or "").startswith("no-dem:")]
+    if missing:
+        tiles = sorted({e.mgrs_tile or "?" for e in missing})
+        out = (missing[0].reason or "").rpartition(" --out ")[2] or "DEM_DIR"
+        lines.append(
+            f"plan: {len(missing)} scene(s) skipped no-dem (no DEM for tile(s) {', '.join(tiles)}); "
+            f"fix: {_dem_fix(tiles, out)}, then plan again"
+        )
+    flat = sum(1 for e in entries if e.decision == "todo" and e.reason == NO_DEM_NOTE)
+    if flat:
+        lines.append(f'plan: {flat} todo scene(s) with {NO_DEM_NOTE} (sen2cor.dem = "none")')
+    return lines
 
 
 def _tree_size(path: Path) -> int:
@@ -336,15 +362,47 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
         reason = f"duplicate: superseded by {drop.winner.scene}"
         entries[drop.item.scene] = replace(entries[drop.item.scene], decision="skipped", reason=reason)
     out = []
+    dem_checked: dict[str | None, str | None] = {}  # tile -> problem: one check per tile
+    flat = cfg.sen2cor.dem == "none"
     for c in cands:
         e = entries[c.scene]
         if e.decision == "todo":
             if c.scene in published:
                 e = replace(e, decision="done", reason="valid L2A published", l2a=str(published[c.scene]))
+            elif flat:
+                e = replace(e, reason=NO_DEM_NOTE, size_bytes=_tree_size(c.path))
             else:
-                e = replace(e, size_bytes=_tree_size(c.path))
+                _require_dem_dir(cfg)
+                if e.mgrs_tile not in dem_checked:
+                    dem_checked[e.mgrs_tile] = dem_problem(cfg.paths.dem_dir, e.mgrs_tile)
+                problem = dem_checked[e.mgrs_tile]
+                if problem is not None:
+                    assert cfg.paths.dem_dir is not None
+                    fix = _dem_fix([e.mgrs_tile or "?"], shlex.quote(display_path(cfg.paths.dem_dir)))
+                    e = replace(e, decision="skipped", reason=f"no-dem: {problem}; fix: {fix}")
+                else:
+                    e = replace(e, size_bytes=_tree_size(c.path))
         out.append(e)
     return out
+
+
+def _dem_fix(tiles: Iterable[str], out: str) -> str:
+    flags = " ".join(f"--tile {t}" for t in tiles)
+    return f"s2kit dem prepare {flags} --source SRTM_ZIPS_OR_URL --out {out}"
+
+
+def _require_dem_dir(cfg: BatchConfig) -> None:
+    """``sen2cor.dem = "srtm"`` needs ``paths.dem_dir``: refuse (one line) when it is not there."""
+    dem_dir = cfg.paths.dem_dir
+    if dem_dir is not None and dem_dir.is_dir():
+        return
+    found = "no key 'paths.dem_dir'" if dem_dir is None else f"no folder at {display_path(dem_dir)}"
+    raise ConfigError(
+        "expected key 'paths.dem_dir' to name a folder of DEM sets (<dem_dir>/<tile>/srtm_XX_YY.zip, "
+        f"made by 's2kit dem prepare'), found {found}; or set sen2cor.dem = \"none\" to process with "
+        "flat terrain",
+        cfg.source,
+    )
 
 
 def _gb(n: float) -> str:

@@ -5,10 +5,17 @@ Everything comes from the run directory (:mod:`s2kit.runs`); the scheduler is no
 * summary: counts per state and per tile from :func:`s2kit.batch.status` (not recounted here),
   and per L1C processing baseline (plan.jsonl x status);
 * provenance: the worker's ``provenance/<scene>.json`` (schema ``s2kit-provenance/1``) of every
-  done scene; a scene is flagged when its Sen2Cor version, a GIPP file's sha256 or the image
-  sha256 differs from the batch's majority. ``L2A_GIPP.xml`` holds per-task values
-  (Nr_Threads, DEM_Directory), so its hash is compared within the scenes of the same
-  (threads, DEM dir); SC, AC and PB GIPPs batch-wide. A done scene without provenance is flagged;
+  done scene; a scene is flagged when its Sen2Cor version, its GIPP *settings* or the image
+  sha256 differs from the batch's majority. The GIPP settings are ``gipp.settings_sha256``, the
+  digest of every value of the four GIPPs that decides the science, normalised by the worker
+  (:func:`s2kit.sen2cor.gipp_science_settings`: the per-task scratch DEM path replaced by
+  ``<dem_dir>/<tile>/`` or ``NONE``, Nr_Threads left out: it sets parallelism only), so a
+  consistent batch shows no difference and a changed setting (aerosol type, baseline, ...) is
+  named. Provenance of an older s2kit has no settings digest: those scenes fall back to the
+  GIPP file hashes (``L2A_GIPP.xml`` within the scenes of the same threads and DEM dir; it holds
+  the per-task DEM path, so it may differ falsely) and the report says so. Scenes processed
+  with ``sen2cor.dem = "none"`` are listed as "no DEM: flat terrain". A done scene without
+  provenance is flagged;
 * time per scene: wall time from the state file, Sen2Cor's own seconds from the provenance;
 * failures (failed and stale) with reason, exit code and the tail of the attempt's log;
 * a quicklook per produced L2A (:mod:`s2kit.quicklook`, cached in ``RUN_DIR/quicklooks``), or
@@ -55,6 +62,9 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 LOG_TAIL_LINES = 25
 LOG_TAIL_BYTES = 16 * 1024
 PER_TASK_GIPP = "L2A_GIPP.xml"
+SETTINGS_DIM = "GIPP settings sha256"
+NO_DEM_NOTE = "no DEM: flat terrain"  # = s2kit.plan.NO_DEM_NOTE, provenance dem.note
+_SHOWN_SETTINGS = 5
 
 
 # --------------------------------------------------------------------------- helpers
@@ -109,13 +119,31 @@ def _majority(values: Mapping[str, str]) -> tuple[str, int, bool]:
     return best[0], top, len(best) > 1
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _settings_difference(mine: Mapping[str, Any], majority: Mapping[str, Any]) -> str:
+    """``file:path = value (majority: value)`` for the first settings that differ."""
+    keys = sorted(k for k in set(mine) | set(majority) if mine.get(k) != majority.get(k))
+    shown = [f"{k} = {mine.get(k, 'missing')} (majority: {majority.get(k, 'missing')})" for k in keys]
+    more = f"; +{len(keys) - _SHOWN_SETTINGS} more" if len(keys) > _SHOWN_SETTINGS else ""
+    return "; ".join(shown[:_SHOWN_SETTINGS]) + more
+
+
 def provenance_checks(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Majority values of the batch and every scene that differs from them."""
+    """Majority values of the batch and every scene that differs from them.
+
+    Also ``notes`` (how the comparison was made, when it had to fall back) and
+    ``flat_terrain`` (scenes whose provenance says ``"dem": {"mode": "none"}``).
+    """
     dims: dict[str, dict[str, str]] = {"sen2cor version": {}, "image sha256": {}}
-    per_task: dict[str, dict[str, str]] = {}  # group -> scene -> L2A_GIPP.xml hash
+    per_task: dict[str, dict[str, str]] = {}  # group -> scene -> L2A_GIPP.xml hash (old provenance)
+    settings: dict[str, Mapping[str, Any]] = {}  # scene -> normalised GIPP settings
+    legacy: list[str] = []
+    flat: list[str] = []
     for scene, doc in provenance.items():
-        sc = doc.get("sen2cor") if isinstance(doc.get("sen2cor"), dict) else {}
-        assert isinstance(sc, dict)
+        sc = _dict(doc.get("sen2cor"))
         dims["sen2cor version"][scene] = (
             f"{sc.get('version') or '?'} (metadata: {sc.get('version_in_metadata') or '?'})"
         )
@@ -124,18 +152,22 @@ def provenance_checks(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, 
             dims["image sha256"][scene] = str(cont.get("sha256") or f"not hashed: {cont.get('note', '?')}")
         else:
             dims["image sha256"][scene] = "none (native runtime)"
-        gipp = doc.get("gipp") if isinstance(doc.get("gipp"), dict) else {}
-        assert isinstance(gipp, dict)
-        files = gipp.get("files") if isinstance(gipp.get("files"), dict) else {}
-        assert isinstance(files, dict)
-        for name, digest in files.items():
+        dem = _dict(doc.get("dem"))
+        if dem.get("mode") == "none":
+            flat.append(scene)
+        gipp = _dict(doc.get("gipp"))
+        digest, values = gipp.get("settings_sha256"), gipp.get("settings")
+        if isinstance(digest, str) and isinstance(values, dict):
+            dims.setdefault(SETTINGS_DIM, {})[scene] = digest
+            settings[scene] = values
+            continue
+        legacy.append(scene)
+        for name, file_digest in _dict(gipp.get("files")).items():
             if name == PER_TASK_GIPP:
-                dem = doc.get("dem") if isinstance(doc.get("dem"), dict) else {}
-                assert isinstance(dem, dict)
                 group = f"threads {gipp.get('threads')}, DEM dir {dem.get('dir') or 'none'}"
-                per_task.setdefault(group, {})[scene] = str(digest)
+                per_task.setdefault(group, {})[scene] = str(file_digest)
             else:
-                dims.setdefault(f"GIPP {name} sha256", {})[scene] = str(digest)
+                dims.setdefault(f"GIPP {name} sha256", {})[scene] = str(file_digest)
     majority: dict[str, Any] = {}
     deviations: list[dict[str, str]] = []
     for dim, values in sorted(dims.items()):
@@ -145,7 +177,11 @@ def provenance_checks(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, 
         majority[dim] = {"value": value, "scenes": count, "of": len(values), "tie": tie}
         for scene, v in sorted(values.items()):
             if v != value:
-                deviations.append({"scene": scene, "what": dim, "value": v, "majority": value})
+                shown = v
+                if dim == SETTINGS_DIM:
+                    reference = next(settings[s] for s, d in sorted(values.items()) if d == value)
+                    shown = f"{v[:12]}: {_settings_difference(settings[scene], reference)}"
+                deviations.append({"scene": scene, "what": dim, "value": shown, "majority": value})
     for group, values in sorted(per_task.items()):
         dim = f"GIPP {PER_TASK_GIPP} sha256 ({group})"
         value, count, tie = _majority(values)
@@ -153,14 +189,31 @@ def provenance_checks(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, 
         for scene, v in sorted(values.items()):
             if v != value:
                 deviations.append({"scene": scene, "what": dim, "value": v, "majority": value})
-    # scenes missing a GIPP file the others have
-    names = {k for k in dims if k.startswith("GIPP ")}
+    # old-provenance scenes missing a GIPP file the others have
+    names = {k for k in dims if k.startswith("GIPP ") and k != SETTINGS_DIM}
     for dim in sorted(names):
-        for scene in sorted(set(provenance) - set(dims[dim])):
+        for scene in sorted(set(legacy) - set(dims[dim])):
             deviations.append(
                 {"scene": scene, "what": dim, "value": "missing", "majority": majority[dim]["value"]}
             )
-    return {"majority": majority, "deviations": deviations}
+    notes: list[str] = []
+    if settings:
+        notes.append(
+            f"{len(settings)} scene(s) compared by their normalised GIPP settings (gipp.settings_sha256: "
+            "per-task DEM path as <dem_dir>/<tile>/, Nr_Threads left out as it sets parallelism only)"
+        )
+    if legacy:
+        notes.append(
+            f"{len(legacy)} scene(s) have provenance without gipp.settings_sha256 (an older s2kit): "
+            f"fell back to GIPP file hashes, {PER_TASK_GIPP} within the same threads and DEM dir "
+            "(it holds the per-task DEM path: differences there may be false)"
+        )
+    return {
+        "majority": majority,
+        "deviations": deviations,
+        "notes": notes,
+        "flat_terrain": sorted(flat),
+    }
 
 
 # --------------------------------------------------------------------------- quicklooks
@@ -242,6 +295,8 @@ def build_report(
                 missing_prov.append(s.scene)
             else:
                 provenance[s.scene] = doc
+                if _dict(doc.get("dem")).get("mode") == "none":
+                    row["dem"] = NO_DEM_NOTE
                 sc = doc.get("sen2cor")
                 if isinstance(sc, dict) and isinstance(sc.get("seconds"), (int, float)):
                     row["sen2cor_seconds"] = float(sc["seconds"])
@@ -486,8 +541,15 @@ def render_html(data: Mapping[str, Any]) -> str:
     else:
         dev = (
             f'<p class="ok">All {prov["scenes_with_provenance"]} produced scene(s) share the majority '
-            "Sen2Cor version, GIPP hashes and image digest.</p>"
+            "Sen2Cor version, GIPP settings and image digest.</p>"
         )
+    flat = prov.get("flat_terrain") or []
+    if flat:
+        dev += (
+            f'<p class="warn">{len(flat)} scene(s) with {NO_DEM_NOTE} (sen2cor.dem = "none"): '
+            f"{_e(', '.join(flat))}</p>"
+        )
+    dev += "".join(f"<p><small>{_e(n)}</small></p>" for n in prov.get("notes") or [])
     times = data["times"]
     wall = times.get("wall_seconds")
     secs = [r["wall_seconds"] for r in data["scenes"] if r.get("wall_seconds") is not None]

@@ -13,7 +13,9 @@ The pieces a worker (:mod:`s2kit.worker`) puts together, each usable on its own:
 * :func:`scan_log` -- ``CRITICAL``/``ERROR`` lines Sen2Cor logs even when it exits 0.
 * :func:`find_products` -- the ``S2*_MSIL2A_*.SAFE`` folders Sen2Cor wrote.
 * :func:`dem_for_tile`, :func:`task_threads`, :func:`gipp_settings` -- what the task's GIPP
-  set is rendered from (DEM folder of the tile, allocated cores, baseline).
+  set is rendered from (DEM folder of the tile, never another one; allocated cores, baseline).
+* :func:`gipp_science_settings`, :func:`settings_sha256` -- the values of a rendered GIPP set
+  that decide the science, per-task paths normalised: what ``s2kit report`` compares.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -31,10 +34,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import BatchConfig
+from .dem import tile_dem_dir
 from .errors import ConfigError, InputError
 from .gipp import GippSettings, allocated_cores, normalize_version, threads_domain
+from .xmlsafe import localname, parse_xml
 
 __all__ = [
     "L2A_GLOB",
@@ -43,6 +49,7 @@ __all__ = [
     "dem_for_tile",
     "stage_dem",
     "find_products",
+    "gipp_science_settings",
     "gipp_settings",
     "inside_container",
     "kill_process_group",
@@ -50,6 +57,7 @@ __all__ = [
     "l2a_process_exe",
     "run_logged",
     "scan_log",
+    "settings_sha256",
     "sha256_file",
     "task_threads",
     "timeout_seconds",
@@ -141,14 +149,13 @@ def kill_grace_seconds(env: Mapping[str, str] | None = None) -> float:
 
 # --------------------------------------------------------------------------- GIPP inputs
 def dem_for_tile(dem_dir: Path | None, tile: str | None) -> Path | None:
-    """``dem_dir/<tile>/`` when it exists, else ``dem_dir`` when it exists, else None (no DEM)."""
-    if dem_dir is None:
-        return None
-    if tile:
-        for name in (tile, f"T{tile}"):
-            if (dem_dir / name).is_dir():
-                return dem_dir / name
-    return dem_dir if dem_dir.is_dir() else None
+    """``dem_dir/<tile>/`` (or ``dem_dir/T<tile>/``) when it is a folder, else None.
+
+    Never ``dem_dir`` itself nor another tile's folder: a scene without its tile's DEM is
+    not processed (``sen2cor.dem = "srtm"``) unless flat terrain was asked for explicitly
+    (``sen2cor.dem = "none"``).
+    """
+    return tile_dem_dir(dem_dir, tile)
 
 
 def dem_files(dem: Path | None, limit: int = 2000) -> list[dict[str, object]]:
@@ -203,6 +210,70 @@ def gipp_settings(cfg: BatchConfig, dem: Path | None, threads: int) -> GippSetti
         threads=threads,
         baseline=cfg.sen2cor.baseline,
     )
+
+
+#: GIPP values left out of :func:`gipp_science_settings`: Nr_Threads only sets how many
+#: processes Sen2Cor runs in parallel (it is recorded on its own as ``gipp.threads``).
+SETTINGS_EXCLUDED = ("L2A_GIPP.xml:Common_Section/Nr_Threads",)
+#: GIPP values that hold the per-task (scratch) path of the staged DEM folder.
+SETTINGS_DEM_PATHS = (
+    "L2A_GIPP.xml:Common_Section/DEM_Directory",
+    "L2A_GIPP.xml:Common_Section/DEM_Reference",
+)
+DEM_PLACEHOLDER = "<tile>"
+
+
+def _flatten(el: Any, path: str, out: dict[str, str]) -> None:
+    kids = [k for k in el if localname(k)]
+    for attr in sorted(el.attrib):
+        out[f"{path}/@{attr}"] = str(el.attrib[attr]).strip()
+    if not kids:
+        out[path] = (el.text or "").strip()
+        return
+    seen: dict[str, int] = {}
+    for k in kids:
+        tag = localname(k)
+        seen[tag] = seen.get(tag, 0) + 1
+    n: dict[str, int] = {}
+    for k in kids:
+        tag = localname(k)
+        n[tag] = n.get(tag, 0) + 1
+        _flatten(k, f"{path}/{tag}[{n[tag]}]" if seen[tag] > 1 else f"{path}/{tag}", out)
+
+
+def gipp_science_settings(files: Sequence[Path], dem: Path | None, staged: Path | None) -> dict[str, str]:
+    """Every value of the GIPP files Sen2Cor got that decides the science, normalised so that
+    tasks of one consistent batch agree: ``"<file>:<element path>" -> value``.
+
+    * DEM_Directory / DEM_Reference: the per-task staged copy (*staged*, in scratch) is replaced
+      by what it points to, ``<dem_dir>/<tile>/`` (the DEM folder of the scene's tile, with
+      the tile written as ``<tile>`` so tiles of one batch agree); ``NONE`` stays ``NONE``;
+      any other value (e.g. a remote DEM_Reference) is kept as it is;
+    * Nr_Threads is left out (:data:`SETTINGS_EXCLUDED`): it sets parallelism, not results.
+    """
+    staged_text = str(staged.absolute()).rstrip("/") if staged is not None else None
+    dem_text = f"{dem.absolute().parent}/{DEM_PLACEHOLDER}/" if dem is not None else None
+    out: dict[str, str] = {}
+    for f in sorted(files, key=lambda p: p.name):
+        root = parse_xml(f.read_bytes(), f)
+        flat: dict[str, str] = {}
+        for k in root:
+            if localname(k):
+                _flatten(k, localname(k), flat)
+        for key, value in flat.items():
+            full = f"{f.name}:{key}"
+            if full in SETTINGS_EXCLUDED:
+                continue
+            if full in SETTINGS_DEM_PATHS and staged_text and value.rstrip("/") == staged_text and dem_text:
+                value = dem_text
+            out[full] = value
+    return dict(sorted(out.items()))
+
+
+def settings_sha256(settings: Mapping[str, str]) -> str:
+    """Digest of :func:`gipp_science_settings` (canonical JSON)."""
+    text = json.dumps(dict(settings), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- process

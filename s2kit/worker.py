@@ -17,19 +17,27 @@ One task, step by step:
 3. Per attempt: state ``running`` (attempt n, host, pid, job id, started), a fresh
    ``SEN2COR_HOME = scratch/<scene>/<n>-<host>-<pid>/sen2cor_home`` whose ``cfg/`` holds the
    four GIPPs rendered by :mod:`s2kit.gipp` (Nr_Threads = allocated cores, Baseline_Version =
-   ``sen2cor.baseline``, DEM = ``dem_dir/<tile>/`` if it exists, else ``dem_dir``, else none),
+   ``sen2cor.baseline``, DEM = ``dem_dir/<tile>/`` with ``sen2cor.dem = "srtm"`` (the default):
+   when that folder or an SRTM zip the tile needs is missing the attempt fails ``no-dem``, never
+   falling back to ``dem_dir`` or another tile's folder; ``DEM_Directory NONE`` only with
+   ``sen2cor.dem = "none"``, recorded in the provenance as ``"dem": {"mode": "none", "note":
+   "no DEM: flat terrain"}``),
    then ``L2A_Process`` in its own process group, output to ``logs/<scene>/attempt-<n>.log``,
    killed as a group on timeout. The DEM folder Sen2Cor gets is a per-attempt symlink copy
    in scratch (:func:`s2kit.sen2cor.stage_dem`): Sen2Cor extracts ``srtm_*.tif`` into it, and
    the shared DEM stays read-only and free of races between tasks of one tile.
-4. Input: a ``.SAFE`` folder is used in place (missing empty folders recreated); when it
-   is read-only, a symlink tree in scratch is repaired instead. A ``.zip`` is extracted into
-   scratch (members that would land outside the target are refused).
+4. Input: Sen2Cor always gets a copy in scratch, never the user's L1C store: a ``.SAFE``
+   folder becomes a symlink tree (folders recreated, files symlinked; the empty folders GCS
+   drops are recreated in the tree), a ``.zip`` is extracted (members that would land outside
+   the target are refused). Whatever Sen2Cor writes next to its input (in TOOLBOX mode its
+   work directory is the input folder) lands in scratch; a read-only store always works.
 5. Failure reasons (``SceneState.reason``, prefix before ``:`` is stable): ``timeout``,
    ``exit-code``, ``log-error`` (CRITICAL/ERROR lines with exit 0), ``no-output``,
    ``multiple-outputs``, ``validation: <finding codes>`` (s2kit validate, plus
-   ``baseline-mismatch`` and ``wrong-product``), ``input``, ``gipp``, ``setup`` (no
-   L2A_Process), ``publish``, ``signal`` (the worker got SIGTERM/SIGINT/SIGHUP).
+   ``baseline-mismatch`` and ``wrong-product``), ``input``, ``no-dem`` (the tile's DEM
+   folder vanished after the plan), ``gipp``, ``setup`` (no L2A_Process), ``publish``
+   (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
+   SIGTERM/SIGINT/SIGHUP).
    ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
    ``multiple-outputs`` and ``validation``; the others are final.
 6. Publish: provenance into the run dir, product moved (or copied across file systems) to
@@ -69,17 +77,20 @@ from pydantic import ValidationError
 from . import __version__, runs
 from .config import BatchConfig
 from .container import shell_line
+from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_text, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
-from .plan import repair_empty_dirs
+from .plan import NO_DEM_NOTE, repair_empty_dirs
 from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
 from .safe import parse_product_name, strip_product_suffix
 from .sen2cor import (
+    SETTINGS_EXCLUDED,
     RunResult,
     dem_files,
     dem_for_tile,
     find_products,
+    gipp_science_settings,
     gipp_settings,
     inside_container,
     kill_grace_seconds,
@@ -88,6 +99,7 @@ from .sen2cor import (
     last_line,
     run_logged,
     scan_log,
+    settings_sha256,
     sha256_file,
     signal_name,
     stage_dem,
@@ -296,13 +308,17 @@ def extract_zip(zip_path: Path, dest: Path, scene: str) -> Path:
 
 
 def _symlink_tree(src: Path, dst: Path) -> None:
-    """Same folders as *src*, each file a symlink to the original (cheap, read-only data)."""
+    """Same folders as *src* (recreated, so new files land in *dst*), each file a symlink to
+    the original (cheap, read-only data); a symlinked folder stays a symlink."""
     for dirpath, dirs, files in os.walk(src):
         rel = os.path.relpath(dirpath, src)
         target = dst / rel if rel != "." else dst
         target.mkdir(parents=True, exist_ok=True)
         for name in files:
             os.symlink(os.path.join(os.path.abspath(dirpath), name), target / name)
+        for name in [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+            os.symlink(os.path.join(os.path.abspath(dirpath), name), target / name)
+            dirs.remove(name)
         dirs.sort()
 
 
@@ -395,6 +411,7 @@ class _Task:
         self.dem_staged: Path | None = None
         self.threads: tuple[int, str] = (1, "default")
         self.gipp_files: list[Path] = []
+        self.gipp_science: dict[str, str] = {}
 
     # ----------------------------------------------------------------- state
     def _state(self, state: str, attempt: int, **kw: Any) -> SceneState:
@@ -423,9 +440,11 @@ class _Task:
         return None
 
     def _abort_publication(self, final: Path) -> None:
+        """Remove a half-done publication; what cannot be removed (a read-only or vanished
+        L2A dir) is left, it never carries the final name of a product."""
         shutil.rmtree(final.with_name(PARTIAL_PREFIX + final.name), ignore_errors=True)
         if not final.is_dir():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 _sidecar(final).unlink()
 
     def _clean_stale_scratch(self) -> None:
@@ -457,16 +476,13 @@ class _Task:
             repaired = repair_empty_dirs(product)
             self.input_note = {"staged": "zip-extract", "repaired_dirs": repaired}
         elif src.is_dir():
-            try:
-                repaired = repair_empty_dirs(src)
-                product = src
-                self.input_note = {"staged": "in-place", "repaired_dirs": repaired}
-            except OSError:  # read-only input (e.g. an ro bind): repair a symlink tree instead
-                dest = self._scratch_dir(f"input-{self.host}-{self.pid}")
-                product = dest / src.name
-                _symlink_tree(src, product)
-                repaired = repair_empty_dirs(product)
-                self.input_note = {"staged": "symlink-tree", "repaired_dirs": repaired}
+            # Never the store itself: Sen2Cor (TOOLBOX mode: its work dir is the input folder)
+            # and the repair of dropped empty folders write only into this tree in scratch.
+            dest = self._scratch_dir(f"input-{self.host}-{self.pid}")
+            product = dest / src.name
+            _symlink_tree(src, product)
+            repaired = repair_empty_dirs(product)
+            self.input_note = {"staged": "symlink-tree", "repaired_dirs": repaired}
         else:
             raise InputError("expected a .SAFE folder or a .zip, found another kind of file", src)
         names = {n.upper() for n in os.listdir(product)}
@@ -496,12 +512,20 @@ class _Task:
                 f"s2kit: worker {__version__} scene {self.scene} attempt {attempt} host {self.host} "
                 f"pid {self.pid} job {self.job_id or '-'} started {_now()}\n"
             )
+        self.threads = task_threads(self.cfg, self.env)
+        if self.cfg.sen2cor.dem == "none":
+            self.dem = None  # explicit flat terrain: DEM_Directory NONE
+            _append(log, f's2kit: sen2cor.dem = "none": {NO_DEM_NOTE}\n')
+        else:  # the tile's own DEM folder or nothing: never dem_dir itself nor another tile's
+            problem = dem_problem(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
+            self.dem = dem_for_tile(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
+            if problem is not None or self.dem is None:
+                self.dem = None
+                return _Failure("no-dem", problem or "expected the tile's DEM folder, found none")
         try:
             input_dir = self._prepare_input()
         except (InputError, OSError) as exc:
             return _Failure("input", str(exc))
-        self.dem = dem_for_tile(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
-        self.threads = task_threads(self.cfg, self.env)
         try:
             self.dem_staged = stage_dem(self.dem, adir / "dem") if self.dem is not None else None
         except OSError as exc:
@@ -509,6 +533,7 @@ class _Task:
         try:
             settings = gipp_settings(self.cfg, self.dem_staged, self.threads[0])
             self.gipp_files = write_gipp_set(settings, home / "cfg")
+            self.gipp_science = gipp_science_settings(self.gipp_files, self.dem, self.dem_staged)
         except S2kitError as exc:
             return _Failure("gipp", str(exc))
         try:
@@ -618,6 +643,11 @@ class _Task:
                 "threads": self.threads[0],
                 "threads_from": self.threads[1],
                 "files": {p.name: sha256_file(p) for p in self.gipp_files},
+                # what decides the science, per-task paths normalised (s2kit.sen2cor): the
+                # report compares this digest across the batch
+                "settings_sha256": settings_sha256(self.gipp_science),
+                "settings": self.gipp_science,
+                "settings_excluded": list(SETTINGS_EXCLUDED),
             },
             "dem": self._dem_record(),
             "container": container_record(self.cfg, self.rd, self.env),
@@ -633,7 +663,10 @@ class _Task:
         }
 
     def _dem_record(self) -> dict[str, Any]:
+        if self.cfg.sen2cor.dem == "none":
+            return {"mode": "none", "note": NO_DEM_NOTE, "dir": None, "staged_as": None, "files": []}
         rec: dict[str, Any] = {
+            "mode": "srtm",
             "dir": str(self.dem) if self.dem is not None else None,
             "staged_as": str(self.dem_staged) if self.dem_staged is not None else None,
             "files": dem_files(self.dem),
@@ -738,7 +771,8 @@ class _Task:
                     except (OSError, S2kitError) as exc:
                         if self.publishing is not None:
                             self._abort_publication(self.publishing)
-                        result = _Failure("publish", str(exc), 0)
+                            self.publishing = None
+                        result = _Failure("publish", _one_line(exc), 0)
                     else:
                         _append(log, f"s2kit: attempt {attempt}: done, published {final}\n")
                         st = self._state(
@@ -783,6 +817,21 @@ class _Task:
 
     def _input_root(self) -> Path | None:
         return next((d for d in self.made if d.name.startswith("input-")), None)
+
+
+_REASON_LIMIT = 300
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Read-only file system (PATH)`` for an OSError, else the message's first line; at most
+    300 characters either way (a ``shutil.Error`` lists every file that failed)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({display_path(exc.filename)})" if exc.filename else ""
+        text = f"{exc.strerror}{where}"
+    else:
+        lines = str(exc).strip().splitlines()
+        text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."
 
 
 def _append(path: Path, text: str) -> None:

@@ -67,11 +67,15 @@ def batch_config(
             (p / "S2KIT_DOUBLE_FAULT").write_text(faults[k])
     sched: dict[str, Any] = {"kind": "local", "max_concurrent": 2, "memory_per_task_gb": 0.5}
     sched.update(scheduler)
+    dem = root / "dem"  # the DEM folder of tile 46RER (placeholder zip; sen2cor.dem = "srtm")
+    (dem / "46RER").mkdir(parents=True, exist_ok=True)
+    (dem / "46RER" / "srtm_55_07.zip").write_bytes(b"PK placeholder, not a DEM")
     return BatchConfig.model_validate(
         {
             "paths": {
                 "l1c_dirs": [str(l1c)],
                 "l2a_dir": str(l2a or root / "l2a"),
+                "dem_dir": str(dem),
                 "scratch_dir": str(scratch or root / "scratch"),
                 "run_dir": str(run or root / "run"),
             },
@@ -480,8 +484,8 @@ def test_submit_refuses_missing_bind_dir_before_launching(tmp_path: Path) -> Non
     image = tmp_path / "sen2cor-2.9.sif"
     image.write_bytes(b"not really an image; submit must stop before using it")
     cfg = batch_config(tmp_path, 1, sen2cor={"runtime": "apptainer", "image": str(image)})
-    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": tmp_path / "no dem here"})})
     make_plan(cfg, check_resources=False)
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": tmp_path / "no dem here"})})
     rd = RunDir(cfg.paths.run_dir)
     from s2kit.errors import S2kitError
 

@@ -93,7 +93,7 @@ def test_planner_and_fetch_pick_the_same_products(tmp_path: Path) -> None:
     cfg = config_from_dict(
         {
             "paths": {"l1c_dirs": ["l1c"], "l2a_dir": "l2a", "scratch_dir": "scratch", "run_dir": "run"},
-            "sen2cor": {"runtime": "native", "install_dir": "/opt/sen2cor"},
+            "sen2cor": {"runtime": "native", "install_dir": "/opt/sen2cor", "dem": "none"},  # no DEM check
         },
         tmp_path,
     )

@@ -206,7 +206,8 @@ def test_exec_worker_on_a_real_l1c_publishes_a_valid_l2a(built: Built, tmp_path:
     base = built.root / f"run-{tmp_path.name}"
     (base / "l1c").mkdir(parents=True)
     tree = build_l1c_tree(base / "l1c", baseline="03.01")
-    (base / "dem").mkdir()
+    (base / "dem" / "46RER").mkdir(parents=True)  # the tile's DEM folder (placeholder zip): plan needs it
+    (base / "dem" / "46RER" / "srtm_55_07.zip").write_bytes(b"PK placeholder, not a DEM")
     cfg = BatchConfig.model_validate(
         {
             "paths": {

@@ -16,6 +16,19 @@ from safe_trees import build_l1c_tree, zip_tree
 from s2kit.config import BatchConfig, config_from_dict
 from s2kit.plan import PreflightError, make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir
+from s2kit.tiles import tile_geometry
+
+# the tiles of the real L1C fixtures (03.01: 46RER, 02.09: 01LAC, 05.09: 34UDD)
+DEM_TILES = ("46RER", "01LAC", "34UDD")
+
+
+def _fake_dem(dem_dir: Path, *tiles: str) -> Path:
+    """``dem_dir/<tile>/srtm_XX_YY.zip`` (placeholder bytes) for every SRTM tile each tile needs."""
+    for tile in tiles:
+        (dem_dir / tile).mkdir(parents=True, exist_ok=True)
+        for name in tile_geometry(tile, 0.0).srtm_tiles:
+            (dem_dir / tile / f"{name}.zip").write_bytes(b"PK placeholder, not a DEM")
+    return dem_dir
 
 
 def _cfg(tmp: Path, **sections: dict[str, object]) -> BatchConfig:
@@ -23,6 +36,7 @@ def _cfg(tmp: Path, **sections: dict[str, object]) -> BatchConfig:
         "paths": {
             "l1c_dirs": [str(tmp / "l1c")],
             "l2a_dir": str(tmp / "l2a"),
+            "dem_dir": str(_fake_dem(tmp / "dem", *DEM_TILES)),
             "scratch_dir": str(tmp / "scratch"),
             "run_dir": str(tmp / "run"),
         },
@@ -193,6 +207,7 @@ def test_preflight_refuses_short_memory(tmp_path: Path) -> None:
 
 def test_cli_plan(s2kit_exe: str, hostile_dir: Path) -> None:
     cfg_file = hostile_dir / "s2kit.toml"
+    _fake_dem(hostile_dir / "dem", "46RER")
     (hostile_dir / "l1c").mkdir()
     build_l1c_tree(hostile_dir / "l1c", "03.01")
     build_l1c_tree(hostile_dir / "l1c", "05.09")
@@ -200,6 +215,7 @@ def test_cli_plan(s2kit_exe: str, hostile_dir: Path) -> None:
         """[paths]
 l1c_dirs = ["l1c"]
 l2a_dir = "l2a"
+dem_dir = "dem"
 scratch_dir = "scratch"
 run_dir = "run"
 [sen2cor]
@@ -442,3 +458,101 @@ def test_unreadable_l1c_dir_is_one_input_error(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(InputError, match="expected a readable L1C directory, found: Permission denied"):
         make_plan(cfg, check_resources=False)
+
+
+# ----------------------------------------------------------------------------- DEM (issue 12 item 4)
+@pytest.mark.parametrize("dem_dir", [None, "no dem here"], ids=["not-configured", "missing-folder"])
+def test_plan_refuses_without_dem_dir(tmp_path: Path, dem_dir: str | None) -> None:
+    """sen2cor.dem = "srtm" (the default) and no paths.dem_dir: one line naming the key and the fix,
+    nothing written."""
+    from s2kit.errors import ConfigError
+
+    cfg = _cfg(tmp_path)
+    paths = cfg.paths.model_copy(update={"dem_dir": tmp_path / dem_dir if dem_dir else None})
+    cfg = cfg.model_copy(update={"paths": paths})
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    with pytest.raises(ConfigError) as exc:
+        make_plan(cfg, check_resources=False)
+    msg = str(exc.value)
+    assert "\n" not in msg and "paths.dem_dir" in msg and 'sen2cor.dem = "none"' in msg
+    assert ("no key 'paths.dem_dir'" if dem_dir is None else "no dem here") in msg
+    assert not cfg.paths.run_dir.exists()
+
+
+def test_scene_whose_tile_has_no_dem_is_skipped_no_dem_and_never_run(tmp_path: Path) -> None:
+    """dem_dir exists but holds only another tile's folder and loose zips at its root: the scene
+    is skipped ``no-dem`` (not in the batch), and the summary says how many and how to fix it."""
+    cfg = _cfg(tmp_path)
+    dem = cfg.paths.dem_dir
+    assert dem is not None
+    shutil.rmtree(dem / "46RER")
+    (dem / "srtm_55_07.zip").write_bytes(b"PK loose zip at the root: must not count")
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    build_l1c_tree(tmp_path / "l1c", "03.01", day_offset=1)
+    other = build_l1c_tree(tmp_path / "l1c", "02.09")  # 01LAC has its DEM
+    res = make_plan(cfg, check_resources=False)
+    d = _by_scene(res)
+    assert sorted(d.values()) == [("skipped", "no-dem"), ("skipped", "no-dem"), ("todo", None)]
+    assert d[other.name[:-5]] == ("todo", None)
+    skipped = [e for e in res.entries if e.decision == "skipped"]
+    assert all(f"{dem}/46RER/, found none" in (e.reason or "") for e in skipped)
+    assert RunDir(cfg.paths.run_dir).read_batch("all") == [other.name[:-5]]
+    summary = res.summary()
+    assert "2 scene(s) skipped no-dem" in summary
+    assert f"s2kit dem prepare --tile 46RER --source SRTM_ZIPS_OR_URL --out {dem}" in summary
+
+
+def test_tile_dem_folder_without_the_needed_zip_is_no_dem(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    dem = cfg.paths.dem_dir
+    assert dem is not None
+    (dem / "46RER" / "srtm_55_07.zip").rename(dem / "46RER" / "srtm_58_06.zip")
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert entry.decision == "skipped" and (entry.reason or "").startswith("no-dem: expected srtm_55_07.zip")
+
+
+def test_dem_json_sizes_are_checked_without_hashing(tmp_path: Path) -> None:
+    """An s2kit dem.json whose zip has another size than recorded (a half-copied set): no-dem."""
+    cfg = _cfg(tmp_path)
+    dem = cfg.paths.dem_dir
+    assert dem is not None
+    size = (dem / "46RER" / "srtm_55_07.zip").stat().st_size
+    doc = {"s2kit_dem": 1, "zips": [{"name": "srtm_55_07.zip", "size": size, "sha256": "0" * 64}]}
+    (dem / "46RER" / "dem.json").write_text(json.dumps(doc))
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert entry.decision == "todo"  # the checksum is s2kit dem check's job, not the planner's
+    doc["zips"][0]["size"] = size + 1
+    (dem / "46RER" / "dem.json").write_text(json.dumps(doc))
+    (entry,) = make_plan(cfg, check_resources=False).entries
+    assert entry.decision == "skipped" and f"of {size + 1} bytes" in (entry.reason or "")
+
+
+def test_dem_is_checked_once_per_tile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s2kit.plan as plan_mod
+
+    calls: list[str | None] = []
+    real = plan_mod.dem_problem
+
+    def counting(dem_dir: Path | None, tile: str | None) -> str | None:
+        calls.append(tile)
+        return real(dem_dir, tile)
+
+    monkeypatch.setattr(plan_mod, "dem_problem", counting)
+    cfg = _cfg(tmp_path)
+    for k in range(4):
+        build_l1c_tree(tmp_path / "l1c", "03.01", day_offset=k)
+    res = make_plan(cfg, check_resources=False)
+    assert [e.decision for e in res.entries] == ["todo"] * 4
+    assert calls == ["46RER"]
+
+
+def test_dem_none_plans_flat_terrain_and_says_so(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, sen2cor={"dem": "none"})
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": None})})
+    build_l1c_tree(tmp_path / "l1c", "03.01")
+    res = make_plan(cfg, check_resources=False)
+    (entry,) = res.entries
+    assert (entry.decision, entry.reason) == ("todo", "no DEM: flat terrain")
+    assert 'plan: 1 todo scene(s) with no DEM: flat terrain (sen2cor.dem = "none")' in res.summary()

@@ -26,6 +26,7 @@ from s2kit.errors import InputError
 from s2kit.quicklook import QuicklookError, cached_quicklook, render_quicklook
 from s2kit.report import build_report, log_excerpt, provenance_checks, render_html, write_report
 from s2kit.runs import RunDir
+from s2kit.sen2cor import settings_sha256
 
 SECTIONS = ["summary", "provenance", "failures", "times", "quicklooks", "comparison"]
 
@@ -85,7 +86,7 @@ def test_provenance_deviations_are_flagged(demo: dict[str, Any], tmp_path: Path)
     odd = rd.provenance_file(scenes[1])
     doc = json.loads(odd.read_text())
     doc["sen2cor"]["version"] = "2.10"
-    doc["gipp"]["files"]["L2A_CAL_SC_GIPP.xml"] = "0" * 64
+    _change_setting(doc, "L2A_GIPP.xml:Atmospheric_Correction/Look_Up_Tables/Aerosol_Type", "MARITIME")
     doc["container"] = {"image": "/x.sif", "sha256": "f" * 64}
     odd.write_text(json.dumps(doc))
     rd.provenance_file(scenes[2]).unlink()
@@ -93,7 +94,7 @@ def test_provenance_deviations_are_flagged(demo: dict[str, Any], tmp_path: Path)
     whats = {(d["scene"], d["what"]) for d in data["provenance"]["deviations"]}
     assert whats == {
         (scenes[1], "sen2cor version"),
-        (scenes[1], "GIPP L2A_CAL_SC_GIPP.xml sha256"),
+        (scenes[1], "GIPP settings sha256"),
         (scenes[1], "image sha256"),
         (scenes[2], "provenance"),
     }
@@ -102,6 +103,95 @@ def test_provenance_deviations_are_flagged(demo: dict[str, Any], tmp_path: Path)
     }  # fmt: skip
     html = (tmp_path / "r.html").read_text()
     assert "4 difference(s) from the batch majority" in html and "f" * 64 in html
+
+
+def _change_setting(doc: dict[str, Any], key: str, value: str) -> None:
+    assert key in doc["gipp"]["settings"]
+    doc["gipp"]["settings"][key] = value
+    doc["gipp"]["settings_sha256"] = settings_sha256(doc["gipp"]["settings"])
+
+
+def _done_provenance(run: Path) -> dict[str, dict[str, Any]]:
+    rd = RunDir(run)
+    done = sorted(s for s, st in rd.read_states().items() if st.state == "done")
+    return {s: json.loads(rd.provenance_file(s).read_text()) for s in done}
+
+
+def test_dem_batch_reports_no_false_provenance_difference(demo: dict[str, Any], tmp_path: Path) -> None:
+    """Each task's L2A_GIPP.xml holds its own scratch DEM path (so every file hash differs): the
+    report compares the normalised settings instead and finds the batch consistent."""
+    prov = _done_provenance(demo["run"])
+    assert len(prov) == 4
+    assert len({d["gipp"]["files"]["L2A_GIPP.xml"] for d in prov.values()}) == 4  # per-task paths
+    assert {d["dem"]["mode"] for d in prov.values()} == {"srtm"}
+    data = write_report(demo["run"], tmp_path / "r.html", quicklooks=False).data
+    assert data["provenance"]["deviations"] == []
+    assert data["provenance"]["majority"]["GIPP settings sha256"]["scenes"] == 4
+    assert not any("fell back" in n for n in data["provenance"]["notes"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("L2A_GIPP.xml:Atmospheric_Correction/Look_Up_Tables/Aerosol_Type", "MARITIME"),
+        ("L2A_PB_GIPP.xml:DATA/Baseline_Version", "03.01"),
+        ("L2A_GIPP.xml:Common_Section/DEM_Directory", "NONE"),
+    ],
+)
+def test_changed_gipp_setting_is_caught_and_named(
+    demo: dict[str, Any], tmp_path: Path, key: str, value: str
+) -> None:
+    rd = RunDir(demo["run"])
+    prov = _done_provenance(demo["run"])
+    odd = sorted(prov)[2]
+    before = prov[odd]["gipp"]["settings"][key]
+    _change_setting(prov[odd], key, value)
+    rd.provenance_file(odd).write_text(json.dumps(prov[odd]))
+    data = write_report(demo["run"], tmp_path / "r.html", quicklooks=False).data
+    (dev,) = data["provenance"]["deviations"]
+    assert (dev["scene"], dev["what"]) == (odd, "GIPP settings sha256")
+    assert f"{key} = {value} (majority: {before})" in dev["value"]
+    assert f"{key} = {value}" in (tmp_path / "r.html").read_text()
+
+
+def test_old_provenance_without_settings_falls_back_to_file_hashes_and_says_so() -> None:
+    def prov(l2a_gipp: str, settings: str | None = None) -> dict[str, Any]:
+        gipp: dict[str, Any] = {"threads": 1, "files": {"L2A_GIPP.xml": l2a_gipp, "L2A_PB_GIPP.xml": "p"}}
+        if settings is not None:
+            gipp |= {"settings": {"k": settings}, "settings_sha256": settings_sha256({"k": settings})}
+        return {"sen2cor": {"version": "2.9"}, "gipp": gipp, "dem": {"dir": "/dem/46RER"}, "container": None}
+
+    checks = provenance_checks({"a": prov("h1"), "b": prov("h1"), "c": prov("h2"), "d": prov("x", "v")})
+    assert {(d["scene"], d["what"]) for d in checks["deviations"]} == {
+        ("c", "GIPP L2A_GIPP.xml sha256 (threads 1, DEM dir /dem/46RER)")
+    }
+    assert any(
+        n.startswith("3 scene(s) have provenance without gipp.settings_sha256") for n in checks["notes"]
+    )
+    assert any(n.startswith("1 scene(s) compared by their normalised GIPP settings") for n in checks["notes"])
+
+
+def test_flat_terrain_scenes_say_so_in_status_and_report(tmp_path: Path) -> None:
+    """sen2cor.dem = "none": status, the report and the provenance say "no DEM: flat terrain"."""
+    from test_batch import batch_config
+
+    from s2kit.batch import format_status, submit
+    from s2kit.plan import make_plan
+
+    cfg = batch_config(tmp_path, 2, sen2cor={"dem": "none"})
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": None})})
+    make_plan(cfg, check_resources=False)
+    rd = RunDir(cfg.paths.run_dir)
+    submit(cfg, rd)
+    rep = status(None, rd, query=False)
+    assert rep.counts["done"] == 2
+    assert 'no DEM: flat terrain: 2 scene(s) (sen2cor.dem = "none")' in format_status(rep)
+    assert rep.to_dict()["no_dem_flat_terrain"] == sorted(s.scene for s in rep.scenes)
+    data = write_report(rd.path, tmp_path / "r.html", quicklooks=False).data
+    assert data["provenance"]["flat_terrain"] == sorted(s.scene for s in rep.scenes)
+    assert all(r["dem"] == "no DEM: flat terrain" for r in data["scenes"])
+    assert data["provenance"]["deviations"] == []
+    assert "2 scene(s) with no DEM: flat terrain" in (tmp_path / "r.html").read_text()
 
 
 def test_per_task_gipp_is_compared_within_its_group() -> None:

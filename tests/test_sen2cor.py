@@ -130,13 +130,14 @@ def test_threads_follow_the_allocation_capped_to_the_xsd(tmp_path: Path) -> None
     assert task_threads(cfg, env={"SLURM_CPUS_PER_TASK": ""}) == (1, "scheduler.cores_per_task")
 
 
-def test_dem_of_the_tile(hostile_dir: Path) -> None:
+def test_dem_of_the_tile_never_falls_back_to_the_root_or_another_tile(hostile_dir: Path) -> None:
     dem = hostile_dir / "dem"
     assert dem_for_tile(None, "46RER") is None
     assert dem_for_tile(dem, "46RER") is None  # configured but absent: no DEM
     dem.mkdir()
     (dem / "srtm_58_07.zip").write_bytes(b"PK")
-    assert dem_for_tile(dem, "46RER") == dem
+    (dem / "17SQV").mkdir()
+    assert dem_for_tile(dem, "46RER") is None  # neither the root (issue 12 item 4) nor 17SQV
     (dem / "46RER").mkdir()
     (dem / "46RER" / "srtm_58_06.zip").write_bytes(b"PK..")
     assert dem_for_tile(dem, "46RER") == dem / "46RER"

@@ -34,6 +34,7 @@ from s2kit.errors import InputError, UsageError
 from s2kit.gipp import GippSettings, render_gipp
 from s2kit.plan import make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir, SceneLocked, SceneState, published_provenance
+from s2kit.sen2cor import settings_sha256
 from s2kit.validate import validate_product
 from s2kit.worker import (
     EXIT_DONE,
@@ -53,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOUBLE_HOME = REPO / "tests" / "sen2cor_double"
 DOUBLE = DOUBLE_HOME / "bin" / "L2A_Process"
 TILE = "46RER"  # tile of the real baseline-03.01 L1C safe_trees builds
+SRTM = "srtm_55_07"  # the SRTM tile 46RER's footprint touches (s2kit.tiles.tile_geometry)
 S2KIT = str(Path(sys.executable).parent / "s2kit")
 
 
@@ -142,6 +144,8 @@ def make_run(
     dem: bool = True,
     **sen2cor: Any,
 ) -> Run:
+    """*n* scenes planned; ``dem=True``: ``dem/<tile>/`` holds the tile's SRTM zip (a fake),
+    ``dem=False``: no DEM folder and ``sen2cor.dem = "none"`` (explicit flat terrain)."""
     l1c = base / "l1c"
     l1c.mkdir(parents=True)
     for i in range(n):
@@ -151,7 +155,9 @@ def make_run(
             shutil.rmtree(tree)
     if dem:
         (base / "dem" / TILE).mkdir(parents=True)
-        (base / "dem" / TILE / "srtm_58_06.zip").write_bytes(b"PK fake DEM tile")
+        (base / "dem" / TILE / f"{SRTM}.zip").write_bytes(b"PK fake DEM tile")
+    else:
+        sen2cor.setdefault("dem", "none")
     # model_validate, as the worker does with config.json: config_from_dict would expand the
     # literal "$HOME" in the hostile path (os.path.expandvars)
     cfg = BatchConfig.model_validate(
@@ -221,17 +227,20 @@ def test_scene_is_processed_validated_and_published(run1: Run) -> None:
         "path": str(run1.l1c[scene]),
         "processing_baseline": "03.01",
         "mgrs_tile": TILE,
-        "staged": "in-place",
+        "staged": "symlink-tree",
         "repaired_dirs": [],
     }
     assert doc["l2a"]["name"] == product.name and doc["l2a"]["processing_baseline"] == "03.00"
     assert doc["sen2cor"]["version"] == "2.9" and doc["sen2cor"]["version_in_metadata"] == "02.09.00"
     assert doc["sen2cor"]["executable"] == str(DOUBLE)
-    assert doc["sen2cor"]["argv"][1] == str(run1.l1c[scene])
+    staged_input = Path(doc["sen2cor"]["argv"][1])  # a symlink tree in scratch, not the store
+    assert staged_input.name == run1.l1c[scene].name
+    assert staged_input.parent.parent == run1.scene_scratch(scene)
     staged = doc["dem"].pop("staged_as")
     assert doc["dem"] == {
+        "mode": "srtm",
         "dir": str(run1.root / "dem" / TILE),
-        "files": [{"name": "srtm_58_06.zip", "size": len(b"PK fake DEM tile")}],
+        "files": [{"name": f"{SRTM}.zip", "size": len(b"PK fake DEM tile")}],
     }
     assert Path(staged).parent.parent == run1.scene_scratch(scene)
     assert doc["container"] is None
@@ -240,6 +249,10 @@ def test_scene_is_processed_validated_and_published(run1: Run) -> None:
     # the tile, Nr_Threads from LSB_DJOB_NUMPROC, Baseline_Version 03.00
     expected = render_gipp(GippSettings(sen2cor="2.9", dem_dir=staged, threads=3))
     assert doc["gipp"]["files"] == {name: sha256(data) for name, data in expected.items()}
+    settings = doc["gipp"]["settings"]
+    assert settings["L2A_GIPP.xml:Common_Section/DEM_Directory"] == f"{run1.root / 'dem'}/<tile>/"
+    assert "L2A_GIPP.xml:Common_Section/Nr_Threads" not in settings
+    assert doc["gipp"]["settings_sha256"] == settings_sha256(settings)
     assert (doc["gipp"]["threads"], doc["gipp"]["threads_from"]) == (3, "LSB_DJOB_NUMPROC")
 
     log = Path(st.log or "")
@@ -249,12 +262,21 @@ def test_scene_is_processed_validated_and_published(run1: Run) -> None:
     assert not run1.scene_scratch(scene).exists()  # scratch removed after success
 
 
-def test_no_dem_configured_renders_without_dem(hostile_dir: Path) -> None:
+def test_dem_none_runs_flat_terrain_and_says_so(hostile_dir: Path) -> None:
+    """sen2cor.dem = "none": DEM_Directory NONE, and the provenance says "no DEM: flat terrain"."""
     run = make_run(hostile_dir, dem=False)
+    assert run.rd.read_plan()[0].reason == "no DEM: flat terrain"
     st = run_scene(run.cfg, run.rd.path, run.scenes[0], env=clean_env())
     assert st.state == "done", st.reason
     doc = json.loads(run.rd.provenance_file(run.scenes[0]).read_text())
-    assert doc["dem"] == {"dir": None, "staged_as": None, "files": []}
+    assert doc["dem"] == {
+        "mode": "none",
+        "note": "no DEM: flat terrain",
+        "dir": None,
+        "staged_as": None,
+        "files": [],
+    }
+    assert doc["gipp"]["settings"]["L2A_GIPP.xml:Common_Section/DEM_Directory"] == "NONE"
     assert doc["gipp"]["files"]["L2A_GIPP.xml"] == sha256(
         render_gipp(GippSettings(threads=1))["L2A_GIPP.xml"]
     )
@@ -268,23 +290,23 @@ def test_sen2cor_writes_its_dem_tifs_into_a_private_copy(hostile_dir: Path) -> N
         gipp=""; prev=""
         for a in "$@"; do [ "$prev" = --GIP_L2A ] && gipp="$a"; prev="$a"; done
         dem="$(sed -n 's:.*<DEM_Directory>\\(.*\\)</DEM_Directory>.*:\\1:p' "$gipp")"
-        [ -L "${dem}srtm_58_06.zip" ] || { echo "CRITICAL: no srtm_58_06.zip in $dem"; exit 0; }
-        echo "extracted" > "${dem}srtm_58_06.tif" || exit 9
+        [ -L "${dem}srtm_55_07.zip" ] || { echo "CRITICAL: no srtm_55_07.zip in $dem"; exit 0; }
+        echo "extracted" > "${dem}srtm_55_07.tif" || exit 9
         exec @DOUBLE@ "$@"
         """,
     )
     run = make_run(hostile_dir / "r", install_dir=install)
     shared = run.root / "dem" / TILE
-    (shared / "srtm_58_06.tif").write_text("stale leftover: must not shadow the zip")
+    (shared / f"{SRTM}.tif").write_text("stale leftover: must not shadow the zip")
     (shared / "dem.json").write_text('{"tile": "46RER"}')
     before = {p.name: p.stat().st_mtime_ns for p in shared.iterdir()}
     st = run_scene(run.cfg, run.rd.path, run.scenes[0], env=clean_env())
     assert st.state == "done", st.reason
     assert {p.name: p.stat().st_mtime_ns for p in shared.iterdir()} == before
-    assert (shared / "srtm_58_06.tif").read_text() == "stale leftover: must not shadow the zip"
+    assert (shared / f"{SRTM}.tif").read_text() == "stale leftover: must not shadow the zip"
     dem = json.loads(run.rd.provenance_file(run.scenes[0]).read_text())["dem"]
     assert dem["dem_json_sha256"] == sha256(b'{"tile": "46RER"}')
-    assert [f["name"] for f in dem["files"]] == ["dem.json", "srtm_58_06.tif", "srtm_58_06.zip"]
+    assert [f["name"] for f in dem["files"]] == ["dem.json", f"{SRTM}.tif", f"{SRTM}.zip"]
 
 
 def test_cli_resolves_the_scene_from_slurm_lsf_and_index(hostile_dir: Path) -> None:
@@ -784,15 +806,59 @@ def _drop_empty_dirs(product: Path) -> list[str]:
     return gone
 
 
-def test_gcs_style_input_is_repaired_in_place(run1: Run) -> None:
-    scene = run1.scenes[0]
-    product = run1.l1c[scene]
-    gone = _drop_empty_dirs(product)  # synced from GCS after the plan
-    st = run_scene(run1.cfg, run1.rd.path, scene, env=clean_env())
+def _store_snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Every entry under *root* (and *root* itself): kind, size and mtime (ns)."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in [".", *dirs, *files] if dirpath == str(root) else [*dirs, *files]:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            kind = "link" if stat.S_ISLNK(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode) else "file"
+            out[str(p.relative_to(root))] = (kind, st.st_size if kind == "file" else 0, st.st_mtime_ns)
+    return out
+
+
+@pytest.mark.parametrize("dropped", [False, True], ids=["complete", "gcs-dropped-empty-dirs"])
+def test_l1c_store_is_never_written_by_sen2cor_or_s2kit(hostile_dir: Path, dropped: bool) -> None:
+    """Sen2Cor gets a symlink tree in scratch: its report file next to its input (the test
+    double writes one, as real Sen2Cor in TOOLBOX mode may) and the repair of the folders GCS
+    drops land there, never in the user's store."""
+    run = make_run(hostile_dir, n=2)
+    gone = {s: _drop_empty_dirs(run.l1c[s]) for s in run.scenes} if dropped else {}
+    store = run.root / "l1c"
+    before = _store_snapshot(store)
+    for i, scene in enumerate(run.scenes):
+        out = run_task(run.rd.path, index=i, env=clean_env())
+        assert out.exit_code == EXIT_DONE, out.message
+        doc = json.loads(run.rd.provenance_file(scene).read_text())
+        assert doc["l1c"]["staged"] == "symlink-tree"
+        assert sorted(doc["l1c"]["repaired_dirs"]) == sorted(gone.get(scene, []))
+        staged = Path(doc["sen2cor"]["argv"][1])
+        assert staged.parent.parent == run.scene_scratch(scene) and staged.name == run.l1c[scene].name
+        assert "L2A_Process output" in _read(Path(doc["log"]))
+    assert _store_snapshot(store) == before
+    assert not list(store.rglob("L2A_*_report.xml"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file modes")
+def test_read_only_l1c_store_works(hostile_dir: Path) -> None:
+    run = make_run(hostile_dir)
+    scene = run.scenes[0]
+    _drop_empty_dirs(run.l1c[scene])
+    store = run.root / "l1c"
+    modes = {}
+    for dirpath, _dirs, _files in os.walk(store):
+        modes[dirpath] = os.stat(dirpath).st_mode
+    before = _store_snapshot(store)
+    try:
+        for d in modes:
+            os.chmod(d, 0o555)
+        st = run_scene(run.cfg, run.rd.path, scene, env=clean_env())
+    finally:
+        for d, mode in modes.items():
+            os.chmod(d, stat.S_IMODE(mode))
     assert st.state == "done", st.reason
-    assert all((product / d).is_dir() for d in gone)
-    doc = json.loads(run1.rd.provenance_file(scene).read_text())
-    assert (doc["l1c"]["staged"], sorted(doc["l1c"]["repaired_dirs"])) == ("in-place", sorted(gone))
+    assert _store_snapshot(store) == before
 
 
 def test_read_only_gcs_style_input_is_repaired_in_a_symlink_tree(
@@ -920,3 +986,100 @@ def test_setup_failures_are_final_and_recorded(hostile_dir: Path) -> None:
     assert (st.state, st.attempt) == ("failed", 2)
     assert (st.reason or "").startswith("setup: ") and "Not a directory" in (st.reason or "")
     assert_nothing_published(run)
+
+
+# --------------------------------------------------------------------------- DEM (issue 12 item 4)
+def test_vanished_tile_dem_fails_no_dem_and_never_uses_another_tiles_dem(hostile_dir: Path) -> None:
+    """The tile's DEM folder disappears after the plan: the attempt fails ``no-dem`` (final, not
+    retried); neither the dem_dir root nor another tile's folder stands in for it."""
+    run = make_run(hostile_dir, retries=2)
+    dem = run.root / "dem"
+    shutil.rmtree(dem / TILE)
+    (dem / "17SQV").mkdir()
+    (dem / "17SQV" / "srtm_21_05.zip").write_bytes(b"PK another tile's DEM")
+    (dem / f"{SRTM}.zip").write_bytes(b"PK loose zip at the dem_dir root")
+    scene = run.scenes[0]
+    out = run_task(run.rd.path, index=0, env=clean_env())
+    assert out.exit_code == EXIT_FAILED, out.message
+    st = run.state(scene)
+    assert (st.state, st.attempt) == ("failed", 1)
+    assert (st.reason or "").startswith("no-dem: expected a DEM folder ") and TILE in (st.reason or "")
+    assert "\n" not in (st.reason or "")
+    assert not run.rd.provenance_file(scene).exists()
+    assert_nothing_published(run)
+    assert "17SQV" not in _read(Path(st.log or "")) and "srtm_21_05" not in _read(Path(st.log or ""))
+
+
+def test_tile_dem_without_the_needed_srtm_zip_fails_no_dem(hostile_dir: Path) -> None:
+    run = make_run(hostile_dir)
+    (run.root / "dem" / TILE / f"{SRTM}.zip").unlink()
+    (run.root / "dem" / TILE / "srtm_58_06.zip").write_bytes(b"PK wrong SRTM tile")
+    st = run_scene(run.cfg, run.rd.path, run.scenes[0], env=clean_env())
+    assert st.state == "failed" and (st.reason or "").startswith(f"no-dem: expected {SRTM}.zip in ")
+
+
+# --------------------------------------------------------------------------- publish (item 8)
+def test_read_only_l2a_dir_fails_publish_with_one_line_reason(
+    run1: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EROFS on the L2A dir (rename into it, and unlink there while cleaning up): the scene is
+    ``failed`` with ``publish: Read-only file system``, no traceback, nothing published."""
+    import errno
+
+    l2a = str(run1.l2a_dir)
+    real_rename, real_unlink = os.rename, os.unlink
+
+    def ro_rename(src: Any, dst: Any) -> None:
+        if str(dst).startswith(l2a):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dst))
+        real_rename(src, dst)
+
+    def ro_unlink(path: Any, *args: Any, **kw: Any) -> None:
+        if str(path).startswith(l2a):  # Linux: EROFS even when the file does not exist
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        real_unlink(path, *args, **kw)
+
+    monkeypatch.setattr(os, "rename", ro_rename)
+    monkeypatch.setattr(os, "unlink", ro_unlink)
+    scene = run1.scenes[0]
+    out = run_task(run1.rd.path, index=0, env=clean_env())
+    assert out.exit_code == EXIT_FAILED, out.message
+    st = run1.state(scene)
+    assert st.state == "failed" and st.attempt == 1
+    assert (st.reason or "").startswith("publish: Read-only file system (")
+    assert "\n" not in (st.reason or "") and "Errno" not in (st.reason or "")
+    assert not [n for n in run1.published() if n.endswith(".SAFE")]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file modes")
+def test_unwritable_l2a_dir_fails_publish_with_one_line_reason(run1: Run) -> None:
+    run1.l2a_dir.mkdir()
+    run1.l2a_dir.chmod(0o555)
+    try:
+        out = run_task(run1.rd.path, index=0, env=clean_env())
+    finally:
+        run1.l2a_dir.chmod(0o755)
+    assert out.exit_code == EXIT_FAILED, out.message
+    st = run1.state(run1.scenes[0])
+    assert st.state == "failed"
+    assert (st.reason or "").startswith("publish: Permission denied (") and "Errno" not in (st.reason or "")
+    assert run1.published() == []
+
+
+# --------------------------------------------------------------------------- GIPP settings (item 5)
+def test_gipp_settings_digest_ignores_per_task_paths_and_threads_but_not_science(tmp_path: Path) -> None:
+    from s2kit.gipp import write_gipp_set
+    from s2kit.sen2cor import gipp_science_settings
+
+    def digest(task: str, threads: int, tile: str = TILE, **kw: Any) -> str:
+        staged = tmp_path / task / "dem"
+        files = write_gipp_set(
+            GippSettings(dem_dir=str(staged), threads=threads, **kw), tmp_path / task / "cfg"
+        )
+        return settings_sha256(gipp_science_settings(files, tmp_path / "dem" / tile, staged))
+
+    base = digest("a", 1)
+    assert digest("b", 8) == base  # another task's scratch path, another thread count
+    assert digest("c", 1, tile="17SQV") == base  # another tile of the same dem_dir
+    assert digest("d", 1, overrides=(("Aerosol_Type", "MARITIME"),)) != base
+    assert digest("e", 1, baseline="03.01") != base
