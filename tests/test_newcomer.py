@@ -77,7 +77,8 @@ def test_skipped_infra_groups_and_the_command_that_runs_them_are_printed_at_the_
         )
     )
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slurm: real Slurm\n")
-    proc = _inner_pytest(["-p", "infra_groups", "-q", "test_inner.py"], tmp_path)
+    # the suite's own conftest (what `make test` loads), not the helper module alone
+    proc = _inner_pytest(["-p", "conftest", "-q", "test_inner.py"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     section = out[out.index("skipped infrastructure tests") :]
