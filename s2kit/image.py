@@ -634,8 +634,9 @@ def require_apptainer(apptainer: Sequence[str]) -> None:
     if not apptainer or _which(apptainer[0]) is None:
         raise ConfigError(
             f"expected the apptainer command ({' '.join(apptainer) or 'empty'}) on PATH, found none: install "
-            "Apptainer >= 1.2 (https://apptainer.org/docs/admin/main/installation.html; containers/README.md), "
-            "build on a machine that has it, or name it with --apptainer / $S2KIT_APPTAINER"
+            "Apptainer >= 1.2 (https://apptainer.org/docs/admin/main/installation.html; "
+            "containers/README.md), build on a machine that has it, or name it with --apptainer / "
+            "$S2KIT_APPTAINER"
         )
 
 
