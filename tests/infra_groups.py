@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -69,8 +69,16 @@ def _reason(report: pytest.TestReport) -> str:
     return str(longrepr)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Name the infrastructure groups that were skipped and the command that runs them."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+    """After the short summary (-ra), just above the final counts: the skipped groups and the
+    command that runs them."""
+    result = yield
+    _skipped_groups(terminalreporter)
+    return result
+
+
+def _skipped_groups(terminalreporter: pytest.TerminalReporter) -> None:
     counts: dict[str, int] = {}
     other = 0
     for report in terminalreporter.stats.get("skipped", []):
