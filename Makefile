@@ -6,11 +6,12 @@ S2KIT   := $(BIN)/s2kit
 CONFIG  ?= examples/s2kit.toml
 PYTEST_ARGS ?=
 
-.PHONY: help install lint test test-fast bench batch container clean
+.PHONY: help install lint test test-fast test-infra bench batch container container-check clean
 
 help:
 	@echo "make install    create $(VENV) and install s2kit with its test/dev extras"
-	@echo "make test       lint (ruff, mypy) + the whole pytest suite"
+	@echo "make test       lint (ruff, mypy) + the whole pytest suite (infrastructure tests skip)"
+	@echo "make test-infra as root: install Slurm, Apptainer, makeself, shellcheck, GDAL, chromium; run their tests"
 	@echo "make bench      benchmarks (numbers and ratios, no pass/fail)"
 	@echo "make batch      plan + submit the batch of CONFIG=$(CONFIG)"
 	@echo "make container  build the Sen2Cor Apptainer image (ESACCI=zip required; containers/README.md)"
@@ -36,6 +37,17 @@ test: lint
 test-fast: install
 	$(BIN)/pytest -q -m "not slurm and not apptainer" $(PYTEST_ARGS)
 
+# The tests of real infrastructure: `make test` skips them (and names them at the end). This
+# installs what .ci/run installs (tests/infra/install.sh; root: apt-get, a debootstrapped
+# Apptainer sandbox, a single-node Slurm), then runs them with S2KIT_CI=1 (a skip is a failure).
+INFRA_TESTS ?= tests/test_image_def.py tests/test_image_build.py tests/test_slurm.py tests/test_plan.py \
+               tests/test_dem.py tests/test_report_browser.py
+test-infra: install
+	@[ "$$(id -u)" = 0 ] || { echo "make test-infra: error: expected root, found uid $$(id -u) (it apt-installs packages, sets up an Apptainer sandbox and starts Slurm); run: sudo make test-infra" >&2; exit 1; }
+	eval "$$(bash tests/infra/install.sh)" \
+	  && trap 'bash tests/infra/slurm-single-node.sh down >/dev/null 2>&1 || true' EXIT \
+	  && S2KIT_CI=1 $(BIN)/pytest -ra $(INFRA_TESTS) $(PYTEST_ARGS)
+
 bench: install
 	$(BIN)/python benchmarks/bench_metadata.py
 	$(BIN)/python benchmarks/bench_plan.py
@@ -59,7 +71,18 @@ INSTALLER_SHA256 ?=
 MIRROR           ?=
 CONTAINER_ARGS   ?=
 
-container: install
+# Everything `make container` needs, checked before anything else: each missing piece is one line
+# naming what to do, all at once (not one error per attempt).
+APPTAINER_HELP := https://apptainer.org/docs/admin/main/installation.html
+container-check:
+	@ok=1; \
+	if ! command -v $(firstword $(or $(S2KIT_APPTAINER),apptainer)) >/dev/null 2>&1; then ok=0; \
+	  echo "make container: error: expected the apptainer command on PATH, found none: install Apptainer >= 1.2 ($(APPTAINER_HELP); containers/README.md), or build on a machine that has it; then run: make container ESACCI=/path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip" >&2; fi; \
+	if [ -z "$(ESACCI)" ]; then ok=0; \
+	  echo "make container: error: expected ESACCI=FILE_OR_URL, found none: download ESACCI-LC-L4-ALL-FOR-SEN2COR.zip (6 GB, CCI Land Cover; containers/README.md), then run: make container ESACCI=/path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip" >&2; fi; \
+	[ $$ok = 1 ]
+
+container: container-check install
 	$(S2KIT) container build --def containers/sen2cor.def --out "$(IMAGE)" --sen2cor-version $(SEN2COR_VERSION) \
 	  $(if $(ESACCI),--esacci "$(ESACCI)") $(if $(INSTALLER),--installer "$(INSTALLER)") \
 	  $(if $(INSTALLER_SHA256),--installer-sha256 $(INSTALLER_SHA256)) $(if $(MIRROR),--mirror "$(MIRROR)") \

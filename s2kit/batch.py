@@ -102,7 +102,8 @@ def check_sen2cor(cfg: BatchConfig) -> None:
         if not s.image.exists():
             raise Sen2CorMissing(
                 f"Sen2Cor image not found: {display_path(s.image)} (sen2cor.image{where}); "
-                "build it with `make container` (s2kit container build --def containers/sen2cor.def) "
+                "build it with `make container ESACCI=/path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip` "
+                "(needs apptainer: containers/README.md) "
                 "or point sen2cor.image at an existing .sif; nothing was submitted"
             )
         return

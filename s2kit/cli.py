@@ -19,10 +19,72 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from . import __version__
 
+
+# --------------------------------------------------------------------------- help placeholders (issue 15)
+class _Argument(TyperArgument):
+    """An argument shown by its metavar alone: ``PATH...``, not ``{paths}... <list[Path]>``."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return str(self.metavar or self.name) + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        if self.hidden:
+            return ""
+        name = str(self.metavar or self.name)
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+# option -> what its value is, where the option's own name does not say it
+_METAVARS = {
+    "config": "FILE", "json": "FILE", "def": "FILE", "lock": "FILE", "ca-bundle": "FILE", "compare": "FILE",
+    "expect-sen2cor": "VERSION", "sen2cor-version": "VERSION", "sen2cor": "VERSION",
+    "start": "YYYY-MM-DD", "end": "YYYY-MM-DD", "interval": "SECONDS", "timeout": "SECONDS",
+    "jobs": "N", "retries": "N", "index": "N", "offset": "N", "thumb-size": "PX", "max-cloud": "PERCENT",
+    "margin-m": "METRES", "resolution": "METRES", "installer-sha256": "SHA256", "esacci": "FILE_OR_URL",
+    "installer": "FILE_OR_URL", "apptainer": "COMMAND", "cache": "DIR", "dest": "AUX_DATA_DIR",
+    "check": "AUX_DATA_DIR", "schemas": "DIR", "base-url": "URL", "mirror": "URL", "from": "IMAGE",
+    "bootstrap": "AGENT", "out": "PATH", "max-baseline": "BASELINE",
+}  # fmt: skip
+
+
+def _metavar(param: Any) -> str:
+    """NAME of an option value / argument: --run-dir RUN_DIR, --tile TILE, paths -> PATH."""
+    if isinstance(param, TyperArgument):
+        name = str(param.name)
+        if param.nargs != 1 and name.endswith("s"):
+            name = name[:-1]
+    else:
+        name = max(param.opts, key=len).lstrip("-")
+        if name in _METAVARS:
+            return _METAVARS[name]
+    return name.upper().replace("-", "_")
+
+
+class _Group(TyperGroup):
+    """Every command of the group gets a proper metavar where it declares none (no ``<str>``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            for param in command.params:
+                if isinstance(param, TyperArgument):
+                    param.__class__ = _Argument
+                elif not isinstance(param, TyperOption) or param.is_flag or param.count:
+                    continue
+                if param.metavar is None:
+                    param.metavar = _metavar(param)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="s2kit",
     help="Reproducible Sentinel-2 L1C -> L2A processing with ESA Sen2Cor on HPC clusters.",
     no_args_is_help=True,
@@ -177,6 +239,36 @@ def plan(
         )
     else:
         typer.echo(result.summary())
+        if not result.entries:
+            typer.echo(_empty_plan_hint(cfg))
+
+
+def _short_path(path: Path) -> str:
+    """*path* relative to the working directory when it lies below it (what a user would type)."""
+    import os
+    import shlex
+
+    from .errors import display_path
+
+    try:
+        text = str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        text = os.fspath(path)
+    return shlex.quote(display_path(text))
+
+
+def _empty_plan_hint(cfg: Any) -> str:
+    """What to type when the L1C folders hold no product: the `s2kit fetch` that fills them."""
+    dirs = ", ".join(_short_path(d) for d in cfg.paths.l1c_dirs)
+    where = f" of {_short_path(cfg.source)}" if cfg.source else ""
+    sel = cfg.select
+    tiles = " ".join(f"--tile {t}" for t in sel.tiles) or "--tile TILE"
+    start = sel.start.isoformat() if sel.start else "YYYY-MM-DD"
+    end = sel.end.isoformat() if sel.end else "YYYY-MM-DD"
+    return (
+        f"plan: no L1C product in {dirs} (paths.l1c_dirs{where}); fill it with: "
+        f"s2kit fetch {tiles} --start {start} --end {end} --out {_short_path(cfg.paths.l1c_dirs[0])}"
+    )
 
 
 # --------------------------------------------------------------------------- worker (issue 5)
@@ -207,7 +299,9 @@ def worker(
 
 
 # --------------------------------------------------------------------------- gipp (issue 4)
-gipp_app = typer.Typer(help="Render, check and diff Sen2Cor GIPP configuration files.", no_args_is_help=True)
+gipp_app = typer.Typer(
+    cls=_Group, help="Render, check and diff Sen2Cor GIPP configuration files.", no_args_is_help=True
+)
 app.add_typer(gipp_app, name="gipp")
 
 
@@ -453,17 +547,20 @@ def resubmit(
     config: _ConfigOpt = None,
     run_dir: _RunDirOpt = None,
     failed: Annotated[
-        bool, typer.Option("--failed", help="Resubmit the failed and stale (worker lost) scenes.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--failed",
+            help="Accepted for old scripts: the failed and stale scenes are what resubmit sends.",
+            show_default=False,
+        ),
+    ] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show; submit nothing.")] = False,
 ) -> None:
     """Write batches/resubmit-<n>.txt with the failed and stale scenes and submit it."""
     from .batch import load_target, resubmit_failed
-    from .errors import UsageError
 
+    del failed  # the only mode: --failed is optional (issue 15) and still accepted
     with run_dir_errors():
-        if not failed:
-            raise UsageError("expected --failed (the only resubmit mode)")
         cfg, rd = load_target(config, run_dir)
         result = resubmit_failed(cfg, rd, dry_run=dry_run, echo=_echo_err)
     if result is None:
@@ -476,11 +573,12 @@ def resubmit(
 
 # --------------------------------------------------------------------------- dem / aux (issue 6)
 dem_app = typer.Typer(
+    cls=_Group,
     help="SRTM DEM sets per Sentinel-2 tile, with the lab's fix for Sen2Cor 2.9's SRTM merging.",
     no_args_is_help=True,
 )
 app.add_typer(dem_app, name="dem")
-aux_app = typer.Typer(help="Sen2Cor auxiliary data (ESACCI-LC).", no_args_is_help=True)
+aux_app = typer.Typer(cls=_Group, help="Sen2Cor auxiliary data (ESACCI-LC).", no_args_is_help=True)
 app.add_typer(aux_app, name="aux")
 
 _CGIAR_SRTM_URL = "http://srtm.csi.cgiar.org/wp-content/uploads/files/srtm_5x5/TIFF/"  # = s2kit.dem
@@ -561,16 +659,35 @@ def dem_check(
 
 @dem_app.command("footprint")
 def dem_footprint(
-    tiles: Annotated[list[str], typer.Argument(help="MGRS tiles, e.g. 17SQV.")],
+    tile: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable."),
+    ] = None,
+    old_tiles: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(metavar="TILE", help="Deprecated: tiles as arguments; use --tile.", hidden=True),
+    ] = None,
     margin_m: Annotated[
         float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
     ] = 2000.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles it needs."""
+    from .errors import UsageError
     from .tiles import tile_geometry
 
     with errors_to_exit():
+        if old_tiles:
+            typer.echo(
+                f"s2kit: note: tiles as arguments are deprecated; use "
+                f"`s2kit dem footprint {' '.join('--tile ' + t for t in old_tiles)}`",
+                err=True,
+            )
+        tiles = [*(tile or ()), *(old_tiles or ())]
+        if not tiles:
+            raise UsageError(
+                "expected --tile TILE (repeatable), found none; e.g. s2kit dem footprint --tile 17SQV"
+            )
         geometries = [tile_geometry(t, margin_m) for t in tiles]
     if as_json:
         typer.echo(_dump_json([g.to_dict() for g in geometries]))
@@ -635,7 +752,9 @@ def aux_esacci(
 
 # --------------------------------------------------------------------------- container (issue 7)
 container_app = typer.Typer(
-    help="The Sen2Cor Apptainer image: build it, read its labels, pin its installer.", no_args_is_help=True
+    cls=_Group,
+    help="The Sen2Cor Apptainer image: build it, read its labels, pin its installer.",
+    no_args_is_help=True,
 )
 app.add_typer(container_app, name="container")
 
@@ -721,7 +840,7 @@ def container_build(
     ] = False,
 ) -> None:
     """Build the Sen2Cor image with apptainer; check its labels; record its installer in the lock."""
-    from .errors import UsageError
+    from .errors import ConfigError, UsageError
     from .image import (
         BuildOptions,
         ImageBuildError,
@@ -743,7 +862,16 @@ def container_build(
             pairs.append((key, value))
         apptainer_cmd = _apptainer_cmd(apptainer)
         if not dry_run:
-            require_apptainer(apptainer_cmd)  # first: no point in checking the rest without it
+            try:
+                require_apptainer(apptainer_cmd)  # first: no point in checking the rest without it
+            except ConfigError as exc:
+                if esacci:
+                    raise
+                # both missing: say both now, not one error per attempt
+                raise ConfigError(
+                    f"{exc}; then run: s2kit container build --esacci /path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip "
+                    "(--esacci is required too)"
+                ) from None
         if ca_bundle is None:
             ca_path = default_ca_bundle()
         else:

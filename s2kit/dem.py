@@ -793,7 +793,7 @@ class DemCheck:
             )
         else:
             yield (
-                f"{where}: DEM set for {self.tile or '?'}: {len(self.errors)} error(s), "
+                f"{where}: DEM set for {self.tile or 'an unknown tile'}: {len(self.errors)} error(s), "
                 f"{len(self.warnings)} warning(s)"
             )
         for f in self.findings:
@@ -888,6 +888,11 @@ def check_dem(tile_dir: str | os.PathLike[str]) -> DemCheck:
         report.tile = normalize_tile(str(params["tile"]))
         margin = float(params["margin_m"])
     except FileNotFoundError:
+        if not any(folder.glob("srtm_*")):  # not a DEM set at all: refuse, no report of "?" (issue 15)
+            raise InputError(
+                f"expected a prepared DEM set (<out>/<tile> with {DEM_JSON} and srtm_XX_YY.zip, written by "
+                f"s2kit dem prepare --tile TILE --out DIR), found neither in {display_path(folder)}"
+            ) from None
         report.add("error", "no-dem-json", f"expected {DEM_JSON} (written by s2kit dem prepare), found none")
         return report
     except (OSError, ValueError, KeyError, TypeError, S2kitError) as exc:

@@ -477,8 +477,10 @@ def plan_build(opts: BuildOptions) -> BuildPlan:
     # ESACCI-LC
     if not opts.esacci:
         raise UsageError(
-            "expected --esacci FILE_OR_URL: the ESACCI-LC-L4-ALL-FOR-SEN2COR.zip archive (6 GB, from the "
-            "CCI Land Cover viewer's download page) is installed into the image's aux_data"
+            "expected --esacci FILE_OR_URL, found none: the ESACCI-LC-L4-ALL-FOR-SEN2COR.zip archive (6 GB, "
+            "from the CCI Land Cover viewer's download page; containers/README.md) is installed into the "
+            "image's aux_data; run: s2kit container build --esacci /path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip "
+            "(from a checkout: make container ESACCI=/path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip)"
         )
     if _is_url(opts.esacci):
         args["ESACCI_SOURCE"] = opts.esacci
@@ -632,8 +634,9 @@ def require_apptainer(apptainer: Sequence[str]) -> None:
     if not apptainer or _which(apptainer[0]) is None:
         raise ConfigError(
             f"expected the apptainer command ({' '.join(apptainer) or 'empty'}) on PATH, found none: install "
-            "Apptainer >= 1.2 (https://apptainer.org/docs/admin/main/installation.html), build on a machine "
-            "that has it, or name it with --apptainer / $S2KIT_APPTAINER"
+            "Apptainer >= 1.2 (https://apptainer.org/docs/admin/main/installation.html; "
+            "containers/README.md), build on a machine that has it, or name it with --apptainer / "
+            "$S2KIT_APPTAINER"
         )
 
 

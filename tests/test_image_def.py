@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra_groups import require_tool
 from standins import corrupt_copy, make_standin_esacci, make_standin_installer
 
 from s2kit.config import BatchConfig
@@ -49,12 +50,7 @@ SHELL_SECTIONS = ("post", "test", "environment", "runscript")
 
 def need(tool: str) -> str:
     """A Debian tool the static checks run; CI installs it (.ci/run), so CI never skips."""
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("S2KIT_CI") == "1":
-            pytest.fail(f"{tool} is required in CI (apt-get install {tool})")
-        pytest.skip(f"{tool} is not installed (Debian: apt-get install {tool})")
-    return path
+    return require_tool(tool)
 
 
 @pytest.fixture(scope="module")
