@@ -370,8 +370,20 @@ class HttpClient:
         reading, and reading stops one block after the cap, so a hostile server costs at most
         about *max_bytes* of memory and the time to send them.
         """
+        return self.get_capped(url, max_bytes, what, **kwargs)[0]
+
+    def get_capped(
+        self, url: str, max_bytes: int, what: str = "a body", **kwargs: Any
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """:meth:`get_bytes`, plus the response headers."""
         kwargs["stream"] = True
         response = self.get(url, **kwargs)
+        return self.read_capped(response, url, max_bytes, what), response.headers
+
+    def read_capped(
+        self, response: requests.Response, url: str, max_bytes: int, what: str = "a body"
+    ) -> bytes:
+        """The body of a streamed *response*, refusing more than *max_bytes* (then closed)."""
         with contextlib.closing(response):
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > max_bytes:
