@@ -103,12 +103,12 @@ def product_folder_problem(folder: str, parse: bool = True) -> str | None:
     and ``_``, and with *parse* a name :func:`s2kit.safe.parse_product_name` accepts); else why
     it cannot name a folder in OUT (one line)."""
     if not _PRODUCT_FOLDER_RE.fullmatch(folder):
-        return f"expected one folder named <product>.SAFE, found {printable(folder)!r}"
+        return f"expected one folder named <product>.SAFE, found '{printable(folder)}'"
     if parse:
         try:
             parse_product_name(folder)
         except S2kitError:
-            return f"expected a Sentinel-2 product name, found {printable(folder)!r}"
+            return f"expected a Sentinel-2 product name, found '{printable(folder)}'"
     return None
 
 
@@ -552,7 +552,7 @@ def _safe_rel(rel: str, product: str) -> PurePosixPath:
     bad = bad or any(not c.isprintable() for c in rel)  # NUL, newline, other control characters
     if bad:
         raise FetchError(
-            f"{product}: expected object paths inside the product, found {printable(str(rel))!r}: refused"
+            f"{product}: expected object paths inside the product, found '{printable(str(rel))}': refused"
         )
     return PurePosixPath(rel)
 
@@ -885,12 +885,17 @@ def _download(
             if progress is not None:
                 progress.advance(written - last)
 
+        if cancel.is_set():
+            raise _Cancelled()
         resumed = False
         for attempt in range(1, CHECKSUM_ATTEMPTS + 1):
             try:
                 result = source.client.download(
                     o.url, dest, expected_size=o.size, expected_md5=o.md5, progress=seen
                 )
+            except SourceUnreachable:
+                cancel.set()  # no connection at all: no other file is tried
+                raise
             except HttpError as exc:
                 if str(exc).endswith("discarded") and attempt < CHECKSUM_ATTEMPTS:  # size/checksum
                     with counted_lock:
@@ -932,6 +937,8 @@ def _download(
                     job.error = job.error or f"{o.rel}: {_one_line(source, exc)}"
                 except OSError as exc:  # e.g. a name the file system refuses, a full disk
                     job.error = job.error or f"{o.rel}: {_short(exc)}"
+                except _Cancelled:  # the run is stopping (the source became unreachable)
+                    job.error = job.error or f"{o.rel}: not fetched (the run stopped)"
                 if progress is not None:
                     progress.file_done()
                 if job.pending == 0:

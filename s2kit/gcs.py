@@ -49,6 +49,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import re
 import tempfile
 from collections.abc import Iterator
@@ -259,7 +260,7 @@ class GcsSource:
             if problem is None:
                 return self._product(folder, text)
         else:
-            problem = f"expected the folder {base}<product>.SAFE/, found {printable(text)!r}"
+            problem = f"expected the folder {base}<product>.SAFE/, found '{printable(text)}'"
         return RemoteProduct(name=printable(text), parsed=None, source=self.name, ref="", unsafe=problem)
 
     def _product(self, folder: str, prefix: str, **extra: Any) -> RemoteProduct:
@@ -387,22 +388,21 @@ class GcsSource:
                         path,
                     )
                 for row in reader:
-                    if row.get("MGRS_TILE", "").upper().removeprefix("T") not in tiles:
+                    tile = (row.get("MGRS_TILE") or "").upper().removeprefix("T")
+                    if tile not in tiles:
                         continue
-                    sensed = _row_date(row.get("SENSING_TIME", ""))
+                    sensed = _row_date(row.get("SENSING_TIME") or "")
                     if sensed is None or not sel.start <= sensed <= sel.end:
                         continue
-                    base_url = row.get("BASE_URL", "")
+                    base_url = row.get("BASE_URL") or ""
                     rel = base_url[len(root) :] if base_url.startswith(root) else base_url.split("/", 3)[-1]
-                    folder = rel.rstrip("/").rsplit("/", 1)[-1]
-                    if folder in found:
+                    # the same rule as a listing: exactly <tile folder>/<product>.SAFE
+                    product = self._folder(tile_prefix(tile), rel.rstrip("/") + "/")
+                    if product is None or product.name in found:
                         continue
-                    found[folder] = self._product(
-                        folder,
-                        rel.rstrip("/") + "/",
-                        cloud_cover=_float_or_none(row.get("CLOUD_COVER")),
-                        size=_int_or_none(row.get("TOTAL_SIZE")),
-                    )
+                    product.cloud_cover = _float_or_none(row.get("CLOUD_COVER"))
+                    product.size = _int_or_none(row.get("TOTAL_SIZE"))
+                    found[product.name] = product
         except (OSError, EOFError, gzip.BadGzipFile, csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"expected a readable index.csv.gz, found: {exc}", path) from None
         return list(found.values())
@@ -417,13 +417,12 @@ def _row_date(text: str) -> date | None:
 
 def _float_or_none(text: str | None) -> float | None:
     try:
-        return float(text) if text not in (None, "") else None
+        value = float(text) if text else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _int_or_none(text: str | None) -> int | None:
-    try:
-        return int(float(text)) if text not in (None, "") else None
-    except ValueError:
-        return None
+    value = _float_or_none(text)
+    return int(value) if value is not None and value >= 0 else None

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from fake_bucket import closed_port, count_connections
 from srtm_fixtures import no_sleep, serve_files
 
 from s2kit.errors import S2kitError
@@ -139,27 +140,9 @@ def test_checksum_mismatch_discards(httpserver, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed): connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every connection attempt urllib3 makes (host:port), counted at the socket layer."""
-    import urllib3.util.connection as u3conn
-
-    attempts: list[str] = []
-    real = u3conn.create_connection
-
-    def counting(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
-        attempts.append(f"{address[0]}:{address[1]}")
-        return real(address, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(u3conn, "create_connection", counting)
-    return attempts
+    return count_connections(monkeypatch)
 
 
 def test_connection_refused_is_not_retried(tmp_path: Path, connects: list[str]) -> None:
