@@ -481,6 +481,7 @@ class CdseProduct:
     cloud: float
     tile: str
     when: str
+    stac_id: str | None = None  # the item "id" served, when a test makes it differ from the name
 
 
 class FakeCdse:
@@ -514,7 +515,7 @@ class FakeCdse:
         return {
             "type": "Feature",
             "stac_version": "1.1.0",
-            "id": p.name,
+            "id": p.name if p.stac_id is None else p.stac_id,
             "collection": "sentinel-2-l1c",
             "bbox": [-78.9, 35.1, -77.6, 36.1],
             "geometry": {
