@@ -447,6 +447,24 @@ def test_object_name_with_nul_byte_fails_one_product_without_a_crash(
     assert bucket.object_hits() == [] and sorted(os.listdir(tmp_path)) == ["out"]
 
 
+def test_destination_resolving_outside_out_is_refused(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    bucket.add_product("17SQV", d.name, d.files)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / STATE_DIR / "staging").mkdir(parents=True)
+    (out / STATE_DIR / "staging" / d.name).symlink_to(elsewhere)  # planted: staging leads out of OUT
+    report = fetch(GcsSource(client, base(fake_server)), sel(), out)
+    [failed] = report.by("failed")
+    assert f"under {out.resolve()}, found one resolving to {elsewhere.resolve()}: refused" in str(
+        failed.reason
+    )
+    assert os.listdir(elsewhere) == [] and bucket.object_hits() == []
+
+
 def test_tile_listing_of_wrong_json_shape_is_one_line_error(
     fake_server, client: HttpClient, tmp_path: Path
 ) -> None:
