@@ -396,8 +396,11 @@ class GcsSource:
                         continue
                     base_url = row.get("BASE_URL") or ""
                     rel = base_url[len(root) :] if base_url.startswith(root) else base_url.split("/", 3)[-1]
-                    # the same rule as a listing: exactly <tile folder>/<product>.SAFE
-                    product = self._folder(tile_prefix(tile), rel.rstrip("/") + "/")
+                    # the same rule as a listing: exactly <tile folder>/<product>.SAFE (the
+                    # bucket keeps L2A products under L2/tiles/...: skipped later as not-l1c)
+                    base = tile_prefix(tile)
+                    base = f"L2/{base}" if rel.startswith(f"L2/{base}") else base
+                    product = self._folder(base, rel.rstrip("/") + "/")
                     if product is None or product.name in found:
                         continue
                     product.cloud_cover = _float_or_none(row.get("CLOUD_COVER"))
