@@ -106,7 +106,7 @@ MAX_PAGES = 100_000
 MAX_MTD_BYTES = 16 * 1024 * 1024
 MAX_LISTING_BYTES = 64 * 1024 * 1024
 _MTD_NAMES = ("MTD_MSIL1C.xml",)
-_PLAIN_COMPONENT_RE = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+_PLAIN_COMPONENT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,249}")  # no "." or ".."
 
 
 def tile_prefix(tile: str) -> str:
