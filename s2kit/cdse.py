@@ -208,9 +208,8 @@ class CdseSource:
         raw_id = item.get("id")
         ident = raw_id if isinstance(raw_id, str) else repr(raw_id)
         folder = strip_product_suffix(ident) + ".SAFE"
-        unsafe = product_folder_problem(
-            folder, parse=False
-        )  # a clean name that does not parse: not-a-product
+        # one clean folder name, or skipped as unsafe-name (clean but unparsed: not-a-product)
+        unsafe = product_folder_problem(folder, parse=False)
         try:
             parsed = parse_product_name(ident) if unsafe is None else None
         except InputError:
