@@ -19,11 +19,17 @@ Google bucket stopped (late August 2024).
   in https://documentation.dataspace.copernicus.eu/APIs/Token.html; it lives about ten
   minutes). Searching and ``--dry-run`` need none; downloading without one is a clear error.
 
+The server is not trusted: an item ``id`` must be exactly one product name (else the product
+is skipped as ``unsafe-name`` and nothing is made of it), the OData id must be a plain id,
+and a search page is read with a cap (:data:`MAX_SEARCH_BYTES`).
+
 ``--base-url URL`` points both at one server: STAC at ``URL/v1``, OData at ``URL/odata/v1``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import time
@@ -32,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InputError
-from .fetch import FetchError, RemoteObject, RemoteProduct, Selection
+from .fetch import FetchError, RemoteObject, RemoteProduct, Selection, printable, product_folder_problem
 from .http import RETRY_STATUSES, HttpClient, HttpError, is_url
 from .safe import parse_product_name, strip_product_suffix
 
@@ -54,7 +60,9 @@ TOKEN_DOC = "https://documentation.dataspace.copernicus.eu/APIs/Token.html"  # n
 PAGE_LIMIT = 100
 RETRIES = 3
 MAX_PAGES = 1000
+MAX_SEARCH_BYTES = 64 * 1024 * 1024  # a page of 100 items is ~0.5 MB
 _UUID_RE = re.compile(r"Products\(([^)/]+)\)")
+_ODATA_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}\Z")
 
 
@@ -142,10 +150,13 @@ class CdseSource:
         out: list[RemoteProduct] = []
         for _ in range(MAX_PAGES):
             assert url is not None
-            response = self._post(url, payload) if method == "POST" else self.client.get(url)
+            if method == "POST":
+                body_bytes = self._post(url, payload)
+            else:
+                body_bytes = self.client.get_bytes(url, MAX_SEARCH_BYTES, "a STAC search page")
             try:
-                page = response.json()
-            except ValueError:
+                page = json.loads(body_bytes)
+            except (ValueError, RecursionError):
                 raise FetchError(
                     f"{url}: expected a STAC ItemCollection (JSON), found something else"
                 ) from None
@@ -153,16 +164,21 @@ class CdseSource:
             if not isinstance(features, list):
                 raise FetchError(f"{url}: expected a STAC ItemCollection with 'features', found none")
             out += [p for p in (self._product(f, sel) for f in features) if p is not None]
+            links = page.get("links")
             nxt = next(
                 (
                     link
-                    for link in page.get("links") or []
+                    for link in (links if isinstance(links, list) else [])
                     if isinstance(link, dict) and link.get("rel") == "next"
                 ),
                 None,
             )
             if nxt is None or not nxt.get("href"):
                 return out
+            if not isinstance(nxt["href"], str) or not is_url(nxt["href"]):
+                raise FetchError(
+                    f"{url}: expected the next page as an http(s) URL, found {printable(repr(nxt['href']))}"
+                )
             url = str(nxt["href"])
             method = str(nxt.get("method", "GET")).upper()
             if method == "POST":
@@ -171,12 +187,12 @@ class CdseSource:
                 payload = {**body, **extra} if nxt.get("merge", False) else (extra or body)
         raise FetchError(f"{self.stac_url}/search: expected the result pages to end, found {MAX_PAGES}")
 
-    def _post(self, url: str, payload: dict[str, Any]) -> Any:
+    def _post(self, url: str, payload: dict[str, Any]) -> bytes:
         """POST a search; transient statuses are retried here (urllib3 retries only GET/HEAD)."""
         for attempt in range(RETRIES + 1):
-            response = self.client.request("POST", url, json=payload)
+            response = self.client.request("POST", url, json=payload, stream=True)
             if response.status_code == 200:
-                return response
+                return self.client.read_capped(response, url, MAX_SEARCH_BYTES, "a STAC search page")
             status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
             response.close()
             if response.status_code not in RETRY_STATUSES or attempt == RETRIES:
@@ -189,27 +205,36 @@ class CdseSource:
             return None
         props = item.get("properties") if isinstance(item.get("properties"), dict) else {}
         assert isinstance(props, dict)
-        ident = str(item.get("id", ""))
+        raw_id = item.get("id")
+        ident = raw_id if isinstance(raw_id, str) else repr(raw_id)
+        folder = strip_product_suffix(ident) + ".SAFE"
+        # one clean folder name, or skipped as unsafe-name (clean but unparsed: not-a-product)
+        unsafe = product_folder_problem(folder, parse=False)
         try:
-            parsed = parse_product_name(ident)
+            parsed = parse_product_name(ident) if unsafe is None else None
         except InputError:
             parsed = None
-        asset = (item.get("assets") or {}).get("Product") or {}
-        href = str(asset.get("href", "")) if isinstance(asset, dict) else ""
+        assets = item.get("assets")
+        asset = assets.get("Product") if isinstance(assets, dict) else None
+        asset = asset if isinstance(asset, dict) else {}
+        href = asset.get("href") if isinstance(asset.get("href"), str) else ""
         match = _UUID_RE.search(urlsplit(href).path) if href else None
         uuid = match.group(1) if match else str(props.get("id") or "")
+        if not _ODATA_ID_RE.fullmatch(uuid):
+            uuid = ""  # list_objects fails the product: expected an OData product id
         cloud = props.get("eo:cloud_cover")
-        size = asset.get("file:size") if isinstance(asset, dict) else None
-        md5 = md5_from_checksum(asset.get("file:checksum")) if isinstance(asset, dict) else None
+        size = asset.get("file:size")
+        md5 = md5_from_checksum(asset.get("file:checksum"))
         product = RemoteProduct(
-            name=strip_product_suffix(ident) + ".SAFE",
+            name=folder if unsafe is None else printable(ident),
             parsed=parsed,
             source=self.name,
             ref=uuid,
             packaging="zip",
-            cloud_cover=float(cloud) if isinstance(cloud, (int, float)) else None,
-            size=int(size) if isinstance(size, (int, float)) else None,
+            cloud_cover=_finite(cloud),
+            size=int(size_f) if (size_f := _finite(size)) is not None and size_f >= 0 else None,
             md5=md5,
+            unsafe=unsafe,
         )
         grid = str(props.get("grid:code", ""))
         tile = grid.removeprefix("MGRS-") if grid else (parsed.mgrs_tile if parsed else None)
@@ -236,6 +261,14 @@ class CdseSource:
 
     def cloud_cover(self, product: RemoteProduct) -> float | None:
         return product.cloud_cover
+
+
+def _finite(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (text, bool, NaN, infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _item_date(value: Any) -> date | None:

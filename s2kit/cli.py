@@ -616,7 +616,12 @@ def dem_prepare(
         bool, typer.Option("--verbose", "-v", help="Report each source tile on stderr.")
     ] = False,
 ) -> None:
-    """Merge the SRTM tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name."""
+    """Merge the SRTM tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name.
+
+    Exit codes: 0 prepared or up to date, 1 error, 2 usage, 3 source unreachable (the host name
+    does not resolve or the connection is refused: offline, or a wrong --source URL; nothing is
+    retried).
+    """
     from .dem import prepare_dem
     from .http import HttpClient
 
@@ -1011,7 +1016,9 @@ def fetch(
 
     A product appears in OUT only complete, with a completion manifest; rerun the same command
     after an interruption to resume. CDSE downloads read the token from $CDSE_ACCESS_TOKEN.
-    Exit codes: 0 all fetched or present, 1 a product failed, 2 usage, 130 interrupted.
+    Exit codes: 0 all fetched or present, 1 a product failed, 2 usage, 3 source unreachable
+    (the host name does not resolve or the connection is refused: offline, or a wrong --base-url;
+    nothing is retried), 130 interrupted.
     """
     import signal
     import sys

@@ -66,11 +66,12 @@ from . import __version__
 from .errors import InputError, S2kitError, display_path
 from .findings import Finding, Severity
 from .fsutil import atomic_write_text
-from .http import HttpClient, HttpError, HttpNotFound, is_url, redact_url, sha256_file
+from .http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, is_url, redact_url, sha256_file
 from .tiles import (
     DEFAULT_MARGIN_M,
     SRTM_COLUMNS,
     SRTM_NORTH,
+    SRTM_SOUTH,
     SRTM_TILE_DEG,
     TileGeometry,
     normalize_tile,
@@ -656,6 +657,34 @@ def prepare_dem(
     return results
 
 
+def _missing_message(tile: str, src: SrtmSource, missing: Sequence[str]) -> str:
+    """Why SRTM files are missing, and the next step: ``--allow-missing`` is suggested only where
+    a file may well not exist (beyond SRTM coverage, or a server that says it has none)."""
+
+    def zips(names: Sequence[str]) -> str:
+        return ", ".join(f"{n}.zip" for n in names)
+
+    beyond = [n for n in missing if srtm_tile_bounds(n)[1] < SRTM_SOUTH]  # the 60°S-55°S row
+    inside = [n for n in missing if n not in beyond]
+    parts: list[str] = []
+    if inside and src.kind == "url":
+        parts.append(
+            f"{zips(inside)}: the server has no such file (CGIAR has none for all-ocean SRTM tiles): "
+            "if the footprint there is all ocean, pass --allow-missing to fill them with nodata"
+        )
+    elif inside:
+        parts.append(
+            f"{zips(inside)}: not found in the source ({tile} lies inside SRTM coverage, 60°N to 56°S): "
+            "add them to that folder, or leave out --source to download them from CGIAR"
+        )
+    if beyond:
+        parts.append(
+            f"{zips(beyond)}: beyond SRTM coverage (60°N to 56°S), where CGIAR has little or no data: "
+            "pass --allow-missing to fill them with nodata"
+        )
+    return f"tile {tile}: expected {zips(missing)} at {src.description}, found none; {'; '.join(parts)}"
+
+
 def _prepare_one(
     geometry: TileGeometry,
     src: SrtmSource,
@@ -671,15 +700,13 @@ def _prepare_one(
         say(f"{geometry.tile}: {name}.zip from {src.description}")
         try:
             sources[name] = src.get(name)
+        except SourceUnreachable:
+            raise  # no connection at all: its own message and exit code, no other tile is tried
         except HttpError as exc:
             raise DemError(f"tile {geometry.tile}: {name}.zip: {exc}") from None
     missing = tuple(n for n, s in sources.items() if s.missing)
     if missing and not allow_missing:
-        raise DemError(
-            f"tile {geometry.tile}: expected {', '.join(f'{n}.zip' for n in missing)} at {src.description}, "
-            "found none (CGIAR has no file for all-ocean tiles: pass --allow-missing to fill them "
-            "with nodata)"
-        )
+        raise DemError(_missing_message(geometry.tile, src, missing))
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{geometry.tile}.tmp-", dir=out))
     try:

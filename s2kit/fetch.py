@@ -30,6 +30,14 @@ checked file by file (size, MD5): complete ones are adopted (manifest written, f
 incomplete ones are moved to staging and completed - only the missing or wrong files are fetched.
 One ``fetch`` at a time writes into an ``OUT`` (a lock file). Every error is one line
 (:class:`FetchError`); ``--dry-run`` writes nothing.
+
+Nothing is written outside ``OUT``: a product's folder name must be exactly one product name
+(:func:`product_folder_problem`; the sources apply it to the listing's folder and to CDSE item
+ids, and :func:`select_products` again to every candidate), object paths must stay inside the
+product (no ``..``, no absolute path, no control character), and every destination is checked,
+after resolving, to lie under ``OUT``. A source that cannot be reached at all
+(:class:`~s2kit.http.SourceUnreachable`: the name does not resolve, the connection is refused)
+stops the run at once.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -53,8 +62,8 @@ from typing import Any, Literal, Protocol
 from .dedupe import dedupe
 from .errors import InputError, S2kitError, UsageError, display_path
 from .fsutil import atomic_write_bytes, atomic_write_text
-from .http import HttpClient, HttpError, md5_bytes
-from .safe import ProductName, baseline_key, parse_baseline
+from .http import HttpClient, HttpError, SourceUnreachable, md5_bytes
+from .safe import ProductName, baseline_key, parse_baseline, parse_product_name
 
 __all__ = [
     "FetchError",
@@ -68,6 +77,8 @@ __all__ = [
     "fetch",
     "manifest_matches",
     "normalize_tile",
+    "printable",
+    "product_folder_problem",
     "select_products",
     "STATE_DIR",
 ]
@@ -76,6 +87,29 @@ STATE_DIR = ".s2kit-fetch"
 MANIFEST_VERSION = 1
 CHECKSUM_ATTEMPTS = 2  # a file whose MD5 does not match is fetched once more, then it is an error
 Decision = Literal["download", "downloaded", "complete", "skipped", "failed"]
+# a product folder: one path component, letters, digits and "_" (every Sentinel-2 product name,
+# compact or legacy) then ".SAFE"; nothing else can name a folder in OUT
+_PRODUCT_FOLDER_RE = re.compile(r"[A-Za-z0-9_]{1,250}\.SAFE")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """*text* for a one-line message: control characters escaped, long text cut with "..."."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def product_folder_problem(folder: str, parse: bool = True) -> str | None:
+    """None when *folder* is exactly one product folder name (``<name>.SAFE``, letters, digits
+    and ``_``, and with *parse* a name :func:`s2kit.safe.parse_product_name` accepts); else why
+    it cannot name a folder in OUT (one line)."""
+    if not _PRODUCT_FOLDER_RE.fullmatch(folder):
+        return f"expected one folder named <product>.SAFE, found '{printable(folder)}'"
+    if parse:
+        try:
+            parse_product_name(folder)
+        except S2kitError:
+            return f"expected a Sentinel-2 product name, found '{printable(folder)}'"
+    return None
 
 
 class FetchError(S2kitError):
@@ -115,6 +149,7 @@ class RemoteProduct:
     objects: list[RemoteObject] | None = None
     dirs: list[str] = field(default_factory=list)  # folders the listing marks (``_$folder$``, ``x/``)
     prefetched: dict[str, bytes] = field(default_factory=dict)  # verified bytes fetched while selecting
+    unsafe: str | None = None  # why the source's folder/id cannot name a folder in OUT (then skipped)
 
     @property
     def target_name(self) -> str:
@@ -377,6 +412,10 @@ def select_products(
         if p.name in seen:
             continue
         seen.add(p.name)
+        unsafe = p.unsafe or product_folder_problem(p.name, parse=False)  # unparsed: not-a-product
+        if unsafe is not None:
+            skipped.append(ProductReport.of(p, "skipped", f"unsafe-name: {unsafe}: refused"))
+            continue
         n = p.parsed
         if n is None:
             skipped.append(ProductReport.of(p, "skipped", "not-a-product: not a Sentinel-2 product name"))
@@ -508,16 +547,38 @@ class Journal:
 
 
 def _safe_rel(rel: str, product: str) -> PurePosixPath:
-    path = PurePosixPath(rel)
-    if not rel or path.is_absolute() or any(part in ("", ".", "..") for part in rel.split("/")):
-        raise FetchError(f"{product}: expected object paths inside the product, found {rel!r}: refused")
+    bad = not isinstance(rel, str) or not rel or rel.startswith("/")
+    bad = bad or any(part in ("", ".", "..") for part in rel.split("/"))
+    bad = bad or any(not c.isprintable() for c in rel)  # NUL, newline, other control characters
+    if bad:
+        raise FetchError(
+            f"{product}: expected object paths inside the product, found '{printable(str(rel))}': refused"
+        )
+    return PurePosixPath(rel)
+
+
+def _inside(path: Path, out: Path) -> Path:
+    """*path*, after checking that it resolves (symlinks followed) to a place under *out*."""
+    root = out.resolve()
+    where = path.resolve()
+    if where != root and root not in where.parents:
+        raise FetchError(
+            f"expected every destination under {display_path(root)}, found one resolving to "
+            f"{display_path(where)}: refused",
+            path,
+        )
     return path
 
 
 def _check_paths(p: RemoteProduct) -> FetchError | None:
     """Every object and folder of *p* must stay inside the product (no ``..``, no ``/x``)."""
     assert p.objects is not None
+    problem = product_folder_problem(p.name)
+    if problem is not None:
+        return FetchError(f"{problem}: refused")
     try:
+        if p.packaging == "zip" and [o.rel for o in p.objects] != [p.target_name]:
+            raise FetchError(f"{p.target_name}: expected one object, the zipped product: refused")
         for rel in [o.rel for o in p.objects] + p.dirs:
             _safe_rel(rel, p.target_name)
     except FetchError as exc:
@@ -649,13 +710,28 @@ def _parallel(jobs: int, fn: Callable[[RemoteProduct], Any], items: Sequence[Rem
     def safe(p: RemoteProduct) -> Any:
         try:
             return fn(p)
+        except SourceUnreachable:
+            raise  # no connection at all: the run stops (see below), no product is tried further
         except S2kitError as exc:
             return exc
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            # a source's answer of the wrong shape: this product fails, the run goes on
+            return FetchError(f"{p.target_name}: expected a well-formed answer, found {_short(exc)}")
 
     if len(items) <= 1 or jobs <= 1:
         return [safe(p) for p in items]
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s2kit-fetch") as pool:
-        return list(pool.map(safe, items))
+        futures = [pool.submit(safe, p) for p in items]
+        try:
+            return [f.result() for f in futures]
+        except SourceUnreachable:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _short(exc: BaseException) -> str:
+    return printable(f"{type(exc).__name__}: {exc}", 160)
 
 
 def fetch(
@@ -764,13 +840,16 @@ def _download(
         rep = ProductReport.of(p, "downloaded")
         try:
             job = _prepare(p, rep, out, state)
+            assert p.objects is not None
+            dests = [_inside(job.staging / _safe_rel(o.rel, p.target_name), out) for o in p.objects]
         except S2kitError as exc:
             reports[p.name] = ProductReport.of(p, "failed", _one_line(source, exc))
             continue
+        except OSError as exc:
+            reports[p.name] = ProductReport.of(p, "failed", f"staging: {_short(exc)}")
+            continue
         jobs_by_name[p.name] = job
-        assert p.objects is not None
-        for o in p.objects:
-            dest = job.staging / _safe_rel(o.rel, p.target_name)
+        for o, dest in zip(p.objects, dests, strict=True):
             if job.journal.has(o, dest):
                 rep.files_reused += 1
                 continue
@@ -790,7 +869,7 @@ def _download(
     transferred = [prefetched_bytes]
 
     def part_size(dest: Path) -> int:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             return dest.with_name(dest.name + ".part").stat().st_size
         return 0
 
@@ -806,12 +885,17 @@ def _download(
             if progress is not None:
                 progress.advance(written - last)
 
+        if cancel.is_set():
+            raise _Cancelled()
         resumed = False
         for attempt in range(1, CHECKSUM_ATTEMPTS + 1):
             try:
                 result = source.client.download(
                     o.url, dest, expected_size=o.size, expected_md5=o.md5, progress=seen
                 )
+            except SourceUnreachable:
+                cancel.set()  # no connection at all: no other file is tried
+                raise
             except HttpError as exc:
                 if str(exc).endswith("discarded") and attempt < CHECKSUM_ATTEMPTS:  # size/checksum
                     with counted_lock:
@@ -847,8 +931,14 @@ def _download(
                     if fut.result():
                         job.report.files_resumed += 1
                     job.report.files_downloaded += 1
+                except SourceUnreachable:
+                    raise
                 except S2kitError as exc:
                     job.error = job.error or f"{o.rel}: {_one_line(source, exc)}"
+                except OSError as exc:  # e.g. a name the file system refuses, a full disk
+                    job.error = job.error or f"{o.rel}: {_short(exc)}"
+                except _Cancelled:  # the run is stopping (the source became unreachable)
+                    job.error = job.error or f"{o.rel}: not fetched (the run stopped)"
                 if progress is not None:
                     progress.file_done()
                 if job.pending == 0:
@@ -864,6 +954,15 @@ def _download(
             "interrupted: verified files and partial downloads are kept in "
             f"{display_path(state / 'staging')}; run the same command again to resume"
         ) from None
+    except SourceUnreachable as exc:  # no connection at all: stop at once, keep what verified
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if progress is not None:
+            progress.stop()
+        raise SourceUnreachable(
+            f"{exc}; verified files are kept in {display_path(state / 'staging')}: run the same "
+            "command again to resume"
+        ) from None
     pool.shutdown(wait=True)
     if progress is not None and work:
         progress.stop()
@@ -872,9 +971,10 @@ def _download(
 
 def _prepare(p: RemoteProduct, rep: ProductReport, out: Path, state: Path) -> _Job:
     """The staging folder and journal of *p*; an incomplete copy already in OUT is taken over."""
-    staging = state / "staging" / p.target_name
-    journal = Journal(state / "staging" / f"{p.target_name}.journal")
-    final = out / p.target_name
+    staging = _inside(state / "staging" / p.target_name, out)
+    journal = Journal(_inside(state / "staging" / f"{p.target_name}.journal", out))
+    final = _inside(out / p.target_name, out)
+    _inside(manifest_path(out, p), out)
     if final.exists() or final.is_symlink():
         _take_over(p, final, staging, journal)
     staging.mkdir(parents=True, exist_ok=True)
@@ -936,7 +1036,7 @@ def _finish(job: _Job, out: Path, state: Path, reports: dict[str, ProductReport]
         created: list[str] = []
         if p.packaging == "safe":
             for d in sorted(set(p.dirs)):
-                target = job.staging / _safe_rel(d, p.target_name)
+                target = _inside(job.staging / _safe_rel(d, p.target_name), out)
                 if not target.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     created.append(d)

@@ -33,6 +33,13 @@ Without the index the cloud cover of a candidate is read from its own ``MTD_MSIL
 (``Cloud_Coverage_Assessment``, as in the real ESA files in ``data/fixtures/l1c_mtd``); those
 bytes are checked against the listing's MD5 and reused for the download.
 
+A mirror is not trusted: a product folder must be exactly ``<tile folder>/<product name>.SAFE/``
+(anything else - ``..``, another prefix, extra components, a name that does not parse, control
+characters - is skipped with the reason ``unsafe-name``), a listing of the wrong JSON shape fails
+the product (or the run, for the tile listing) with one line, and the bytes read from the mirror
+into memory are capped: a listing page at :data:`MAX_LISTING_BYTES`, ``MTD_MSIL1C.xml`` (real ones
+weigh < 1 MB) at :data:`MAX_MTD_BYTES`, refused above that before or while reading.
+
 The bucket receives no new data after late August 2024 (lab experience, issue 8): for later
 dates use CDSE (:mod:`s2kit.cdse`).
 """
@@ -41,6 +48,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
+import math
+import re
 import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -49,8 +59,8 @@ from typing import Any
 from urllib.parse import quote
 
 from .errors import InputError, MetadataError
-from .fetch import FetchError, RemoteObject, RemoteProduct, Selection
-from .http import HttpClient, HttpError, is_url
+from .fetch import FetchError, RemoteObject, RemoteProduct, Selection, printable, product_folder_problem
+from .http import HttpClient, HttpError, is_url, md5_bytes
 from .safe import parse_product_name, strip_product_suffix
 from .xmlsafe import first_elements, parse_xml
 
@@ -61,6 +71,8 @@ __all__ = [
     "GcsSource",
     "INDEX_COLUMNS",
     "LAST_DATA",
+    "MAX_LISTING_BYTES",
+    "MAX_MTD_BYTES",
     "cloud_from_mtd",
     "tile_prefix",
 ]
@@ -88,7 +100,13 @@ INDEX_COLUMNS = (
 LAST_DATA = date(2024, 8, 31)  # "no new data after late August 2024"
 LIST_FIELDS = "items(name,size,md5Hash,generation),prefixes,nextPageToken"
 MAX_PAGES = 100_000
+# Caps on what a (possibly hostile) mirror can make s2kit hold in memory. Real MTD_MSIL1C.xml
+# files weigh 50-600 kB (data/fixtures/l1c_mtd); a listing page of 1000 objects ~0.5 MB.
+# (Own constants: s2kit.xmlsafe gets a shared MAX_METADATA_BYTES in a parallel change.)
+MAX_MTD_BYTES = 16 * 1024 * 1024
+MAX_LISTING_BYTES = 64 * 1024 * 1024
 _MTD_NAMES = ("MTD_MSIL1C.xml",)
+_PLAIN_COMPONENT_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,249}")  # no "." or ".."
 
 
 def tile_prefix(tile: str) -> str:
@@ -110,10 +128,17 @@ def cloud_from_mtd(data: bytes, source: str) -> float:
 
 
 def _int(value: Any, what: str, where: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise FetchError(f"{where}: expected {what} as an integer, found {value!r}") from None
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    if number is None or number < 0:
+        raise FetchError(
+            f"{printable(where)}: expected {what} as a non-negative integer, "
+            f"found {printable(repr(value), 80)}"
+        )
+    return number
 
 
 class GcsSource:
@@ -177,22 +202,28 @@ class GcsSource:
                 params["delimiter"] = delimiter
             if token:
                 params["pageToken"] = token
-            response = self.client.get(self.list_url, params=params)
+            where = f"{self.list_url}?prefix={printable(prefix)}"
+            body, headers = self.client.get_capped(
+                self.list_url, MAX_LISTING_BYTES, "a listing page", params=params
+            )
             try:
-                page = response.json()
-            except ValueError:
-                raise FetchError(
-                    f"{self.list_url}?prefix={prefix}: expected a JSON object listing, found "
-                    f"{response.headers.get('Content-Type', 'no content type')}"
-                ) from None
+                page = json.loads(body)
+            except (ValueError, RecursionError):
+                found = headers.get("Content-Type", "no content type")
+                raise FetchError(f"{where}: expected a JSON object listing, found {found}") from None
             if not isinstance(page, dict):
-                raise FetchError(
-                    f"{self.list_url}: expected a JSON object listing, found {type(page).__name__}"
-                )
+                raise FetchError(f"{where}: expected a JSON object listing, found {type(page).__name__}")
+            for key in ("items", "prefixes"):
+                if not isinstance(page.get(key, []), list):
+                    raise FetchError(f"{where}: expected {key!r} as a list, found {type(page[key]).__name__}")
             yield page
             token = page.get("nextPageToken") or None
             if token is None:
                 return
+            if not isinstance(token, str):
+                raise FetchError(
+                    f"{where}: expected 'nextPageToken' as a string, found {type(token).__name__}"
+                )
         raise FetchError(
             f"{self.list_url}?prefix={prefix}: expected the listing to end, found {MAX_PAGES} pages"
         )
@@ -205,12 +236,32 @@ class GcsSource:
             base = tile_prefix(tile)
             for page in self.pages(base, "/"):
                 for prefix in page.get("prefixes") or []:
-                    folder = str(prefix)[len(base) :].rstrip("/")
-                    if folder.upper().endswith(".SAFE"):
-                        out.append(self._product(folder, str(prefix)))
+                    product = self._folder(base, prefix)
+                    if product is not None:
+                        out.append(product)
                 # items at this level are ``X.SAFE_$folder$`` placeholders (or stray files): a
                 # product with files is in ``prefixes``; a bare placeholder has nothing to fetch
         return out
+
+    def _folder(self, base: str, prefix: Any) -> RemoteProduct | None:
+        """The product of one listed folder *prefix* under the tile folder *base*.
+
+        It must be exactly ``<base><product>.SAFE/``; another folder (one plain component that is
+        not a ``.SAFE``) is not a product and ignored; anything else is a product skipped as
+        ``unsafe-name`` (never a path: nothing is made of it).
+        """
+        text = prefix if isinstance(prefix, str) else repr(prefix)
+        rest = text[len(base) :] if isinstance(prefix, str) and text.startswith(base) else None
+        folder = rest[:-1] if rest is not None and rest.endswith("/") else None
+        if folder is not None and "/" not in folder:
+            if _PLAIN_COMPONENT_RE.fullmatch(folder) and not folder.upper().endswith(".SAFE"):
+                return None  # some other folder of the tile, not a product
+            problem = product_folder_problem(folder, parse=False)  # unparsed: skipped as not-a-product
+            if problem is None:
+                return self._product(folder, text)
+        else:
+            problem = f"expected the folder {base}<product>.SAFE/, found '{printable(text)}'"
+        return RemoteProduct(name=printable(text), parsed=None, source=self.name, ref="", unsafe=problem)
 
     def _product(self, folder: str, prefix: str, **extra: Any) -> RemoteProduct:
         try:
@@ -227,7 +278,12 @@ class GcsSource:
         dirs: list[str] = []
         for page in self.pages(prefix, None):
             for item in page.get("items") or []:
-                name = str(item.get("name", ""))
+                if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                    raise FetchError(
+                        f"{self.list_url}?prefix={printable(prefix)}: expected objects with a name, "
+                        f"found {printable(repr(item), 80)}"
+                    )
+                name = item["name"]
                 if not name.startswith(prefix):
                     continue
                 rel = name[len(prefix) :]
@@ -242,6 +298,20 @@ class GcsSource:
                 size = _int(item.get("size"), "size", name)
                 md5 = item.get("md5Hash")
                 generation = item.get("generation")
+                if md5 is not None and not isinstance(md5, str):
+                    raise FetchError(
+                        f"{printable(name)}: expected md5Hash as base64 text, found {type(md5).__name__}"
+                    )
+                if md5:
+                    try:
+                        md5_bytes(md5)
+                    except HttpError as exc:
+                        raise FetchError(f"{printable(name)}: {exc}") from None
+                if generation is not None and not isinstance(generation, (str, int)):
+                    raise FetchError(
+                        f"{printable(name)}: expected generation as a string, "
+                        f"found {type(generation).__name__}"
+                    )
                 objects.append(
                     RemoteObject(
                         rel=rel,
@@ -269,7 +339,14 @@ class GcsSource:
             )
         if mtd is None:
             raise FetchError(f"{product.name}: expected MTD_MSIL1C.xml in the listing, found none")
-        data = self.client.get(mtd.url, headers={"Accept-Encoding": "identity"}).content
+        if mtd.size > MAX_MTD_BYTES:
+            raise FetchError(
+                f"{mtd.url}: expected MTD_MSIL1C.xml of at most {MAX_MTD_BYTES} bytes, found {mtd.size} "
+                "declared by the listing: refused"
+            )
+        data = self.client.get_bytes(
+            mtd.url, MAX_MTD_BYTES, "MTD_MSIL1C.xml", headers={"Accept-Encoding": "identity"}
+        )
         product.cloud_cover = cloud_from_mtd(data, mtd.url)
         product.prefetched[mtd.rel] = data  # stored (after the MD5 check) instead of a second GET
         return product.cloud_cover
@@ -311,22 +388,24 @@ class GcsSource:
                         path,
                     )
                 for row in reader:
-                    if row.get("MGRS_TILE", "").upper().removeprefix("T") not in tiles:
+                    tile = (row.get("MGRS_TILE") or "").upper().removeprefix("T")
+                    if tile not in tiles:
                         continue
-                    sensed = _row_date(row.get("SENSING_TIME", ""))
+                    sensed = _row_date(row.get("SENSING_TIME") or "")
                     if sensed is None or not sel.start <= sensed <= sel.end:
                         continue
-                    base_url = row.get("BASE_URL", "")
+                    base_url = row.get("BASE_URL") or ""
                     rel = base_url[len(root) :] if base_url.startswith(root) else base_url.split("/", 3)[-1]
-                    folder = rel.rstrip("/").rsplit("/", 1)[-1]
-                    if folder in found:
+                    # the same rule as a listing: exactly <tile folder>/<product>.SAFE (the
+                    # bucket keeps L2A products under L2/tiles/...: skipped later as not-l1c)
+                    base = tile_prefix(tile)
+                    base = f"L2/{base}" if rel.startswith(f"L2/{base}") else base
+                    product = self._folder(base, rel.rstrip("/") + "/")
+                    if product is None or product.name in found:
                         continue
-                    found[folder] = self._product(
-                        folder,
-                        rel.rstrip("/") + "/",
-                        cloud_cover=_float_or_none(row.get("CLOUD_COVER")),
-                        size=_int_or_none(row.get("TOTAL_SIZE")),
-                    )
+                    product.cloud_cover = _float_or_none(row.get("CLOUD_COVER"))
+                    product.size = _int_or_none(row.get("TOTAL_SIZE"))
+                    found[product.name] = product
         except (OSError, EOFError, gzip.BadGzipFile, csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"expected a readable index.csv.gz, found: {exc}", path) from None
         return list(found.values())
@@ -341,13 +420,12 @@ def _row_date(text: str) -> date | None:
 
 def _float_or_none(text: str | None) -> float | None:
     try:
-        return float(text) if text not in (None, "") else None
+        value = float(text) if text else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _int_or_none(text: str | None) -> int | None:
-    try:
-        return int(float(text)) if text not in (None, "") else None
-    except ValueError:
-        return None
+    value = _float_or_none(text)
+    return int(value) if value is not None and value >= 0 else None

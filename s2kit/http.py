@@ -17,6 +17,9 @@ renamed to *dest*: a reader never sees a half-written download. Bodies are reque
 
 Every failure is an :class:`HttpError` (an :class:`~s2kit.errors.S2kitError`) with one line
 saying what was expected and what was found; credentials in URLs are never printed.
+A host name that does not resolve, a refused connection or an unreachable network is not
+retried (no back-off): it raises :class:`SourceUnreachable` at once (exit code 3 in the CLI),
+with a short, whole message naming the host and what was tried.
 
 Checksums are computed while the bytes arrive (no second pass over the file): SHA-256 always,
 MD5 when ``expected_md5`` is given (hex, or base64 as Google Cloud Storage's ``md5Hash``).
@@ -26,10 +29,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -55,6 +61,7 @@ __all__ = [
     "HttpClient",
     "HttpError",
     "HttpNotFound",
+    "SourceUnreachable",
     "is_url",
     "md5_bytes",
     "redact_url",
@@ -77,6 +84,90 @@ class HttpError(S2kitError):
 
 class HttpNotFound(HttpError):
     """The server answered 404/410: the resource does not exist there."""
+
+
+class SourceUnreachable(HttpError):
+    """No connection at all: the host name does not resolve, the connection is refused, or the
+    network is unreachable. Raised at once (never retried); the CLI exits with code 3."""
+
+    exit_code = 3
+
+
+_OFFLINE_ERRNOS = {errno.ENETUNREACH: "network unreachable", errno.EHOSTUNREACH: "host unreachable"}
+
+
+def offline_reason(exc: BaseException | None) -> str | None:
+    """Why *exc* (or an exception it wraps) means "no connection at all", or None.
+
+    ``socket.gaierror`` -> the name does not resolve; ``ConnectionRefusedError`` -> refused;
+    ``ENETUNREACH``/``EHOSTUNREACH`` -> unreachable. Timeouts are not offline (they are retried).
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cur = todo.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, socket.gaierror):
+            return "name does not resolve"
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cur, OSError) and not isinstance(cur, TimeoutError) and cur.errno in _OFFLINE_ERRNOS:
+            return _OFFLINE_ERRNOS[cur.errno]
+        todo += [cur.__cause__, cur.__context__, getattr(cur, "reason", None)]
+        todo += [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
+    return None
+
+
+def bare_url(url: str) -> str:
+    """*url* as ``scheme://host[:port]/path``: no user, password, query or fragment (no secrets)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    with contextlib.suppress(ValueError):
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    text = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def unreachable(url: str, reason: str) -> SourceUnreachable:
+    """The one-line error for a source that cannot be reached at all."""
+    parts = urlsplit(url)
+    host = parts.hostname or "the server"
+    with contextlib.suppress(ValueError):
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    host = "".join(c if c.isprintable() else repr(c)[1:-1] for c in host)
+    if reason == "name does not resolve":
+        why = "this machine seems offline (or the host name is wrong)"
+    elif reason == "connection refused":
+        why = "no server listens there (a wrong address or port, or the server is down)"
+    else:
+        why = "this machine seems offline"
+    return SourceUnreachable(
+        f"expected to reach {host} (what was tried: {bare_url(url)}), found no connection: {reason} - {why}"
+    )
+
+
+class _FailFastRetry(Retry):
+    """urllib3 ``Retry`` that gives up at once when there is no connection at all (see
+    :func:`offline_reason`): retrying a name that does not resolve only makes the user wait."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> _FailFastRetry:
+        if error is not None and offline_reason(error) is not None:
+            raise MaxRetryError(_pool, url or "", error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 @dataclass(frozen=True)
@@ -170,7 +261,7 @@ def _retry(retries: int | Retry, backoff: float) -> Retry:
         return retries
     if retries < 0:
         raise HttpError(f"expected retries >= 0, found {retries}")
-    return Retry(
+    return _FailFastRetry(
         total=retries,
         connect=retries,
         read=retries,
@@ -237,6 +328,9 @@ class HttpClient:
         return self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
 
     def _explain(self, url: str, exc: BaseException) -> HttpError:
+        offline = offline_reason(exc)
+        if offline is not None:
+            return unreachable(url, offline)
         where = redact_url(url)
         tries = self._retry.total if isinstance(self._retry.total, int) else "its"
         if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -268,6 +362,49 @@ class HttpClient:
         response = self.request("GET", url, **kwargs)
         self._check_status(url, response)
         return response
+
+    def get_bytes(self, url: str, max_bytes: int, what: str = "a body", **kwargs: Any) -> bytes:
+        """GET *url* (2xx as :meth:`get`) and return its body, refusing more than *max_bytes*.
+
+        The body is streamed: a declared ``Content-Length`` above the cap is refused before
+        reading, and reading stops one block after the cap, so a hostile server costs at most
+        about *max_bytes* of memory and the time to send them.
+        """
+        return self.get_capped(url, max_bytes, what, **kwargs)[0]
+
+    def get_capped(
+        self, url: str, max_bytes: int, what: str = "a body", **kwargs: Any
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """:meth:`get_bytes`, plus the response headers."""
+        kwargs["stream"] = True
+        response = self.get(url, **kwargs)
+        return self.read_capped(response, url, max_bytes, what), response.headers
+
+    def read_capped(
+        self, response: requests.Response, url: str, max_bytes: int, what: str = "a body"
+    ) -> bytes:
+        """The body of a streamed *response*, refusing more than *max_bytes* (then closed)."""
+        with contextlib.closing(response):
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise HttpError(
+                    f"{redact_url(url)}: expected {what} of at most {max_bytes} bytes, found "
+                    f"Content-Length {int(length)}: refused"
+                )
+            data = bytearray()
+            try:
+                for block in response.iter_content(CHUNK):
+                    data += block
+                    if len(data) > max_bytes:
+                        raise HttpError(
+                            f"{redact_url(url)}: expected {what} of at most {max_bytes} bytes, "
+                            "found more: refused"
+                        )
+            except requests.RequestException as exc:
+                raise HttpError(
+                    f"{redact_url(url)}: expected {what}, found the transfer broken off ({_short(exc)})"
+                ) from None
+        return bytes(data)
 
     def _check_status(self, url: str, response: requests.Response, ok: tuple[int, ...] = (200,)) -> None:
         if response.status_code in ok:
@@ -319,6 +456,8 @@ class HttpClient:
                     headers["If-Range"] = str(validator)
             try:
                 response = self.request("GET", url, headers=headers, stream=True)
+            except SourceUnreachable:
+                raise  # no connection at all: waiting and resuming cannot help
             except HttpError:
                 if interruptions >= self.max_resumes or not offset:
                     raise

@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import uuid as uuidlib
@@ -301,6 +302,11 @@ class FakeBucket:
         self.rec = Recorder()
         self.listing_faults: list[tuple[str, Any]] = []
         self.bad_md5: set[str] = set()  # names whose listed md5Hash is wrong
+        # a hostile mirror (test-only): folders it lists that are not derived from object names,
+        # whole listing documents it serves for a prefix, sizes it declares that are not the bytes'
+        self.extra_prefixes: dict[str, list[str]] = {}  # listed prefix -> folder prefixes added
+        self.listing_docs: dict[str, Any] = {}  # listed prefix -> JSON document (or raw text) served
+        self.declared_size: dict[str, int] = {}  # object name -> "size" the listing claims
         self._gen = 1_600_000_000_000_000
 
     # -------------------------------------------------------------- content
@@ -371,6 +377,9 @@ class FakeBucket:
             return Response("<html>not json</html>", content_type="text/html")
         prefix = request.args.get("prefix", "")
         delimiter = request.args.get("delimiter") or None
+        if prefix in self.listing_docs:
+            doc = self.listing_docs[prefix]
+            return Response(doc if isinstance(doc, str) else json.dumps(doc), content_type="application/json")
         limit = min(int(request.args.get("maxResults", "1000")), self.page_size, 1000)
         after = (
             base64.urlsafe_b64decode(request.args["pageToken"]).decode()
@@ -402,6 +411,8 @@ class FakeBucket:
                 items.append(self._resource(self.objects[name], request))
                 after_key = name
             count += 1
+        if delimiter and "pageToken" not in request.args:
+            prefixes += [p for p in self.extra_prefixes.get(prefix, []) if p not in prefixes]
         page: dict[str, Any] = {"kind": "storage#objects"}
         if next_token is not None:
             page["nextPageToken"] = base64.urlsafe_b64encode(next_token.encode()).decode()
@@ -426,7 +437,7 @@ class FakeBucket:
             "metageneration": "1",
             "contentType": "application/octet-stream",
             "storageClass": "STANDARD",
-            "size": str(len(obj.data)),
+            "size": str(self.declared_size.get(obj.name, len(obj.data))),
             "md5Hash": md5,
             "etag": "CK" + base64.b64encode(str(obj.generation).encode()).decode()[:10],
             "timeCreated": "2021-06-02T19:31:07.441Z",
@@ -470,6 +481,7 @@ class CdseProduct:
     cloud: float
     tile: str
     when: str
+    stac_id: str | None = None  # the item "id" served, when a test makes it differ from the name
 
 
 class FakeCdse:
@@ -503,7 +515,7 @@ class FakeCdse:
         return {
             "type": "Feature",
             "stac_version": "1.1.0",
-            "id": p.name,
+            "id": p.name if p.stac_id is None else p.stac_id,
             "collection": "sentinel-2-l1c",
             "bbox": [-78.9, 35.1, -77.6, 36.1],
             "geometry": {
@@ -599,6 +611,29 @@ def _cql(expr: Any, p: CdseProduct) -> bool:
 
 
 # ----------------------------------------------------------------------------- fixtures
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def count_connections(monkeypatch: Any) -> list[str]:
+    """Record every connection attempt urllib3 makes ("host:port"), at the socket layer; use
+    as a fixture body: ``connects = pytest.fixture(...)`` returning ``count_connections(mp)``."""
+    import urllib3.util.connection as u3conn
+
+    attempts: list[str] = []
+    real = u3conn.create_connection
+
+    def counting(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        attempts.append(f"{address[0]}:{address[1]}")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(u3conn, "create_connection", counting)
+    return attempts
+
+
 def loopback_server() -> Iterator[HTTPServer]:
     """A threaded loopback server of its own (downloads run in parallel); use as a fixture body:
     ``fake_server = pytest.fixture(...)`` in the test module, ``yield from loopback_server()``."""

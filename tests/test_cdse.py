@@ -149,6 +149,31 @@ def test_refused_token_says_what_to_do(fake_server, client: HttpClient, tmp_path
     assert not any(p.suffix == ".zip" for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    ["../../../../escape/{name}", "{tmp}/abs/{name}", "sub/{name}", "{name}\n", "{name}\x00x", ".."],
+)
+def test_stac_item_id_with_dotdot_writes_nothing_outside_out(
+    fake_server, client: HttpClient, tmp_path: Path, hostile: str
+) -> None:
+    cdse = FakeCdse(token=TOKEN).register(fake_server)
+    good = derive_l1c(sensing="20240905T160829", baseline="0511", cloud=4.0)
+    evil = derive_l1c(sensing="20240915T160829", baseline="0511", cloud=4.0)
+    cdse.add(good, cloud=4.0)
+    item = cdse.add(evil, cloud=4.0)
+    item.stac_id = hostile.format(name=item.name, tmp=tmp_path)
+    out = tmp_path / "a" / "b" / "c" / "out"
+    report = fetch(CdseSource(client, base(fake_server), token=TOKEN), SEL, out)
+    assert [p.name for p in report.by("downloaded")] == [good.name + ".zip"]
+    [skip] = report.by("skipped")
+    assert skip.reason_code == "unsafe-name" and "\n" not in skip.name + str(skip.reason)
+    keep = {out, *out.parents}
+    assert [str(p) for p in tmp_path.rglob("*") if p not in keep and out not in p.parents] == []
+    assert [h.path for h in cdse.rec.of("odata")] == [
+        f"/odata/v1/Products({next(iter(cdse.products))})/$value"
+    ]
+
+
 def test_cli_cdse(fake_server, s2kit_exe: str, tmp_path: Path) -> None:
     sep2024(fake_server)
     cmd = [s2kit_exe, "fetch", "--source", "cdse", "--tile", "17SQV", "--start", "2024-09-01"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
+from fake_bucket import closed_port, count_connections
 from srtm_fixtures import (
     NODATA,
     elevation,
@@ -31,7 +32,7 @@ from srtm_fixtures import (
 
 from s2kit.dem import DEM_JSON, SRTM_NODATA, DemError, check_dem, prepare_dem
 from s2kit.errors import InputError
-from s2kit.http import HttpClient, sha256_file
+from s2kit.http import HttpClient, SourceUnreachable, sha256_file
 from s2kit.tiles import TileError, tile_geometry
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
@@ -339,6 +340,66 @@ def test_http_404_missing_tile(httpserver, src: Path, tmp_path: Path) -> None:
     assert check_dem(out / "31UFS").ok
 
 
+def subset(src: Path, folder: Path, names: list[str]) -> Path:
+    folder.mkdir()
+    for name in names:
+        shutil.copy(src / f"{name}.zip", folder / f"{name}.zip")
+    return folder
+
+
+def test_missing_tile_inside_srtm_coverage_is_not_found_in_the_source_not_all_ocean(
+    src: Path, tmp_path: Path
+) -> None:
+    folder = subset(src, tmp_path / "partial", ["srtm_37_02"])  # 31UFS (Belgium) needs 37_02 and 38_02
+    with pytest.raises(DemError) as info:
+        prepare_dem(["31UFS"], str(folder), tmp_path / "dem")
+    message = str(info.value)
+    assert message == (
+        f"tile 31UFS: expected srtm_38_02.zip at {folder}, found none; srtm_38_02.zip: not found in the "
+        "source (31UFS lies inside SRTM coverage, 60°N to 56°S): add them to that folder, or leave out "
+        "--source to download them from CGIAR"
+    )
+    assert "--allow-missing" not in message and "ocean" not in message
+    assert not (tmp_path / "dem" / "31UFS").exists()
+
+
+def test_missing_tile_beyond_srtm_coverage_suggests_allow_missing(src: Path, tmp_path: Path) -> None:
+    names = [n for n in tile_geometry("19FDV").srtm_tiles if n != "srtm_22_24"]
+    folder = subset(src, tmp_path / "partial", names)  # 19FDV (Tierra del Fuego) reaches the 55-60°S row
+    with pytest.raises(DemError) as info:
+        prepare_dem(["19FDV"], str(folder), tmp_path / "dem")
+    assert str(info.value).endswith(
+        "srtm_22_24.zip: beyond SRTM coverage (60°N to 56°S), where CGIAR has little or no data: pass "
+        "--allow-missing to fill them with nodata"
+    )
+    [result] = prepare_dem(["19FDV"], str(folder), tmp_path / "dem", allow_missing=True)
+    assert result.missing == ("srtm_22_24",)
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return count_connections(monkeypatch)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "nonexistent.invalid"])
+def test_unreachable_source_fails_at_once_without_retries(
+    tmp_path: Path, connects: list[str], host: str
+) -> None:
+    host = host.format(port=closed_port())
+    sleeps: list[float] = []
+    with (
+        HttpClient(retries=5, backoff=10.0, sleep=sleeps.append) as http,
+        pytest.raises(SourceUnreachable) as info,
+    ):
+        prepare_dem(["31UFS", "17SQV"], f"http://{host}/srtm/", tmp_path / "dem", client=http)
+    assert len(connects) == 1 and sleeps == []  # the first zip of the first tile, once
+    assert str(info.value).startswith(
+        f"expected to reach {host} (what was tried: http://{host}/srtm/srtm_37_02.zip), found no connection: "
+    )
+    assert info.value.exit_code == 3
+    assert not (tmp_path / "dem" / "31UFS").exists()
+
+
 @pytest.mark.parametrize(
     ("fault", "message"),
     [(("status", 500), "found HTTP 500"), (("slow", 0.6), "expected data within 0.2 s")],
@@ -558,3 +619,17 @@ def test_cli(s2kit_exe: str, src: Path, tmp_path: Path) -> None:
         bad = run(s2kit_exe, "dem", "prepare", *args, "--source", str(src), "--out", str(out))
         assert bad.returncode == 1
         assert len(bad.stderr.strip().splitlines()) == 1 and bad.stderr.startswith(message), bad.stderr
+    offline = run(
+        s2kit_exe,
+        "dem",
+        "prepare",
+        "--tile",
+        "31UFS",
+        "--out",
+        str(out),
+        "--source",
+        "http://nonexistent.invalid/srtm/",
+    )
+    assert offline.returncode == 3 and offline.stderr.count("\n") == 1, offline.stderr
+    assert offline.stderr.startswith("s2kit: error: expected to reach nonexistent.invalid (what was tried: ")
+    assert "3 source unreachable" in " ".join(run(s2kit_exe, "dem", "prepare", "--help").stdout.split())

@@ -20,6 +20,8 @@ from fake_bucket import (
     REAL_L1C,
     REAL_L2A,
     FakeBucket,
+    closed_port,
+    count_connections,
     derive_l1c,
     expected_dirs,
     listing,
@@ -29,6 +31,7 @@ from fake_bucket import (
 )
 from pytest_httpserver import HTTPServer
 
+from s2kit import gcs
 from s2kit.errors import UsageError
 from s2kit.fetch import (
     STATE_DIR,
@@ -41,7 +44,7 @@ from s2kit.fetch import (
     select_products,
 )
 from s2kit.gcs import GcsSource
-from s2kit.http import HttpClient
+from s2kit.http import HttpClient, SourceUnreachable
 from s2kit.plan import discover
 from s2kit.safe import parse_product_name
 
@@ -57,6 +60,11 @@ def client() -> Iterator[HttpClient]:
 @pytest.fixture
 def fake_server() -> Iterator[HTTPServer]:
     yield from loopback_server()
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return count_connections(monkeypatch)
 
 
 def base(server: Any) -> str:
@@ -322,6 +330,212 @@ def test_hostile_object_names_are_refused(fake_server, client: HttpClient, tmp_p
     assert not (tmp_path / "escape.txt").exists() and bucket.object_hits() == []
 
 
+def outside(root: Path, out: Path) -> list[str]:
+    """Every path under *root* that is neither *out* (or inside it) nor one of its parents."""
+    keep = {out, *out.parents}
+    return sorted(
+        str(p) for p in root.rglob("*") if p not in keep and out not in p.parents and not p.is_symlink()
+    ) + sorted(str(p) for p in root.rglob("*") if p.is_symlink())
+
+
+def deep_out(tmp_path: Path) -> Path:
+    return tmp_path / "a" / "b" / "c" / "out"  # so "../" escapes still land inside tmp_path
+
+
+HOSTILE_FOLDERS = {
+    "dotdot": "tiles/17/S/QV/../../../../escape/{name}/",
+    "absolute": "XXXXXXXXXXXXXX{tmp}/abs/{name}/",  # as long as "tiles/17/S/QV/": slicing leaves "/..."
+    "extra-component": "tiles/17/S/QV/extra/{name}/",
+    "other-prefix": "elsewhere/17/S/QV/{name}/",
+    "nul": "tiles/17/S/QV/{stem}\x00.SAFE/",
+    "newline": "tiles/17/S/QV/{stem}\n.SAFE/",
+    "backslash": "tiles/17/S/QV/..\\..\\{name}/",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_FOLDERS))
+def test_listing_with_dotdot_prefix_writes_nothing_outside_out(
+    fake_server, client: HttpClient, tmp_path: Path, kind: str
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    good = derive_l1c(sensing="20210602T160829")
+    bucket.add_product("17SQV", good.name, good.files)
+    evil = derive_l1c(sensing="20210612T160829")
+    folder = HOSTILE_FOLDERS[kind].format(name=evil.name, stem=evil.name[:-5], tmp=tmp_path)
+    for rel, data in evil.files.items():  # the mirror serves the files under the hostile folder too
+        bucket.put(folder + rel, data)
+    bucket.extra_prefixes["tiles/17/S/QV/"] = [folder]
+    out = deep_out(tmp_path)
+    src = GcsSource(client, base(fake_server))
+    dry = fetch(src, sel(max_cloud=50), out, dry_run=True)
+    assert dry.by("skipped")  # (a "../" folder of the object names is listed too: skipped as well)
+    for skip in dry.by("skipped"):
+        assert skip.reason is not None and skip.reason.startswith("unsafe-name: expected ")
+        assert skip.reason.endswith(": refused") and "\n" not in skip.reason and "\x00" not in skip.reason
+    assert any(line.startswith("skip") and "unsafe-name" in line for line in dry.lines())
+    report = fetch(src, sel(max_cloud=50), out)
+    assert [p.name for p in report.by("downloaded")] == [good.name]
+    assert {p.reason_code for p in report.by("skipped")} == {"unsafe-name"} and report.ok
+    assert outside(tmp_path, out) == []
+    assert bucket.object_hits(evil.name[:-5]) == []  # not even the MTD was read
+
+
+def test_index_row_with_dotdot_base_url_writes_nothing_outside_out(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    evil = derive_l1c()
+    bucket.add_product("17SQV", evil.name, evil.files)
+    row = bucket.index_row("17SQV", evil.name, 10.0)
+    row["BASE_URL"] = f"gs://{bucket.bucket}/tiles/17/S/QV/../../../../escape/{evil.name}"
+    bucket.add_index([row])
+    out = deep_out(tmp_path)
+    report = fetch(
+        GcsSource(client, base(fake_server), index="bucket", state_dir=out / STATE_DIR), sel(), out
+    )
+    assert [p.reason_code for p in report.products] == ["unsafe-name"]
+    assert outside(tmp_path, out) == [] and bucket.object_hits(evil.name[:-5]) == []
+
+
+HOSTILE_LISTINGS: dict[str, Any] = {
+    "items-not-a-list": {"items": "notalist"},
+    "item-not-an-object": {"items": [1, "x"]},
+    "name-not-a-string": {"items": [{"name": 5, "size": "1"}]},
+    "size-negative": {"items": [{"name": "{prefix}MTD_MSIL1C.xml", "size": "-1"}]},
+    "size-not-a-number": {"items": [{"name": "{prefix}MTD_MSIL1C.xml", "size": [1]}]},
+    "md5-not-text": {"items": [{"name": "{prefix}MTD_MSIL1C.xml", "size": "3", "md5Hash": 7}]},
+    "md5-not-an-md5": {"items": [{"name": "{prefix}MTD_MSIL1C.xml", "size": "3", "md5Hash": "zz"}]},
+    "token-not-text": {"items": [], "nextPageToken": {"a": 1}},
+    "nested-too-deep": "[" * 100_000,
+    "not-json": "{",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_LISTINGS))
+def test_listing_of_wrong_json_shape_fails_one_product_without_a_crash(
+    fake_server, client: HttpClient, tmp_path: Path, kind: str
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    good = derive_l1c(sensing="20210602T160829")
+    bucket.add_product("17SQV", good.name, good.files)
+    bad = derive_l1c(sensing="20210612T160829")
+    prefix = bucket.add_product("17SQV", bad.name, bad.files)
+    doc = HOSTILE_LISTINGS[kind]
+    bucket.listing_docs[prefix] = (
+        doc if isinstance(doc, str) else json.loads(json.dumps(doc).replace("{prefix}", prefix))
+    )
+    out = deep_out(tmp_path)
+    report = fetch(GcsSource(client, base(fake_server)), sel(), out)
+    assert [p.name for p in report.by("downloaded")] == [good.name]
+    [failed] = report.by("failed")
+    assert failed.name == bad.name and str(failed.reason).startswith("listing: ")
+    assert "\n" not in str(failed.reason) and outside(tmp_path, out) == []
+
+
+def test_object_name_with_nul_byte_fails_one_product_without_a_crash(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    prefix = bucket.add_product("17SQV", d.name, d.files)
+    bucket.put(prefix + "GRANULE/a\x00b.jp2", b"x")
+    bucket.put(prefix + "GRANULE/line\nbreak.jp2", b"y")
+    report = fetch(GcsSource(client, base(fake_server)), sel(), tmp_path / "out")
+    [failed] = report.by("failed")
+    assert "expected object paths inside the product, found 'GRANULE/a\\x00b.jp2': refused" in str(
+        failed.reason
+    )
+    assert bucket.object_hits() == [] and sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_destination_resolving_outside_out_is_refused(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    bucket.add_product("17SQV", d.name, d.files)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / STATE_DIR / "staging").mkdir(parents=True)
+    (out / STATE_DIR / "staging" / d.name).symlink_to(elsewhere)  # planted: staging leads out of OUT
+    report = fetch(GcsSource(client, base(fake_server)), sel(), out)
+    [failed] = report.by("failed")
+    assert f"under {out.resolve()}, found one resolving to {elsewhere.resolve()}: refused" in str(
+        failed.reason
+    )
+    assert os.listdir(elsewhere) == [] and bucket.object_hits() == []
+
+
+def test_tile_listing_of_wrong_json_shape_is_one_line_error(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    bucket.listing_docs["tiles/17/S/QV/"] = {"prefixes": "notalist"}
+    with pytest.raises(FetchError, match=r"expected 'prefixes' as a list, found str") as info:
+        fetch(GcsSource(client, base(fake_server)), sel(), tmp_path / "out")
+    assert "\n" not in str(info.value) and os.listdir(tmp_path / "out") == [STATE_DIR]
+
+
+def test_max_cloud_mtd_declared_huge_is_refused_without_reading_it(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    prefix = bucket.add_product("17SQV", d.name, d.files)
+    bucket.declared_size[prefix + "MTD_MSIL1C.xml"] = 3 * 1024**3  # "3 GiB", says the mirror
+    report = fetch(GcsSource(client, base(fake_server)), sel(max_cloud=50), tmp_path, dry_run=True)
+    [failed] = report.by("failed")
+    assert str(failed.reason).startswith("cloud cover: ") and str(failed.reason).endswith(
+        f"expected MTD_MSIL1C.xml of at most {gcs.MAX_MTD_BYTES} bytes, found {3 * 1024**3} declared by "
+        "the listing: refused"
+    )
+    assert bucket.object_hits() == []  # refused before a byte was read
+
+
+def test_max_cloud_mtd_larger_than_declared_is_cut_at_the_cap(
+    fake_server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    prefix = bucket.add_product("17SQV", d.name, d.files)
+    mtd = prefix + "MTD_MSIL1C.xml"
+    assert len(d.files["MTD_MSIL1C.xml"]) > 2000
+    monkeypatch.setattr(gcs, "MAX_MTD_BYTES", 2000)  # a small cap: the real MTD is over it
+    bucket.declared_size[mtd] = 1000  # the mirror lies about the size
+    report = fetch(GcsSource(client, base(fake_server)), sel(max_cloud=50), tmp_path, dry_run=True)
+    [failed] = report.by("failed")
+    assert "expected MTD_MSIL1C.xml of at most 2000 bytes, found Content-Length" in str(failed.reason)
+    assert len(bucket.object_hits("MTD_MSIL1C.xml")) == 1
+
+
+def test_unreachable_source_stops_the_run_at_once(tmp_path: Path, connects: list[str]) -> None:
+    port = closed_port()
+    with HttpClient(retries=5, backoff=10.0) as http, pytest.raises(SourceUnreachable) as info:
+        fetch(GcsSource(http, f"http://127.0.0.1:{port}"), sel("17SQV", "01LAC"), tmp_path / "out")
+    assert connects == [f"127.0.0.1:{port}"]  # one attempt: no retry, no second tile
+    assert str(info.value).startswith(f"expected to reach 127.0.0.1:{port} (what was tried: ")
+    assert os.listdir(tmp_path / "out") == [STATE_DIR]  # the lock only
+
+
+def test_unreachable_download_host_stops_the_run_at_once(
+    fake_server, tmp_path: Path, connects: list[str]
+) -> None:
+    bucket, made = june_bucket(fake_server)
+    port = closed_port()
+
+    class ObjectsElsewhere(GcsSource):  # listing on the fake bucket, objects behind a dead port
+        def object_url(self, name: str) -> str:
+            return f"http://127.0.0.1:{port}/{self.bucket}/{name}"
+
+    with HttpClient(retries=5, backoff=10.0) as http, pytest.raises(SourceUnreachable) as info:
+        fetch(ObjectsElsewhere(http, base(fake_server)), sel(), tmp_path / "out", jobs=1)
+    assert [c for c in connects if c.endswith(f":{port}")] == [f"127.0.0.1:{port}"]  # one file tried
+    assert "connection refused" in str(info.value) and "run the same command again to resume" in str(
+        info.value
+    )
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [STATE_DIR]  # nothing half-present
+
+
 def test_one_writer_per_folder(fake_server, client: HttpClient, tmp_path: Path) -> None:
     june_bucket(fake_server)
     (tmp_path / STATE_DIR).mkdir()
@@ -450,12 +664,28 @@ def test_cli_errors_are_one_line(
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_unreachable_server_is_one_line(s2kit_exe: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("127.0.0.1:{port}", "connection refused - no server listens there"),
+        ("nonexistent.invalid", "name does not resolve - this machine seems offline"),
+    ],
+)
+def test_cli_unreachable_source_exits_3_with_one_whole_line(
+    s2kit_exe: str, tmp_path: Path, host: str, why: str
+) -> None:
+    host = host.format(port=closed_port())
     cmd = [s2kit_exe, "fetch", "--tile", "17SQV", "--start", "2021-06-01", "--end", "2021-06-30"]
-    cmd += ["--out", str(tmp_path / "o"), "--base-url", "http://127.0.0.1:9", "--retries", "0"]
+    cmd += ["--out", str(tmp_path / "o"), "--base-url", f"http://{host}"]  # default retries: none used
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-    assert "expected a connection, found" in proc.stderr
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr == (
+        f"s2kit: error: expected to reach {host} (what was tried: http://{host}/storage/v1/b/"
+        f"gcp-public-data-sentinel-2/o), found no connection: {why}" + proc.stderr.split(why, 1)[1]
+    )
+    assert proc.stderr.endswith(")\n") and os.listdir(tmp_path / "o") == [STATE_DIR]  # the lock only
+    helptext = subprocess.run([s2kit_exe, "fetch", "--help"], capture_output=True, text=True).stdout
+    assert "3 source unreachable" in " ".join(helptext.split())
 
 
 def test_sigterm_stops_cleanly_with_130_then_resumes(fake_server, s2kit_exe: str, tmp_path: Path) -> None:

@@ -8,10 +8,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from fake_bucket import closed_port, count_connections
 from srtm_fixtures import no_sleep, serve_files
 
 from s2kit.errors import S2kitError
-from s2kit.http import HttpClient, HttpError, HttpNotFound, redact_url
+from s2kit.http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, offline_reason, redact_url
 
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -139,13 +140,67 @@ def test_checksum_mismatch_discards(httpserver, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_connection_refused(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with client(retries=1) as http, pytest.raises(HttpError, match="expected a connection, found"):
-        http.download(f"http://127.0.0.1:{port}/f.zip", tmp_path / "f.zip")
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return count_connections(monkeypatch)
+
+
+def test_connection_refused_is_not_retried(tmp_path: Path, connects: list[str]) -> None:
+    port = closed_port()
+    sleeps: list[float] = []
+    url = f"http://user:secret@127.0.0.1:{port}/srtm/f.zip?token=abc"
+    http = HttpClient(retries=5, backoff=10.0, sleep=sleeps.append)
+    with http, pytest.raises(SourceUnreachable) as info:
+        http.download(url, tmp_path / "f.zip")
+    assert connects == [f"127.0.0.1:{port}"] and sleeps == []  # one attempt, no retry, no back-off
+    assert str(info.value) == (
+        f"expected to reach 127.0.0.1:{port} (what was tried: http://127.0.0.1:{port}/srtm/f.zip), "
+        "found no connection: connection refused - no server listens there (a wrong address or port, "
+        "or the server is down)"
+    )
+    assert info.value.exit_code == 3 and isinstance(info.value, HttpError)
     assert leftovers(tmp_path) == []
+
+
+def test_unresolvable_host_is_not_retried_and_says_offline(tmp_path: Path, connects: list[str]) -> None:
+    with HttpClient(retries=5, backoff=10.0) as http, pytest.raises(SourceUnreachable) as info:
+        http.get("https://nonexistent.invalid/storage/v1/b/x/o", params={"prefix": "tiles/"})
+    assert connects == ["nonexistent.invalid:443"]
+    message = str(info.value)
+    assert message == (
+        "expected to reach nonexistent.invalid (what was tried: https://nonexistent.invalid/storage/v1/b/x/o), "
+        "found no connection: name does not resolve - this machine seems offline (or the host name is wrong)"
+    )
+    assert "\n" not in message and "urllib3" not in message and "HTTPSConnection" not in message
+
+
+def test_offline_errors_are_recognised_through_wrapping() -> None:
+    import errno
+
+    wrapped = RuntimeError("outer")
+    wrapped.__cause__ = OSError(errno.ENETUNREACH, "Network is unreachable")
+    assert offline_reason(wrapped) == "network unreachable"
+    assert offline_reason(socket.gaierror(-2, "Name or service not known")) == "name does not resolve"
+    assert offline_reason(TimeoutError("timed out")) is None  # slow is not offline: retried
+    assert offline_reason(ValueError("x")) is None
+
+
+def test_get_bytes_refuses_a_body_over_the_cap(httpserver) -> None:  # type: ignore[no-untyped-def]
+    from werkzeug import Response
+
+    httpserver.expect_request("/declared").respond_with_data(b"x" * 5000)
+
+    def chunked(_request: object) -> Response:  # no Content-Length: only streaming can stop it
+        return Response((b"y" * 1000 for _ in range(1000)), direct_passthrough=True)
+
+    httpserver.expect_request("/chunked").respond_with_handler(chunked)
+    httpserver.expect_request("/small").respond_with_data(b"z" * 100)
+    with client() as http:
+        with pytest.raises(HttpError, match=r"expected MTD of at most 1000 bytes, found Content-Length 5000"):
+            http.get_bytes(httpserver.url_for("/declared"), 1000, "MTD")
+        with pytest.raises(HttpError, match=r"expected MTD of at most 200000 bytes, found more: refused"):
+            http.get_bytes(httpserver.url_for("/chunked"), 200_000, "MTD")
+        assert http.get_bytes(httpserver.url_for("/small"), 100, "MTD") == b"z" * 100
 
 
 def test_credentials_never_printed(httpserver, tmp_path: Path) -> None:
