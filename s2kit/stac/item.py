@@ -244,7 +244,9 @@ def make_item(
     tfacts = read_tile_facts(product.path / product.tile_paths[0]) if product.tile_paths else TileFacts()
     fp, fallback = _footprint(pfacts, md.mgrs_tile)
     _ring, tile_epsg, utm = _tile_ring(md.mgrs_tile)
-    epsg = tfacts.epsg or tile_epsg
+    if tfacts.epsg is not None and tfacts.epsg != tile_epsg:  # MTD_TL of another tile: trust the name
+        tfacts.ul, tfacts.shapes = {}, {}
+    epsg = tile_epsg
     item_id = product.name[:-5] if product.name.upper().endswith(".SAFE") else product.name
     item = pystac.Item(
         id=item_id, geometry=fp.geometry(), bbox=fp.bbox(), datetime=md.sensing_start, properties={}

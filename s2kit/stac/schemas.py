@@ -245,16 +245,18 @@ def _where(error: Any) -> str:
 
 
 def _best(errors: Iterable[Any]) -> Any:
-    """The most specific error: into oneOf/anyOf branches down to a leaf."""
-    import jsonschema.exceptions  # type: ignore[import-untyped]
-
-    error = jsonschema.exceptions.best_match(errors)
-    while error is not None and error.context:
-        deeper = jsonschema.exceptions.best_match(error.context)
-        if deeper is None:
-            break
-        error = deeper
-    return error
+    """The most telling error: the deepest leaf in the document (into oneOf/anyOf branches)."""
+    leaves: list[Any] = []
+    stack = list(errors)
+    while stack:
+        e = stack.pop()
+        if e.context:
+            stack.extend(e.context)
+        else:
+            leaves.append(e)
+    if not leaves:
+        return None
+    return max(leaves, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
 
 
 def _utc_datetime(text: object) -> bool:
