@@ -141,7 +141,7 @@ def test_stactools_style_asset_keys(tmp_path: Path) -> None:
     assert item.assets["nir08"].extra_fields["eo:bands"][0]["name"] == "B8A"
     assert item.assets["rededge2"].extra_fields["eo:bands"][0]["common_name"] == "rededge"
     assert [b["name"] for b in item.assets["visual"].extra_fields["eo:bands"]] == ["B04", "B03", "B02"]
-    classes = item.assets["scl"].extra_fields["classification:classes"]
+    classes = item.assets["scl"].extra_fields["raster:bands"][0]["classification:classes"]
     assert [c["value"] for c in classes] == list(range(12)) and classes[0]["nodata"] is True
     assert CLASSIFICATION in item.stac_extensions
     # proj:shape / proj:transform per resolution, from MTD_TL.xml
@@ -239,10 +239,12 @@ def test_invalid_item_is_refused_with_the_schema_that_caught_it(tmp_path: Path) 
     with pytest.raises(StacValidationFailed, match=r"view/v1.0.0.*/properties/view:sun_elevation"):
         validate_stac([item])
     item.properties["view:sun_elevation"] = 40
-    item.assets["scl"].extra_fields["classification:classes"][1]["name"] = "not a name"
+    item.assets["scl"].extra_fields["raster:bands"][0]["classification:classes"][1]["name"] = "not a name"
     with pytest.raises(StacValidationFailed, match=r"classification/v2.0.0.*does not match"):
         validate_stac([item])
-    item.assets["scl"].extra_fields["classification:classes"][1]["name"] = "saturated_or_defective"
+    item.assets["scl"].extra_fields["raster:bands"][0]["classification:classes"][1]["name"] = (
+        "saturated_or_defective"
+    )
     del item.properties["datetime"]  # core schema: datetime is required without start/end
     item.datetime = None
     with pytest.raises(StacValidationFailed, match="item.json"):

@@ -197,10 +197,21 @@ def _aux_asset(
         ]  # fmt: skip
         asset.extra_fields["raster:bands"] = [{**band, "data_type": "uint8"} for _ in range(3)]
     elif kind == "SCL":
-        asset.extra_fields["raster:bands"] = [{**band, "data_type": "uint8"}]
-        asset.extra_fields["classification:classes"] = [
-            {"value": v, "name": n, "description": d, "color_hint": c, **({"nodata": True} if v == 0 else {})}
-            for v, n, d, c in SCL_TABLE
+        asset.extra_fields["raster:bands"] = [
+            {
+                **band,
+                "data_type": "uint8",
+                "classification:classes": [
+                    {
+                        "value": v,
+                        "name": n,
+                        "description": d,
+                        "color_hint": c,
+                        **({"nodata": True} if v == 0 else {}),
+                    }
+                    for v, n, d, c in SCL_TABLE
+                ],
+            }
         ]
     else:
         quant = facts.aot_quantification if kind == "AOT" else facts.wvp_quantification
@@ -211,6 +222,7 @@ def _aux_asset(
         if kind == "WVP":
             b["unit"] = "cm"
         asset.extra_fields["raster:bands"] = [b]
+    asset.extra_fields["gsd"] = float(res)  # a Sen2Cor product of its own at each resolution
     return (key if res == native else f"{key}_{res}m"), asset
 
 
@@ -360,7 +372,11 @@ def make_item(
         used.append(SAT)
     if any(k.startswith("view:") for k in p):
         used.append(VIEW)
-    if any("classification:classes" in a.extra_fields for a in item.assets.values()):
+    if any(
+        "classification:classes" in b
+        for a in item.assets.values()
+        for b in a.extra_fields.get("raster:bands", [])
+    ):
         used.append(CLASSIFICATION)
     item.stac_extensions = [u for u in ITEM_EXTENSIONS if u in used]
     item.add_link(

@@ -320,6 +320,21 @@ def _extra_checks(doc: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _iter_errors(off: _Offline, uri: str, doc: Mapping[str, Any]) -> list[Any]:
+    """All errors of *doc* against *uri*; a $ref to a schema that is not local is an InputError."""
+    from referencing.exceptions import Unresolvable, Unretrievable
+
+    try:
+        return list(off.validator(uri).iter_errors(doc))
+    except (Unretrievable, Unresolvable) as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, InputError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from None
+        raise InputError(f"schema {uri}: expected every $ref to resolve offline, found: {exc}") from None
+
+
 def validate_documents(docs: Iterable[Mapping[str, Any]], schemas_dir: Path | None = None) -> dict[str, str]:
     """Validate STAC JSON documents offline; return {schema URI: what checked it}. Raises on failure."""
     off = _Offline(schemas_dir)
@@ -332,7 +347,7 @@ def validate_documents(docs: Iterable[Mapping[str, Any]], schemas_dir: Path | No
             raise StacValidationFailed(f"{label}: expected an Item or a Collection, found type {kind!r}")
         uris = [core, *[str(u) for u in doc.get("stac_extensions") or []]]
         for uri in uris:
-            error = _best(off.validator(uri).iter_errors(doc))
+            error = _best(_iter_errors(off, uri, doc))
             top[_norm(uri)] = off.used.get(_norm(uri), "?")
             if error is not None:
                 raise StacValidationFailed(
