@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import InputError, display_path
 from ..fsutil import atomic_write_text, read_json_object
 from ..runs import PROVENANCE_SUFFIX, RunDir
+from .geometry import lon_extent
 from .item import CLASSIFICATION, EO, ESA_URL, ITEM_ASSETS, LICENSE_URL, PROCESSING, RASTER, make_item
 from .schemas import schemas_dir_default, validate_documents
 
@@ -122,14 +123,7 @@ def make_collection(
     notes: list[str] = []
     times = [i.datetime for i in items if i.datetime is not None]
     bboxes = [i.bbox for i in items if i.bbox]
-    crossing = [b for b in bboxes if b[0] > b[2]]
-    if (
-        crossing
-    ):  # an extent across the antimeridian: west of the westernmost crossing, east of the easternmost
-        west = min(b[0] for b in bboxes if b[0] > 0 or b in crossing)
-        east = max(b[2] for b in bboxes if b[2] < 0 or b in crossing)
-    else:
-        west, east = min(b[0] for b in bboxes), max(b[2] for b in bboxes)
+    west, east = lon_extent([(b[0], b[2]) for b in bboxes])  # across the antimeridian when shorter
     south, north = min(b[1] for b in bboxes), max(b[3] for b in bboxes)
     softwares = sorted(
         {json.dumps(i.properties.get("processing:software", {}), sort_keys=True) for i in items} - {"{}"}

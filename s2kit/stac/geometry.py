@@ -27,6 +27,7 @@ __all__ = [
     "Footprint",
     "footprint_from_poslist",
     "geodesic_area_m2",
+    "lon_extent",
     "parse_poslist",
     "point_in_geometry",
     "simplify",
@@ -246,3 +247,33 @@ def point_in_geometry(pt: Point, geometry: dict[str, Any]) -> bool:
         if _in_ring(pt, poly[0]) and not any(_in_ring(pt, hole) for hole in poly[1:]):
             return True
     return False
+
+
+def lon_extent(intervals: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(west, east) of the shortest longitude range covering every (west, east) interval.
+
+    An interval with west > east crosses the antimeridian. The result crosses it (west > east)
+    when the largest longitude gap between the intervals is not the one across 180 degrees.
+    """
+    spans = sorted((w, e + 360.0 if w > e else e) for w, e in intervals)
+    if not spans:
+        raise ValueError("expected at least one longitude interval")
+    merged: list[list[float]] = []
+    for w, e in spans:
+        if merged and w <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([w, e])
+    if merged[-1][1] - merged[0][0] >= 360.0:
+        return -180.0, 180.0
+    # gaps between consecutive merged spans, and the one around the circle
+    best_gap, west, east = -1.0, merged[0][0], merged[-1][1]
+    for k in range(len(merged)):
+        end = merged[k][1]
+        nxt = merged[k + 1][0] if k + 1 < len(merged) else merged[0][0] + 360.0
+        if nxt - end > best_gap:
+            best_gap = nxt - end
+            east, west = end, nxt
+    west_n = round(((west + 180.0) % 360.0) - 180.0, ROUND)
+    east_n = round(((east + 180.0) % 360.0) - 180.0, ROUND)
+    return west_n, (180.0 if east_n == -180.0 else east_n)
