@@ -10,8 +10,8 @@ import pytest
 from safe_trees import build_l2a_tree
 
 from s2kit.errors import InputError
-from s2kit.stac import make_item, stac_for, validate_stac
 from s2kit.stac import facts as facts_mod
+from s2kit.stac import make_item, stac_for, validate_stac
 from s2kit.stac.geometry import (
     TOLERANCE_DEG,
     Footprint,
