@@ -14,7 +14,17 @@ from ..errors import InputError, display_path
 from ..fsutil import atomic_write_text, read_json_object
 from ..runs import PROVENANCE_SUFFIX, RunDir
 from .geometry import lon_extent
-from .item import CLASSIFICATION, EO, ESA_URL, ITEM_ASSETS, LICENSE_URL, PROCESSING, RASTER, make_item
+from .item import (
+    CLASSIFICATION,
+    EO,
+    ESA_URL,
+    ITEM_ASSETS,
+    LICENSE_URL,
+    PROCESSING,
+    RASTER,
+    S2_BAND_TABLE,
+    make_item,
+)
 from .schemas import schemas_dir_default, validate_documents
 
 if TYPE_CHECKING:
@@ -196,7 +206,10 @@ def make_collection(
         for asset in item.assets.values():
             for b in asset.extra_fields.get("eo:bands", []):
                 bands.setdefault(b["name"], b)
-    summaries["eo:bands"] = [bands[k] for k in sorted(bands)]
+    order = list(S2_BAND_TABLE)
+    summaries["eo:bands"] = [
+        bands[k] for k in sorted(bands, key=lambda b: (order.index(b) if b in order else 99, b))
+    ]
     for key, values in summaries.items():
         if values:
             collection.summaries.add(key, values)
