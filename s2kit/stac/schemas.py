@@ -192,6 +192,8 @@ class _Offline:
         self.src = _sources(schemas_dir)
         self.used: dict[str, str] = {}
         self._docs: dict[str, dict[str, Any]] = {}
+        self._registry: Any = None
+        self._validators: dict[str, Any] = {}
 
     def document(self, uri: str) -> dict[str, Any]:
         uri = _norm(uri)
@@ -214,23 +216,33 @@ class _Offline:
         return doc
 
     def registry(self) -> Any:
+        """Every local schema registered up front (parsed once); anything else goes to retrieve."""
+        if self._registry is not None:
+            return self._registry
+        from jsonschema_specifications import REGISTRY as METASCHEMAS  # type: ignore[import-untyped]
         from referencing import Registry, Resource
         from referencing.jsonschema import DRAFT7
 
         def retrieve(uri: str) -> Resource[Any]:
             return Resource.from_contents(self.document(uri), default_specification=DRAFT7)
 
-        from jsonschema_specifications import REGISTRY as METASCHEMAS  # type: ignore[import-untyped]
-
         registry: Any = Registry(retrieve=retrieve)  # type: ignore[call-arg]
-        return registry.with_resources([(uri, METASCHEMAS[uri]) for uri in METASCHEMAS])
+        local = [
+            (u, Resource.from_contents(self.document(u), default_specification=DRAFT7))
+            for u in self.src.files
+        ]
+        self._registry = registry.with_resources([*((u, METASCHEMAS[u]) for u in METASCHEMAS), *local])
+        return self._registry
 
     def validator(self, uri: str) -> Any:
         import jsonschema  # type: ignore[import-untyped]
 
-        schema = self.document(uri)
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-        return cls(schema, registry=self.registry())
+        uri = _norm(uri)
+        if uri not in self._validators:
+            schema = self.document(uri)
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+            self._validators[uri] = cls(schema, registry=self.registry())
+        return self._validators[uri]
 
 
 @lru_cache(maxsize=64)
