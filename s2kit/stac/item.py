@@ -132,9 +132,10 @@ def _tile_ring(tile: str) -> tuple[list[tuple[float, float]], int, tuple[float, 
     return [*ring, ring[0]], epsg, (xmin, ymin, xmax, ymax)
 
 
-def _footprint(facts: ProductFacts, tile: str) -> tuple[Footprint, str | None]:
-    """The data footprint, or the tile's bounds with the reason the footprint was not used."""
-    ring, _epsg, _utm = _tile_ring(tile)
+def _footprint(
+    facts: ProductFacts, tile: str, ring: list[tuple[float, float]]
+) -> tuple[Footprint, str | None]:
+    """The data footprint, or the tile's bounds (*ring*) with the reason the footprint was not used."""
     tile_fp = Footprint(ring)
     if not facts.footprint:
         return tile_fp, "MGRS tile bounds: the metadata has no Product_Footprint"
@@ -254,8 +255,8 @@ def make_item(
         raise InputError("expected an MGRS tile in the product metadata, found none", product.path)
     pfacts = read_product_facts(product.path / product.metadata_path)
     tfacts = read_tile_facts(product.path / product.tile_paths[0]) if product.tile_paths else TileFacts()
-    fp, fallback = _footprint(pfacts, md.mgrs_tile)
-    _ring, tile_epsg, utm = _tile_ring(md.mgrs_tile)
+    tile_ring, tile_epsg, utm = _tile_ring(md.mgrs_tile)
+    fp, fallback = _footprint(pfacts, md.mgrs_tile, tile_ring)
     if tfacts.epsg is not None and tfacts.epsg != tile_epsg:  # MTD_TL of another tile: trust the name
         tfacts.ul, tfacts.shapes = {}, {}
     epsg = tile_epsg
