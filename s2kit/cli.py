@@ -1138,18 +1138,26 @@ def report(
 @app.command()
 def stac(
     source: Annotated[Path, typer.Argument(help="A run directory or one L2A .SAFE folder.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for collection.json and the Items.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for collection.json and the Items (OUT/<id>/<id>.json); always the folder "
+            "named, also when its name ends in .SAFE.",
+        ),
+    ],
     schemas: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
             "--schemas",
-            help="Local copies of official STAC extension schemas, laid out like their URLs "
-            "(DIR/stac-extensions.github.io/eo/v1.1.0/schema.json). Default: $S2KIT_STAC_SCHEMAS.",
+            help="Extra local schema copies, laid out like their URLs "
+            "(DIR/stac-extensions.github.io/eo/v1.1.0/schema.json); one there replaces the official "
+            "schema s2kit ships for that URL. Default: $S2KIT_STAC_SCHEMAS.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Write a STAC Item per produced L2A and a Collection; validate them offline first."""
+    """Write a STAC Item per produced L2A and a Collection; validate them offline (official schemas) first."""
     from .stac import stac_for
 
     with errors_to_exit():
