@@ -151,8 +151,9 @@ def s_gipp(s: Session) -> dict[str, str]:
     from srtm_fixtures import srtm_folder
 
     srtm_folder(s.tmp / "dem" / "srtm", ["srtm_21_05"])
-    shutil.copy(FIXTURES / "gipp" / "sen2cor-2.9.0_L2A_GIPP_user-edited_ewoc.xml", s.tmp / "ewoc_L2A_GIPP.xml")
-    shutil.copy(FIXTURES / "gipp" / "sen2cor-2.8.0_L2A_PB_GIPP_c-core-labs.xml", s.tmp / "old_L2A_PB_GIPP.xml")
+    gipps = FIXTURES / "gipp"
+    shutil.copy(gipps / "sen2cor-2.9.0_L2A_GIPP_user-edited_ewoc.xml", s.tmp / "ewoc_L2A_GIPP.xml")
+    shutil.copy(gipps / "sen2cor-2.8.0_L2A_PB_GIPP_c-core-labs.xml", s.tmp / "old_L2A_PB_GIPP.xml")
     s.show("$ export LSB_DJOB_NUMPROC=4")
     four = {"LSB_DJOB_NUMPROC": "4"}
     s.run("s2kit gipp render --sen2cor 2.9 --out task-0001/cfg --dem-dir dem/srtm", env=four)
@@ -198,7 +199,10 @@ def s_batch(s: Session) -> dict[str, str]:
     s.run("s2kit status --config s2kit.toml")
     for fault in (s.tmp / "l1c").glob("*/S2KIT_DOUBLE_FAULT"):
         fault.unlink()
-    s.run("s2kit resubmit --failed --config s2kit.toml", show="s2kit resubmit --failed --config s2kit.toml      # after removing the fault")
+    s.run(
+        "s2kit resubmit --failed --config s2kit.toml",
+        show="s2kit resubmit --failed --config s2kit.toml      # after removing the fault",
+    )
     s.run("s2kit plan --config s2kit.toml")
     s.run("s2kit submit --config s2kit.toml")
     s.run("s2kit validate --expect-sen2cor 2.9 --consistency l2a/*.SAFE")
@@ -217,13 +221,17 @@ def s_fetch(s: Session) -> dict[str, str]:
     try:
         demo_bucket(server)
         base = server.url_for("/").rstrip("/")
-        common = f"--tile 17SQV --start 2021-06-01 --end 2021-06-30 --max-cloud 30 --max-baseline 03.01 --out L1C --base-url {base}"
+        common = (
+            "--tile 17SQV --start 2021-06-01 --end 2021-06-30 --max-cloud 30 --max-baseline 03.01 "
+            f"--out L1C --base-url {base}"
+        )
         s.run(f"s2kit fetch {common} --dry-run")
         s.run(f"s2kit fetch {common}")
         s.run(f"s2kit fetch {common}", show="s2kit fetch ...same command again...")
         s.run("ls -A L1C L1C/S2A_MSIL1C_20210602T160829_N0301_R140_T17SQV_20210602T190829.SAFE")
-        s.run(f"s2kit fetch --tile 17SQV --start 2024-09-01 --end 2024-09-30 --out L1C --base-url {base} --dry-run")
-        s.run("s2kit fetch --source cdse --tile 17SQV --start 2024-09-01 --end 2024-09-30 --out L1C")
+        late = "--tile 17SQV --start 2024-09-01 --end 2024-09-30 --out L1C"
+        s.run(f"s2kit fetch {late} --base-url {base} --dry-run")
+        s.run(f"s2kit fetch --source cdse {late}")
     finally:
         gen.close()
     return {"fetch": s.take()}
@@ -284,14 +292,19 @@ def main(argv: list[str] | None = None) -> int:
         rel = path.relative_to(REPO)
         if args.check:
             stale += 1
-            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}"))
+            sys.stdout.writelines(
+                difflib.unified_diff(text.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}")
+            )
         else:
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(new, encoding="utf-8")
             os.replace(tmp, path)
             print(f"transcripts: rewrote {rel}")
     if stale:
-        print(f"transcripts: {stale} file(s) out of date: run `make transcripts` and review the diff", file=sys.stderr)
+        print(
+            f"transcripts: {stale} file(s) out of date: run `make transcripts` and review the diff",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

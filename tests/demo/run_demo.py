@@ -102,7 +102,9 @@ def _iso(compact: str) -> str:
     return f"{compact[0:4]}-{compact[4:6]}-{compact[6:8]}T{compact[9:11]}:{compact[11:13]}:{compact[13:15]}"
 
 
-def consistent_l1c(sensing: str, baseline: str, cloud: float, spacecraft: str) -> tuple[str, dict[str, bytes]]:
+def consistent_l1c(
+    sensing: str, baseline: str, cloud: float, spacecraft: str
+) -> tuple[str, dict[str, bytes]]:
     """A product of tests/fake_bucket.py's derive_l1c whose METADATA also says what its name says.
 
     derive_l1c renames files only; its MTD_MSIL1C.xml / MTD_TL.xml keep the real T01LAC product's
@@ -110,7 +112,9 @@ def consistent_l1c(sensing: str, baseline: str, cloud: float, spacecraft: str) -
     T01LAC. Here the sensing/generation times, orbit, baseline, spacecraft, tile, EPSG code and
     upper-left corner are set to those of the name (the rest stays the real ESA text).
     """
-    d = derive_l1c(tile=TILE, sensing=sensing, baseline=baseline, cloud=cloud, spacecraft=spacecraft, orbit=ORBIT)
+    d = derive_l1c(
+        tile=TILE, sensing=sensing, baseline=baseline, cloud=cloud, spacecraft=spacecraft, orbit=ORBIT
+    )
     gen = d.name.split("_")[6].removesuffix(".SAFE")
     geo = tile_geometry(TILE)
     pb = f"{baseline[:2]}.{baseline[2:]}"
@@ -167,7 +171,9 @@ def s2kit_exe() -> str:
         return str(exe)
     found = shutil.which("s2kit")
     if not found:
-        raise DemoFailed("expected the s2kit command next to this Python or on PATH, found none: run make install")
+        raise DemoFailed(
+            "expected the s2kit command next to this Python or on PATH, found none: run make install"
+        )
     return found
 
 
@@ -176,7 +182,9 @@ class Runner:
         self.workdir = workdir
         self.exe = s2kit_exe()
         # the demo must not inherit a scheduler job's environment (Nr_Threads etc.)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_", "S2KIT_DOUBLE"))}
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_", "S2KIT_DOUBLE"))
+        }
         self.step = 0
 
     def run(self, title: str, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -265,7 +273,9 @@ def run_demo(out: Path) -> Path:
     run.run("DEM set of the tile (synthetic SRTM tiles)", "dem", "prepare", "--tile", TILE,
             "--source", "srtm-source", "--out", "dem")  # fmt: skip
     run.run("plan the batch", "plan", "--config", "s2kit.toml")
-    run.run("submit (local scheduler, Sen2Cor TEST DOUBLE as runtime native)", "submit", "--config", "s2kit.toml")
+    run.run(
+        "submit (local scheduler, Sen2Cor TEST DOUBLE as runtime native)", "submit", "--config", "s2kit.toml"
+    )
     run.run("status", "status", "--config", "s2kit.toml")
     products = sorted(p.name for p in (out / "l2a").glob("*.SAFE"))
     if not products:
@@ -282,7 +292,9 @@ def run_demo(out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=f"make demo: the s2kit lab path offline ({BANNER}).")
-    ap.add_argument("--out", type=Path, default=REPO / "runs" / "demo", help="demo folder (default runs/demo)")
+    ap.add_argument(
+        "--out", type=Path, default=REPO / "runs" / "demo", help="demo folder (default runs/demo)"
+    )
     args = ap.parse_args(argv)
     out = args.out.absolute()
     say(f"== {BANNER} ==")
