@@ -237,7 +237,36 @@ def s_fetch(s: Session) -> dict[str, str]:
     return {"fetch": s.take()}
 
 
-SESSIONS: list[Callable[[Session], dict[str, str]]] = [s_files, s_inspect, s_gipp, s_dem, s_batch, s_fetch]
+def s_esacci(s: Session) -> dict[str, str]:
+    from esacci_fixtures import write_standin_zip
+
+    write_standin_zip(s.tmp / "standin-ESACCI-LC-L4-ALL-FOR-SEN2COR.zip")
+    aux = "Sen2Cor-02.09.00-Linux64/lib/python2.7/site-packages/sen2cor/aux_data"
+    (s.tmp / aux).mkdir(parents=True)
+    install = f"s2kit aux esacci --source standin-ESACCI-LC-L4-ALL-FOR-SEN2COR.zip --dest {aux}"
+    s.run(install)
+    s.run(install)
+    wb = "ESACCI-LC-L4-WB-Map-150m-P13Y-2000-v4.0.tif"
+    s.run(f"rm {aux}/{wb}", show=f"rm .../aux_data/{wb}")
+    s.run(f"s2kit aux esacci --check {aux}")
+    s.echo_rc()
+    return {"esacci": s.take()}
+
+
+def s_compare(s: Session) -> dict[str, str]:
+    from l2a_rasters import pattern, write_l2a_rasters
+    from test_compare import BANDS_60, SIZE, esa_pb04, local_29
+
+    official, local = esa_pb04(s.tmp / "esa"), local_29(s.tmp / "local")
+    write_l2a_rasters(official)
+    write_l2a_rasters(local, {b: pattern(SIZE, b) + 0.01 for b in BANDS_60})
+    s.run(f"s2kit compare local/{local.name} esa/{official.name} --band B02 --band B8A")
+    return {"compare": s.take()}
+
+
+SESSIONS: list[Callable[[Session], dict[str, str]]] = [
+    s_files, s_inspect, s_gipp, s_dem, s_esacci, s_batch, s_compare, s_fetch
+]  # fmt: skip
 
 
 @contextmanager
