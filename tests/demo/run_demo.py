@@ -228,9 +228,16 @@ def mark_stac(folder: Path) -> int:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("type") == "Collection":
             doc["title"] = f"{BANNER} — {doc.get('title', '')}".rstrip(" —")
-            doc["description"] = f"{BANNER}. {doc.get('description', '')}"
+            doc["description"] = (
+                f"{BANNER}. These L2A were made by the Sen2Cor TEST DOUBLE (tests/sen2cor_double): "
+                f"placeholder rasters, not Sen2Cor output. [s2kit's text: {doc.get('description', '')}]"
+            )
         elif doc.get("type") == "Feature":
-            doc.setdefault("properties", {})["title"] = f"{BANNER}: {doc.get('id', '')}"
+            props = doc.setdefault("properties", {})
+            props["title"] = f"{BANNER}: {doc.get('id', '')}"
+            software = props.get("processing:software")
+            if isinstance(software, dict) and "Sen2Cor" in software:
+                software["Sen2Cor"] = f"{software['Sen2Cor']} ({BANNER})"
         else:
             continue
         tmp = path.with_name(path.name + ".demo-tmp")

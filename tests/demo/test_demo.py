@@ -44,6 +44,7 @@ def test_demo_runs_the_whole_lab_path_offline_and_says_demo(tmp_path: Path) -> N
     assert collection["title"].startswith(BANNER) and collection["description"].startswith(BANNER)
     items = [json.loads(p.read_text(encoding="utf-8")) for p in (out / "stac").glob("*/*.json")]
     assert len(items) == 2 and all(i["properties"]["title"].startswith(BANNER) for i in items)
+    assert all(BANNER in i["properties"]["processing:software"]["Sen2Cor"] for i in items)
     assert len(list((out / "l2a").glob("*.SAFE"))) == 2
 
 
