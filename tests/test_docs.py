@@ -145,6 +145,10 @@ def test_codes_reference_lists_every_error_class_and_worker_exit_code() -> None:
             assert f"| {value} | `s2kit.worker.{name}` |" in text
     for reason in worker.RETRYABLE:
         assert f"| `{reason}` | yes |" in text
+    assert all(meaning for _, meaning, _ in reference.worker_reasons())
+    skips = dict(reference.plan_reasons())
+    assert {"duplicate", "baseline-gate", "corrupt", "not-l1c"} <= skips.keys()
+    assert "04.00" in skips["baseline-gate"] and all(skips.values())
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:

@@ -287,16 +287,49 @@ WORKER_REASONS = (
 )  # fmt: skip
 
 
+# Meanings for worker failure reasons that the worker's docstring names without explaining.
+REASON_NOTES: dict[str, str] = {
+    "timeout": "L2A_Process ran longer than sen2cor.timeout_minutes; its process group was killed",
+    "exit-code": "L2A_Process exited non-zero (the last line of its output follows)",
+    "no-output": "L2A_Process exited 0 but wrote no S2*_MSIL2A_*.SAFE",
+    "multiple-outputs": "L2A_Process wrote more than one product",
+    "input": "the L1C could not be staged (unreadable, bad zip, member outside the product)",
+    "gipp": "the task's GIPPs could not be rendered",
+    "publish": "the product could not be moved into l2a_dir (disk full, read-only, ...)",
+}
+
+
+# ... and for plan skip reasons the planner's docstring names without explaining.
+PLAN_NOTES: dict[str, str] = {
+    "old-format": "pre-December-2016 long-name product (PSD 12/13): not supported",
+    "not-l1c": "a product of another level (e.g. an L2A in the L1C folder)",
+    "not-selected": "outside [select] (tiles, start, end) of the config",
+}
+
+
+def _docstring_words(doc: str, start: str, end: str) -> list[tuple[str, str]]:
+    """``[(word, explanation in brackets or ""), ...]`` for the ````word```` between two markers."""
+    text = " ".join((doc or "").split())
+    part = text.split(start, 1)[1].split(end, 1)[0]
+    return [(m[1], m[3] or "") for m in re.finditer(r"``([a-z0-9-]+)(?::[^`]*)?``(\s*\(([^)]*)\))?", part)]
+
+
 def worker_reasons() -> list[tuple[str, str, bool]]:
     """Failure reasons named in the worker's docstring (the prefix before ``:`` is stable)."""
     import s2kit.worker as worker
 
-    doc = " ".join((worker.__doc__ or "").split())
-    part = doc.split("Failure reasons", 1)[1].split("``sen2cor.retries``", 1)[0]
-    out = []
-    for m in re.finditer(r"``([a-z-]+)(?::[^`]*)?``(\s*\(([^)]*)\))?", part):
-        out.append((m[1], m[3] or "", m[1] in worker.RETRYABLE))
-    return out
+    words = _docstring_words(worker.__doc__ or "", "Failure reasons", "``sen2cor.retries``")
+    return [
+        (word, meaning or REASON_NOTES.get(word, ""), word in worker.RETRYABLE) for word, meaning in words
+    ]
+
+
+def plan_reasons() -> list[tuple[str, str]]:
+    """Skip reasons named in the planner's docstring."""
+    import s2kit.plan as plan
+
+    words = _docstring_words(plan.__doc__ or "", "``skipped`` with a reason:", "Empty folders")
+    return [(word, meaning or PLAN_NOTES.get(word, "")) for word, meaning in words]
 
 
 def codes_markdown() -> str:
@@ -326,6 +359,16 @@ def codes_markdown() -> str:
               "(`s2kit.batch.STATUSES`); see [How it works](../how-it-works.md#states).", ""]  # fmt: skip
     lines += [", ".join(f"`{s}`" for s in batch.STATUSES), ""]
     lines += [
+        "## Plan skip reasons",
+        "",
+        "`s2kit plan` skips an L1C with one of these reasons (from `s2kit/plan.py`):",
+        "",
+        "| reason | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{reason}` | {_md(meaning)} |" for reason, meaning in plan_reasons()]
+    lines += [
+        "",
         "## Failure reasons (worker)",
         "",
         "A failed scene's reason starts with one of these words (the part before `:` is stable); "
