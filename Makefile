@@ -6,7 +6,7 @@ S2KIT   := $(BIN)/s2kit
 CONFIG  ?= examples/s2kit.toml
 PYTEST_ARGS ?=
 
-.PHONY: help install lint test test-fast test-infra bench batch container container-check clean
+.PHONY: help install lint test test-fast test-infra bench batch container container-check clean demo docs docs-serve transcripts
 
 help:
 	@echo "make install    create $(VENV) and install s2kit with its test/dev extras"
@@ -14,6 +14,9 @@ help:
 	@echo "make test-infra as root: install Slurm, Apptainer, makeself, shellcheck, GDAL, chromium; run their tests"
 	@echo "make bench      benchmarks (numbers and ratios, no pass/fail)"
 	@echo "make batch      plan + submit the batch of CONFIG=$(CONFIG)"
+	@echo "make demo       the whole lab path offline in runs/demo/ (Sen2Cor TEST DOUBLE, not Sen2Cor)"
+	@echo "make docs       build the documentation site into site/ (mkdocs build --strict)"
+	@echo "make transcripts  re-run the commands shown in docs/ and rewrite their output"
 	@echo "make container  build the Sen2Cor Apptainer image (ESACCI=zip required; containers/README.md)"
 
 $(BIN)/python:
@@ -88,5 +91,24 @@ container: container-check install
 	  $(if $(INSTALLER_SHA256),--installer-sha256 $(INSTALLER_SHA256)) $(if $(MIRROR),--mirror "$(MIRROR)") \
 	  $(CONTAINER_ARGS)
 
+# DEMO — Sen2Cor test double, not Sen2Cor: fetch (loopback fake bucket), dem prepare, plan,
+# submit (local), status, validate, report, stac; prints the path of the HTML report.
+demo: install
+	$(BIN)/python tests/demo/run_demo.py
+
+# the docs extra (mkdocs, mkdocs-material) is installed on first use
+$(VENV)/.docs-installed: pyproject.toml | $(VENV)/.installed
+	$(BIN)/python -m pip install -e '.[dev,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(VENV)/.docs-installed
+	$(BIN)/mkdocs serve
+
+transcripts: install
+	$(BIN)/python scripts/docs/transcripts.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info site
