@@ -175,7 +175,7 @@ def s_dem(s: Session) -> dict[str, str]:
     from srtm_fixtures import srtm_folder
 
     srtm_folder(s.tmp / "srtm-mirror", ["srtm_21_05", "srtm_37_02", "srtm_38_02"], per_tile=600)
-    s.run("s2kit dem footprint 17SQV 31UFS 19FDV 01KAB")
+    s.run("s2kit dem footprint --tile 17SQV --tile 31UFS --tile 19FDV --tile 01KAB")
     s.run("s2kit dem prepare --tile 31UFS --tile T17SQV --source srtm-mirror --out dem")
     s.run("s2kit dem prepare --tile 31UFS --tile T17SQV --source srtm-mirror --out dem")
     s.run("s2kit dem prepare --tile 19FDV --source srtm-mirror --out dem")
