@@ -46,6 +46,11 @@ CONFIG_NOTES: dict[str, str] = {
     "sen2cor.timeout_minutes": "`L2A_Process` is killed (its whole process group) after this long.",
     "sen2cor.retries": "Extra attempts after a retryable failure (see the failure reasons).",
     "sen2cor.apptainer": "The `apptainer` command to run the image with.",
+    "sen2cor.dem": (
+        '`"srtm"` (default): every scene needs its tile\'s DEM folder `paths.dem_dir/<tile>/` with the '
+        "SRTM zips its footprint needs (plan skips others as `no-dem`); "
+        '`"none"`: explicit flat terrain, recorded as "no DEM: flat terrain" in provenance, status, report and STAC.'
+    ),
     "scheduler.kind": "`local` (this machine), `lsf` (bsub) or `slurm` (sbatch).",
     "scheduler.cores_per_task": "Cores requested per scene; also Sen2Cor's `Nr_Threads`.",
     "scheduler.memory_per_task_gb": "Memory requested per scene (GB); plan checks a node can hold it.",
