@@ -49,7 +49,8 @@ CONFIG_NOTES: dict[str, str] = {
     "sen2cor.dem": (
         '`"srtm"` (default): every scene needs its tile\'s DEM folder `paths.dem_dir/<tile>/` with the '
         "SRTM zips its footprint needs (plan skips others as `no-dem`); "
-        '`"none"`: explicit flat terrain, recorded as "no DEM: flat terrain" in provenance, status, report and STAC.'
+        '`"none"`: explicit flat terrain, recorded as "no DEM: flat terrain" in provenance, '
+        "status, report and STAC."
     ),
     "scheduler.kind": "`local` (this machine), `lsf` (bsub) or `slurm` (sbatch).",
     "scheduler.cores_per_task": "Cores requested per scene; also Sen2Cor's `Nr_Threads`.",
