@@ -348,8 +348,11 @@ def test_real_slurm_scancel_mid_array_then_plan_and_submit(
         f.write_text("slow:1")
     plan = make_plan(cfg, check_resources=False)
     assert plan.counts == {"done": len(before), "todo": 8 - len(before)}
+    first_batch = rd.read_batch("all")
     again = submit(cfg, rd)
-    assert sorted(again.scenes) == sorted(set(rd.read_batch("all")))
+    # the re-plan wrote a new batch (the first one is referenced by jobs.jsonl and never changes)
+    assert plan.batch != "all" and rd.read_batch("all") == first_batch and len(first_batch) == 8
+    assert sorted(again.scenes) == sorted(set(rd.read_batch(plan.batch)))
     assert not set(again.scenes) & set(before)
     # `status --watch` refreshes until nothing is pending/running, then prints the final report
     watch = s2kit_cli(
