@@ -289,9 +289,10 @@ def run_demo(out: Path) -> Path:
         raise DemoFailed(f"expected L2A products in {out / 'l2a'}, found none")
     run.run("validate the products as a set", "validate", "--expect-sen2cor", "2.9", "--consistency",
             *(f"l2a/{p}" for p in products))  # fmt: skip
-    run.run("HTML report", "report", "run", "--out", "report.html")
+    # the report goes into the run dir, where the STAC Collection links it from
+    run.run("HTML report", "report", "run", "--out", "run/report.html")
     run.run("STAC catalogue, validated offline", "stac", "run", "--out", "stac")
-    html = out / "report.html"
+    html = out / "run" / "report.html"
     mark_report(html)
     mark_stac(out / "stac")
     return html

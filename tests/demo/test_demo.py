@@ -33,11 +33,15 @@ def test_demo_runs_the_whole_lab_path_offline_and_says_demo(tmp_path: Path) -> N
     for command in ("fetch", "dem prepare", "plan", "submit", "status", "validate", "report", "stac"):
         assert any(line.startswith(f"$ s2kit {command} ") for line in lines), command
     assert lines[0] == f"== {BANNER} =="
-    assert lines[-1] == f"HTML report: {out / 'report.html'}"
+    assert lines[-1] == f"HTML report: {out / 'run' / 'report.html'}"
     assert "local: 2 done" in proc.stdout and "2 product(s), 2 valid, 0 error(s)" in proc.stdout
     assert "skipped: baseline-gate: 1" in proc.stdout  # the PB 04.00 product meets the 2.9 gate
 
-    html = (out / "report.html").read_text(encoding="utf-8")
+    html = (out / "run" / "report.html").read_text(encoding="utf-8")
+    collection = json.loads((out / "stac" / "collection.json").read_text(encoding="utf-8"))
+    assert any(
+        link["rel"] == "related" and link["href"].endswith("report.html") for link in collection["links"]
+    )
     assert f"<title>{BANNER}" in html and f"<h1>{BANNER}" in html
     assert BANNER in (out / "s2kit.toml").read_text(encoding="utf-8")
     collection = json.loads((out / "stac" / "collection.json").read_text(encoding="utf-8"))
