@@ -351,53 +351,21 @@ def gipp_render(
     ] = None,
 ) -> None:
     """Write the four GIPP files of a Sen2Cor version with the lab's edits, XSD-validated."""
-    import shlex
-
-    from .gipp import (
-        GippSettings,
-        allocated_cores,
-        check_gipp,
-        normalize_version,
-        parse_set,
-        sen2cor_gipp_args,
-        threads_for_allocation,
-        write_gipp_set,
-    )
+    from .gipp import write_gipp_dir
 
     with errors_to_exit():
-        version = normalize_version(sen2cor)
-        threads_note = ""
-        if threads is None:
-            chosen: int | str = threads_for_allocation(version)
-            alloc = allocated_cores()
-            threads_note = f" (from {alloc[1]}={alloc[0]})" if alloc else " (no LSF/Slurm allocation seen)"
-        else:
-            chosen = threads
-        settings = GippSettings(
-            sen2cor=version,
+        result = write_gipp_dir(
+            out,
+            sen2cor=sen2cor,
             dem_dir=_absolute_dem_dir(dem_dir),
-            threads=chosen,
+            threads=threads,
             baseline=baseline,
             force_exit_on_dem_error=force_exit,
-            overrides=tuple(parse_set(item) for item in set_ or ()),
+            sets=set_ or (),
         )
-        written = write_gipp_set(settings, out)
-        notes = [(path.name, f) for path in written for f in check_gipp(path, version=version).findings]
-    for path in written:
-        typer.echo(f"wrote {path}")
-    dem = (
-        f"DEM_Directory {settings.dem_dir.rstrip('/')}/"
-        if settings.dem_dir is not None
-        else "DEM_Directory NONE"
-    )
-    typer.echo(
-        f"Sen2Cor {settings.sen2cor}: Nr_Threads {settings.threads}{threads_note}, {dem}, "
-        f"Force_Exit_On_DEM_Error {'TRUE' if settings.force_exit else 'FALSE'}, "
-        f"Baseline_Version {settings.baseline}"
-        + (f", {len(settings.overrides)} --set" if settings.overrides else "")
-    )
-    typer.echo(f"L2A_Process options: {shlex.join(sen2cor_gipp_args(out))}")
-    for name, finding in notes:
+    for line in result.lines():
+        typer.echo(line)
+    for name, finding in result.notes:
         typer.echo(f"s2kit: note: {name}: {finding.severity} {finding.code}: {finding.message}", err=True)
 
 
