@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fake_bucket import FakeBucket, loopback_server, tile_prefix  # noqa: E402
 
 from s2kit.fetch import Selection, fetch, select_products  # noqa: E402
-from s2kit.gcs import GcsSource  # noqa: E402
+from s2kit.fetch.gcs import GcsSource  # noqa: E402
 from s2kit.http import HttpClient  # noqa: E402
 
 QUICK = "--quick" in sys.argv

@@ -990,48 +990,22 @@ def fetch(
     """
     import signal
     import sys
-    from datetime import date
 
-    from .errors import UsageError
-    from .fetch import RichProgress, Selection, normalize_tile
-    from .fetch import fetch as do_fetch
+    from .cli_progress import RichProgress
+    from .fetch import Selection, fetch_products, open_source
     from .http import HttpClient
 
     def _sigterm(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     with errors_to_exit():
-        try:
-            first, last = date.fromisoformat(start), date.fromisoformat(end)
-        except ValueError as exc:
-            raise UsageError(
-                f"expected --start/--end as YYYY-MM-DD, found {start!r}/{end!r} ({exc})"
-            ) from None
-        sel = Selection(
-            tiles=tuple(dict.fromkeys(normalize_tile(t) for t in tiles)),
-            start=first,
-            end=last,
-            max_cloud=max_cloud,
-            max_baseline=max_baseline,
-        )
-        if source not in ("gcs", "cdse"):
-            raise UsageError(f"expected --source gcs or cdse, found {source!r}")
-        if index is not None and source != "gcs":
-            raise UsageError("expected --index only with --source gcs")
+        sel = Selection.parse(tiles, start, end, max_cloud=max_cloud, max_baseline=max_baseline)
         with HttpClient(timeout=(15.0, timeout), retries=retries, pool_maxsize=max(10, jobs)) as client:
-            if source == "gcs":
-                from .fetch import STATE_DIR
-                from .gcs import GcsSource
-
-                src: Any = GcsSource(client, base_url, index=index, state_dir=out / STATE_DIR)
-            else:
-                from .cdse import CdseSource
-
-                src = CdseSource(client, base_url)
+            src = open_source(source, client, base_url=base_url, index=index, out=out)
             bar = RichProgress() if not (dry_run or as_json) and sys.stderr.isatty() else None
             previous = signal.signal(signal.SIGTERM, _sigterm)
             try:
-                report = do_fetch(
+                report = fetch_products(
                     src,
                     sel,
                     out,

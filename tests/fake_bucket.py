@@ -462,7 +462,7 @@ class FakeBucket:
 
 
 def index_bytes(rows: list[dict[str, str]]) -> bytes:
-    from s2kit.gcs import INDEX_COLUMNS
+    from s2kit.fetch.gcs import INDEX_COLUMNS
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(INDEX_COLUMNS), lineterminator="\n")

@@ -15,8 +15,8 @@ import pytest
 from fake_bucket import FakeCdse, derive_l1c, loopback_server
 from pytest_httpserver import HTTPServer
 
-from s2kit.cdse import CdseSource, md5_from_checksum, stac_filter
 from s2kit.fetch import STATE_DIR, FetchError, Selection, fetch
+from s2kit.fetch.cdse import CdseSource, md5_from_checksum, stac_filter
 from s2kit.http import HttpClient
 from s2kit.plan import discover
 

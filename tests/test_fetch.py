@@ -31,19 +31,19 @@ from fake_bucket import (
 )
 from pytest_httpserver import HTTPServer
 
-from s2kit import gcs
+from s2kit.cli_progress import RichProgress
 from s2kit.errors import UsageError
 from s2kit.fetch import (
     STATE_DIR,
     FetchError,
     RemoteProduct,
-    RichProgress,
     Selection,
     fetch,
+    gcs,
     normalize_tile,
     select_products,
 )
-from s2kit.gcs import GcsSource
+from s2kit.fetch.gcs import GcsSource
 from s2kit.http import HttpClient, SourceUnreachable
 from s2kit.plan import discover
 from s2kit.safe import parse_product_name

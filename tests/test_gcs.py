@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from s2kit.errors import MetadataError, S2kitError
 from s2kit.fetch import FetchError, Selection, fetch
-from s2kit.gcs import GcsSource, cloud_from_mtd, tile_prefix
+from s2kit.fetch.gcs import GcsSource, cloud_from_mtd, tile_prefix
 from s2kit.http import HttpClient, HttpNotFound
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
