@@ -59,6 +59,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .tile_names import TileError, normalize_tile
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,7 +69,6 @@ else:  # pragma: no cover
 __all__ = ["BatchConfig", "PathsConfig", "Sen2CorConfig", "SchedulerConfig", "SelectConfig", "load_config"]
 
 _WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
-_TILE_RE = re.compile(r"[0-9]{2}[A-Z]{3}")
 
 
 # --------------------------------------------------------------------------- checks every key gets
@@ -269,10 +269,12 @@ class SelectConfig(_Strict):
     def _tiles(cls, v: list[str]) -> list[str]:
         out = []
         for t in v:
-            t2 = t.upper().removeprefix("T")
-            if not _TILE_RE.fullmatch(t2):
+            if t != t.strip():  # the file says exactly what it means: no blanks, no newline
                 raise ValueError(f"expected MGRS tiles like '17SQV', found {t!r}")
-            out.append(t2)
+            try:
+                out.append(normalize_tile(t))
+            except TileError as exc:
+                raise ValueError(exc.message) from None
         return out
 
     @model_validator(mode="after")

@@ -104,6 +104,15 @@ def test_normalize_tile() -> None:
             normalize_tile(bad)
 
 
+@pytest.mark.parametrize("tile", ["17SQW", "17AQV", "17SAV"])
+def test_fetch_tile_with_letters_mgrs_does_not_use_is_a_usage_error(tile: str) -> None:
+    # issue 13: fetch had its own looser rule (any letter but I/O) and accepted these
+    with pytest.raises(UsageError, match="expected an MGRS tile like 17SQV"):
+        normalize_tile(tile)
+    with pytest.raises(UsageError, match="expected an MGRS tile like 17SQV"):
+        Selection.parse([tile], "2021-08-01", "2021-08-31")
+
+
 def test_select_products_reasons() -> None:
     def rp(name: str, cloud: float | None = None) -> RemoteProduct:
         try:

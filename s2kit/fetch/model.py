@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol
 
+from .. import tile_names
 from ..errors import S2kitError, UsageError
 from ..http import HttpClient, HttpError
 from ..safe import ProductName, parse_baseline, parse_product_name
@@ -179,14 +180,9 @@ class Source(Protocol):
     def notes(self, sel: Selection) -> list[str]: ...
 
 
-_TILE_CHARS = set("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ")
-
-
 def normalize_tile(text: str) -> str:
-    """``17SQV``/``T17sqv`` -> ``17SQV``; anything else is a usage error."""
-    tile = text.strip().upper()
-    tile = tile[1:] if len(tile) == 6 and tile.startswith("T") else tile
-    ok = len(tile) == 5 and tile[:2].isdigit() and 1 <= int(tile[:2]) <= 60 and set(tile[2:]) <= _TILE_CHARS
-    if not ok:
-        raise UsageError(f"expected an MGRS tile like 17SQV, found {text!r}")
-    return tile
+    """:func:`s2kit.tile_names.normalize_tile`, a bad name being a usage error (it was typed)."""
+    try:
+        return tile_names.normalize_tile(text)
+    except tile_names.TileError as exc:
+        raise UsageError(exc.message) from None
