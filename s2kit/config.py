@@ -60,6 +60,7 @@ from pydantic import (
 
 from .errors import ConfigError
 from .tile_names import TileError, normalize_tile
+from .versions import DEFAULT_VERSION, Sen2CorVersion
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -192,7 +193,7 @@ class PathsConfig(_Strict):
 
 
 class Sen2CorConfig(_Strict):
-    version: Literal["2.9", "2.10", "2.11"] = "2.9"
+    version: Sen2CorVersion = DEFAULT_VERSION
     runtime: Literal["apptainer", "native"] = "apptainer"
     image: Path | None = None
     install_dir: Path | None = None

@@ -53,6 +53,7 @@ from .safe import (
     repair_empty_dirs,
     strip_product_suffix,
 )
+from .versions import BASELINE_GATE
 
 __all__ = [
     "PlanResult",
@@ -65,8 +66,8 @@ __all__ = [
     "GATE",
 ]
 
-# Sen2Cor version -> first L1C processing baseline it must not process.
-GATE = {"2.9": (4, 0)}
+# Sen2Cor version -> first L1C processing baseline it must not process (owned by s2kit.versions).
+GATE = BASELINE_GATE
 #: the reason a todo scene carries with ``sen2cor.dem = "none"`` (status and the report show it)
 NO_DEM_NOTE = "no DEM: flat terrain"
 
