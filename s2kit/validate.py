@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import findings
 from .errors import InputError, MetadataError, display_path
 from .findings import Severity
 from .safe import Product, ProductMetadata, baseline_key, open_product
@@ -41,6 +42,7 @@ from .versions import version_prefix as normalise_sen2cor_version
 
 __all__ = [
     "Finding",
+    "ProductFinding",
     "ProductReport",
     "ValidationReport",
     "EXPECTED_BANDS",
@@ -70,11 +72,14 @@ _IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3}
 
 
 @dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    message: str
+class ProductFinding(findings.Finding):
+    """A finding about one product (``path``) or about the set (``"<set>"``)."""
+
     path: str
+
+
+#: the name the library used before the shared :class:`s2kit.findings.Finding` base
+Finding = ProductFinding
 
 
 @dataclass

@@ -22,7 +22,7 @@ Layout: :mod:`.templates` (templates, XSDs, reading a document), :mod:`.settings
 from __future__ import annotations
 
 from ..versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, normalize_version
-from .check import FINDING_CODES, Finding, GippReport, check_gipp, iter_report_lines
+from .check import FINDING_CODES, Finding, GippFinding, GippReport, check_gipp, iter_report_lines
 from .detect import VersionGuess, detect_version
 from .diff import GippDiff, diff_gipp, iter_diff_lines
 from .render import WrittenGippSet, render_gipp, sen2cor_gipp_args, write_gipp_dir, write_gipp_set
@@ -45,6 +45,7 @@ __all__ = [
     "KINDS",
     "SUPPORTED_VERSIONS",
     "Finding",
+    "GippFinding",
     "GippChange",
     "GippSource",
     "WrittenGippSet",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from lxml import etree
 
+from .. import findings
 from ..errors import display_path
 from ..findings import Severity
 from ..versions import SUPPORTED_VERSIONS, normalize_version
@@ -72,12 +73,9 @@ FINDING_CODES: dict[str, Severity] = {
 
 
 @dataclass(frozen=True)
-class Finding:
+class GippFinding(findings.Finding):
     """One problem in a GIPP file.  ``code`` is stable (see :data:`FINDING_CODES`)."""
 
-    code: str
-    severity: Severity
-    message: str
     element: str | None = None
     line: int | None = None
 
@@ -89,6 +87,10 @@ class Finding:
             "line": self.line,
             "message": self.message,
         }
+
+
+#: the name the library used before the shared :class:`s2kit.findings.Finding` base
+Finding = GippFinding
 
 
 def _finding(code: str, message: str, element: str | None = None, line: int | None = None) -> Finding:
