@@ -156,6 +156,13 @@ def _dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
 
+# --------------------------------------------------------------------------- options shared by commands
+# One declaration per option that several commands take with the same meaning and help text.
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+_JsonStableOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")]
+_TilesOpt = Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable.")]
+
+
 # --------------------------------------------------------------------------- inspect / validate
 @app.command()
 def inspect(
@@ -376,7 +383,7 @@ def gipp_check(
         Optional[str],  # noqa: UP045
         typer.Option("--sen2cor", help="Check as this Sen2Cor version (default: detect from the file)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
 ) -> None:
     """Validate GIPP files against the Sen2Cor XSD and lint them; exit 1 on error findings."""
@@ -407,7 +414,7 @@ def gipp_diff(
         Optional[str],  # noqa: UP045
         typer.Option("--sen2cor", help="Diff against this version's template (default: detect)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Show the element-level edits of a GIPP file against the pristine Sen2Cor template."""
     from .gipp import diff_gipp, iter_diff_lines
@@ -472,7 +479,7 @@ def submit(
 def status(
     config: _ConfigOpt = None,
     run_dir: _RunDirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")] = False,
+    as_json: _JsonStableOpt = False,
     watch: Annotated[
         bool, typer.Option("--watch", help="Refresh with a progress bar until nothing is pending/running.")
     ] = False,
@@ -554,7 +561,7 @@ _CGIAR_SRTM_URL = "http://srtm.csi.cgiar.org/wp-content/uploads/files/srtm_5x5/T
 
 @dem_app.command("prepare")
 def dem_prepare(
-    tiles: Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable.")],
+    tiles: _TilesOpt,
     out: Annotated[Path, typer.Option("--out", help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip.")],
     source: Annotated[
         str,
@@ -614,7 +621,7 @@ def dem_prepare(
 @dem_app.command("check")
 def dem_check(
     paths: Annotated[list[Path], typer.Argument(help="Prepared sets: <out>/<tile> folders.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Verify prepared DEM sets (checksums, members, raster, tile coverage); exit 1 on errors."""
     from .dem import check_dem
@@ -643,7 +650,7 @@ def dem_footprint(
     margin_m: Annotated[
         float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
     ] = 2000.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles it needs."""
     from .errors import UsageError
@@ -944,7 +951,7 @@ def container_lock(
 # --------------------------------------------------------------------------- fetch (issue 8)
 @app.command()
 def fetch(
-    tiles: Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV. Repeatable.")],
+    tiles: _TilesOpt,
     start: Annotated[str, typer.Option("--start", help="First sensing date, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last sensing date, YYYY-MM-DD (inclusive).")],
     out: Annotated[Path, typer.Option("--out", help="L1C folder: products appear here only complete.")],
@@ -976,7 +983,7 @@ def fetch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show products, total size and what is skipped; write nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")] = False,
+    as_json: _JsonStableOpt = False,
     timeout: Annotated[float, typer.Option("--timeout", help="HTTP read timeout, seconds.")] = 120.0,
     retries: Annotated[int, typer.Option("--retries", help="HTTP retries per request.")] = 5,
 ) -> None:
@@ -1097,7 +1104,7 @@ def stac(
             "schema s2kit ships for that URL. Default: $S2KIT_STAC_SCHEMAS.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Write a STAC Item per produced L2A and a Collection; validate them offline (official schemas) first."""
     from .stac import stac_for
