@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_bucket import FakeCdse, derive_l1c, loopback_server
 from pytest_httpserver import HTTPServer
 
 from s2kit.fetch import STATE_DIR, FetchError, Selection, fetch
 from s2kit.fetch.cdse import CdseSource, md5_from_checksum, stac_filter
 from s2kit.http import HttpClient
 from s2kit.plan import discover
+from tests.support.fake_bucket import FakeCdse, derive_l1c, loopback_server
 
 TOKEN = "test-token-123"  # noqa: S105 - a fake token for the fake server
 

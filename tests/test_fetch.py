@@ -16,19 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_bucket import (
-    REAL_L1C,
-    REAL_L2A,
-    FakeBucket,
-    closed_port,
-    count_connections,
-    derive_l1c,
-    expected_dirs,
-    listing,
-    loopback_server,
-    real_tree,
-    tree_of,
-)
 from pytest_httpserver import HTTPServer
 
 from s2kit.cli_progress import RichProgress
@@ -47,6 +34,19 @@ from s2kit.fetch.gcs import GcsSource
 from s2kit.http import HttpClient, SourceUnreachable
 from s2kit.plan import discover
 from s2kit.safe import parse_product_name
+from tests.support.fake_bucket import (
+    REAL_L1C,
+    REAL_L2A,
+    FakeBucket,
+    closed_port,
+    count_connections,
+    derive_l1c,
+    expected_dirs,
+    listing,
+    loopback_server,
+    real_tree,
+    tree_of,
+)
 
 JUNE = (date(2021, 6, 1), date(2021, 6, 30))
 

@@ -9,13 +9,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fake_bucket import REAL_L1C, FakeBucket, derive_l1c, loopback_server, real_tree
 from pytest_httpserver import HTTPServer
 
 from s2kit.errors import MetadataError, S2kitError
 from s2kit.fetch import FetchError, Selection, fetch
 from s2kit.fetch.gcs import GcsSource, cloud_from_mtd, tile_prefix
 from s2kit.http import HttpClient, HttpNotFound
+from tests.support.fake_bucket import REAL_L1C, FakeBucket, derive_l1c, loopback_server, real_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
 

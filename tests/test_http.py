@@ -8,11 +8,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from fake_bucket import closed_port, count_connections
-from srtm_fixtures import no_sleep, serve_files
 
 from s2kit.errors import S2kitError
 from s2kit.http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, offline_reason, redact_url
+from tests.support.fake_bucket import closed_port, count_connections
+from tests.support.srtm_fixtures import no_sleep, serve_files
 
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -24,9 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from infra_groups import INFRA_COMMAND, require_tool, run_with_progress
-from safe_trees import build_l1c_tree
-from standins import StandIn, make_standin_esacci, make_standin_installer
 
 import s2kit
 from s2kit.config import BatchConfig
@@ -35,6 +32,9 @@ from s2kit.errors import ConfigError
 from s2kit.image import REQUIRED_LABELS, check_binds, default_ca_bundle, read_lock
 from s2kit.plan import make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir
+from tests.support.infra_groups import INFRA_COMMAND, require_tool, run_with_progress
+from tests.support.safe_trees import build_l1c_tree
+from tests.support.standins import StandIn, make_standin_esacci, make_standin_installer
 
 pytestmark = pytest.mark.apptainer
 

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_groups import require_tool
-from standins import corrupt_copy, make_standin_esacci, make_standin_installer
 
 from s2kit.config import BatchConfig
 from s2kit.errors import ConfigError, InputError, UsageError
@@ -39,6 +37,8 @@ from s2kit.image import (
     read_lock,
     update_lock,
 )
+from tests.support.infra_groups import require_tool
+from tests.support.standins import corrupt_copy, make_standin_esacci, make_standin_installer
 
 REPO = Path(__file__).resolve().parent.parent
 DEF = REPO / "containers" / "sen2cor.def"

@@ -11,12 +11,12 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from safe_trees import build_l1c_tree, zip_tree
 
 from s2kit.config import BatchConfig, config_from_dict
 from s2kit.plan import PreflightError, make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir
 from s2kit.tiles import tile_geometry
+from tests.support.safe_trees import build_l1c_tree, zip_tree
 
 # the tiles of the real L1C fixtures (03.01: 46RER, 02.09: 01LAC, 05.09: 34UDD)
 DEM_TILES = ("46RER", "01LAC", "34UDD")

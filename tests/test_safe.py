@@ -13,7 +13,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from safe_trees import FIXTURES, build_l2a_tree, zip_tree
 
 from s2kit import xmlsafe
 from s2kit.errors import InputError, MetadataError, MetadataTooLargeError, S2kitError, UnsafeXMLError
@@ -27,6 +26,7 @@ from s2kit.safe import (
     sen2cor_version_from_gipp,
     to_record,
 )
+from tests.support.safe_trees import FIXTURES, build_l2a_tree, zip_tree
 
 METADATA_FIXTURES = sorted(
     p for folder in ("l1c_mtd", "l2a_mtd", "tile_mtd", "manifest") for p in (FIXTURES / folder).iterdir()

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from safe_trees import build_l1c_tree, zip_tree
 
 from s2kit.config import BatchConfig
 from s2kit.errors import InputError, UsageError
@@ -49,6 +48,7 @@ from s2kit.worker import (
     run_task,
     task_index,
 )
+from tests.support.safe_trees import build_l1c_tree, zip_tree
 
 REPO = Path(__file__).resolve().parents[1]
 DOUBLE_HOME = REPO / "tests" / "sen2cor_double"

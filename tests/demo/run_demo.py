@@ -34,12 +34,11 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent
 REPO = TESTS.parent
-sys.path.insert(0, str(TESTS))
-
-from fake_bucket import FakeBucket, derive_l1c, loopback_server  # noqa: E402
-from srtm_fixtures import srtm_folder  # noqa: E402
+sys.path.insert(0, str(REPO))  # tests.support: the fake servers and SRTM builders
 
 from s2kit.tiles import tile_geometry  # noqa: E402
+from tests.support.fake_bucket import FakeBucket, derive_l1c, loopback_server  # noqa: E402
+from tests.support.srtm_fixtures import srtm_folder  # noqa: E402
 
 BANNER = "DEMO — Sen2Cor test double, not Sen2Cor"
 MARKER = ".s2kit-demo"

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from safe_trees import FIXTURES
+from . import FIXTURES, TESTS
 
-TESTS = Path(__file__).resolve().parent
 DOUBLE = TESTS / "sen2cor_double" / "bin" / "L2A_Process"
 LONG = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}
 STANDIN_NOTE = (
