@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import FIXTURES
 from tests.support.infra_groups import pytest_terminal_summary  # noqa: F401 - a hook: names the skipped groups
+from tests.support.servers import client, connects, fake_server  # noqa: F401 - shared fixtures
 
 REQUIRED_IN_CI = {"slurm", "apptainer"}
 

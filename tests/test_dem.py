@@ -17,7 +17,7 @@ from s2kit.dem import DEM_JSON, SRTM_NODATA, DemError, check_dem, prepare_dem
 from s2kit.errors import InputError
 from s2kit.http import HttpClient, SourceUnreachable, sha256_file
 from s2kit.tiles import TileError, tile_geometry
-from tests.support.fake_bucket import closed_port, count_connections
+from tests.support.fake_bucket import closed_port
 from tests.support.srtm_fixtures import (
     NODATA,
     elevation,
@@ -374,11 +374,6 @@ def test_missing_tile_beyond_srtm_coverage_suggests_allow_missing(src: Path, tmp
     )
     [result] = prepare_dem(["19FDV"], str(folder), tmp_path / "dem", allow_missing=True)
     assert result.missing == ("srtm_22_24",)
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return count_connections(monkeypatch)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "nonexistent.invalid"])
