@@ -10,8 +10,8 @@ import pytest
 from s2kit import gipp
 from s2kit.errors import ConfigError, InputError, MetadataError, UnsafeXMLError
 from s2kit.gipp import GippSettings, check_gipp, diff_gipp, render_gipp
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 GIPPS = REPO / "data" / "fixtures" / "gipp"
 REAL = sorted(p.name for p in GIPPS.glob("*.xml"))
 EWOC = (GIPPS / "sen2cor-2.9.0_L2A_GIPP_user-edited_ewoc.xml").read_bytes()

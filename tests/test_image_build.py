@@ -32,13 +32,13 @@ from s2kit.errors import ConfigError
 from s2kit.image import REQUIRED_LABELS, check_binds, default_ca_bundle, read_lock
 from s2kit.plan import make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir
+from tests.support import REPO
 from tests.support.infra_groups import INFRA_COMMAND, require_tool, run_with_progress
 from tests.support.safe_trees import build_l1c_tree
 from tests.support.standins import StandIn, make_standin_esacci, make_standin_installer
 
 pytestmark = pytest.mark.apptainer
 
-REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / "tests" / "infra" / "apptainer-sandbox.sh"
 DEF = REPO / "containers" / "sen2cor.def"
 S2KIT = str(Path(sys.executable).parent / "s2kit")

@@ -28,6 +28,7 @@ from s2kit.schedulers.lsf import (
     render_lsf,
     rusage_mem,
 )
+from tests.support import REPO
 from tests.support.batch_runs import (
     FAKE_LSF,
     hostile_batch,
@@ -37,8 +38,6 @@ from tests.support.batch_runs import (
     s2kit_cli,
 )
 from tests.support.configs import batch_config, write_toml
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -48,9 +48,9 @@ from s2kit.worker import (
     run_task,
     task_index,
 )
+from tests.support import REPO, alive
 from tests.support.safe_trees import build_l1c_tree, zip_tree
 
-REPO = Path(__file__).resolve().parents[1]
 DOUBLE_HOME = REPO / "tests" / "sen2cor_double"
 DOUBLE = DOUBLE_HOME / "bin" / "L2A_Process"
 TILE = "46RER"  # tile of the real baseline-03.01 L1C safe_trees builds
@@ -65,15 +65,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["S2KIT_KILL_GRACE_SECONDS"] = "2"
     env.update(extra)
     return env
-
-
-def alive(pid: int) -> bool:
-    """Exists and is not a zombie (PID 1 in some containers never reaps orphans)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except FileNotFoundError:
-        return False
-    return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] not in (b"Z", b"X")
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 30.0) -> None:
