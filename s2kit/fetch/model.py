@@ -116,7 +116,7 @@ class Selection:
 
     def __post_init__(self) -> None:
         if not self.tiles:
-            raise UsageError("expected at least one --tile, found none")
+            raise UsageError("expected at least one tile, found none")
         if self.end < self.start:
             raise UsageError(f"expected --end on or after --start, found {self.start} .. {self.end}")
         if self.max_cloud is not None and not 0 <= self.max_cloud <= 100:

@@ -122,7 +122,7 @@ def fetch_products(
     if jobs < 1:
         raise UsageError(f"expected --jobs >= 1, found {jobs}")
     if out.exists() and not out.is_dir():
-        raise InputError("expected a folder for --out, found a file", out)
+        raise InputError("expected a folder to fetch into, found a file", out)
     say = log or (lambda _msg: None)
     t0 = time.monotonic()
     report = FetchReport(source.name, source.base_url, out, sel, dry_run, notes=source.notes(sel))
