@@ -1,6 +1,6 @@
 """Benchmark: s2kit fetch throughput vs curl, and listing + planning of 10 000 products.
 
-1. Throughput. One loopback server (the fake bucket of tests/fake_bucket.py: pytest-httpserver,
+1. Throughput. One loopback server (the fake bucket of tests/support/fake_bucket.py: pytest-httpserver,
    threaded) serves one product of FILES x SIZE bytes. In the same run, alternating, best of
    ROUNDS: ``s2kit fetch`` (library call, --jobs JOBS, every file's size and MD5 verified,
    atomic rename, manifest) and ``curl --parallel --parallel-max JOBS`` of the same URLs (no

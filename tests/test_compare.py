@@ -1,7 +1,7 @@
 """s2kit compare: BOA reflectance differences and SCL agreement on SYNTHETIC pairs with known answers.
 
-Trees come from REAL ESA metadata (tests/safe_trees.py); the 60 m rasters are real JPEG 2000
-files with synthetic values (tests/l2a_rasters.py). The "local Sen2Cor 2.9" product of a
+Trees come from REAL ESA metadata (tests/support/safe_trees.py); the 60 m rasters are real JPEG 2000
+files with synthetic values (tests/support/l2a_rasters.py). The "local Sen2Cor 2.9" product of a
 pair is DERIVED from the real PB 04.00 product's metadata (BOA_ADD_OFFSET list dropped,
 GIP_L2ACSC version 0290), because no real Sen2Cor 2.9 output exists in data/fixtures.
 """

@@ -2,7 +2,7 @@
 Apptainer (1.4.5 in tests/infra/apptainer-sandbox.sh), then `apptainer test`, `inspect --labels`,
 and one real `apptainer exec ... s2kit worker` task on a real-metadata L1C tree.
 
-The two inputs that cannot be downloaded here are STAND-INS made by tests/standins.py and passed
+The two inputs that cannot be downloaded here are STAND-INS made by tests/support/standins.py and passed
 as build arguments, so the def that users build is the one built here: a makeself installer
 holding the Sen2Cor TEST DOUBLE (not ESA Sen2Cor) and a tiny ESACCI-LC archive. Everything else
 is real: debootstrap of Debian bookworm, apt, pip install of s2kit, install-sen2cor.sh (sha256,

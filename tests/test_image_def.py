@@ -1,7 +1,7 @@
 """Static checks of the Sen2Cor image: the def, install-sen2cor.sh, checksums, the build command
 (golden), the TOFU lock, check_binds. No Apptainer needed (tests/test_image_build.py builds it).
 
-install-sen2cor.sh also runs here for real, natively, on stand-in inputs (tests/standins.py):
+install-sen2cor.sh also runs here for real, natively, on stand-in inputs (tests/support/standins.py):
 it is the same script the image's %post runs.
 """
 

@@ -1,7 +1,7 @@
 """s2kit report: the HTML page and its JSON facts from a run of the Sen2Cor TEST DOUBLE.
 
 The double's band files are placeholders, so their quicklook cell must say why there is
-none; one product per run gets real 60 m rasters (synthetic values, tests/l2a_rasters.py)
+none; one product per run gets real 60 m rasters (synthetic values, tests/support/l2a_rasters.py)
 so a real thumbnail is made too.
 """
 

@@ -1,6 +1,6 @@
 """s2kit.worker / ``s2kit worker``: one scene per task, end to end with the Sen2Cor TEST DOUBLE.
 
-Every run here uses real L1C trees (real ESA MTD_MSIL1C.xml, tests/safe_trees.py), a real
+Every run here uses real L1C trees (real ESA MTD_MSIL1C.xml, tests/support/safe_trees.py), a real
 plan (s2kit.plan.make_plan) and tests/sen2cor_double/bin/L2A_Process (NOT Sen2Cor) as
 ``install_dir/bin/L2A_Process``; L1C, L2A, DEM, scratch and run dirs live under a path
 with spaces, quotes, ``$`` and non-ASCII characters.

@@ -666,7 +666,7 @@ def demo_bucket(server: HTTPServer) -> FakeBucket:
     return bucket
 
 
-if __name__ == "__main__":  # python tests/fake_bucket.py: serve the demo bucket until Ctrl-C
+if __name__ == "__main__":  # python -m tests.support.fake_bucket: serve the demo bucket until Ctrl-C
     gen = loopback_server()
     srv = next(gen)
     demo_bucket(srv)

@@ -1,4 +1,4 @@
-"""REAL raster files for L2A trees built from real metadata (tests/safe_trees.py).
+"""REAL raster files for L2A trees built from real metadata (tests/support/safe_trees.py).
 
 ``safe_trees.build_l2a_tree`` and the Sen2Cor test double write placeholder band files
 that are not rasters. The helpers here replace the 60 m ones with real, lossless JPEG 2000

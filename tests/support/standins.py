@@ -34,7 +34,7 @@ STANDIN_NOTE = (
 )
 
 _SETUP = """#!/bin/sh
-# startup script of the STAND-IN Sen2Cor installer (tests/standins.py); runs inside --target
+# startup script of the STAND-IN Sen2Cor installer (tests/support/standins.py); runs inside --target
 set -e
 echo "STAND-IN Sen2Cor {version} installer (tests/standins.py) -- NOT ESA Sen2Cor"
 command -v file >/dev/null || {{ echo "the installer needs 'file'" >&2; exit 1; }}
