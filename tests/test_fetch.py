@@ -705,3 +705,17 @@ def test_sigterm_stops_cleanly_with_130_then_resumes(fake_server, s2kit_exe: str
     ranges = [h.range for h in bucket.object_hits(big_rel)]
     assert ranges[0] is None and ranges[1] is not None and len(ranges) == 2
     assert tree_of(tmp_path / d.name)[0] == files
+
+
+def test_names_from_before_the_fetch_package_still_import() -> None:
+    # issue 13 moved fetch.py, gcs.py and cdse.py into s2kit/fetch/: the old names keep working
+    import s2kit.cdse
+    import s2kit.fetch
+    import s2kit.gcs
+    from s2kit.cli_progress import RichProgress as MovedProgress
+    from s2kit.fetch import FetchedProduct, fetch_products
+    from s2kit.fetch.cdse import CdseSource
+
+    assert s2kit.gcs.GcsSource is GcsSource and s2kit.cdse.CdseSource is CdseSource
+    assert s2kit.fetch.ProductReport is FetchedProduct and s2kit.fetch.fetch is fetch_products
+    assert s2kit.fetch.RichProgress is MovedProgress
