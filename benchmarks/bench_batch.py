@@ -22,15 +22,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from safe_trees import build_l1c_tree  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from s2kit.batch import submit  # noqa: E402
 from s2kit.config import BatchConfig  # noqa: E402
 from s2kit.plan import make_plan  # noqa: E402
 from s2kit.runs import PlanEntry, RunDir  # noqa: E402
 from s2kit.schedulers import SlurmScheduler  # noqa: E402
+from tests.support.safe_trees import build_l1c_tree  # noqa: E402
 
 DOUBLE = ROOT / "tests" / "sen2cor_double"
 N_LOCAL = 24

@@ -1,6 +1,6 @@
 """Benchmark: s2kit fetch throughput vs curl, and listing + planning of 10 000 products.
 
-1. Throughput. One loopback server (the fake bucket of tests/fake_bucket.py: pytest-httpserver,
+1. Throughput. One loopback server (the fake bucket of tests/support/fake_bucket.py: pytest-httpserver,
    threaded) serves one product of FILES x SIZE bytes. In the same run, alternating, best of
    ROUNDS: ``s2kit fetch`` (library call, --jobs JOBS, every file's size and MD5 verified,
    atomic rename, manifest) and ``curl --parallel --parallel-max JOBS`` of the same URLs (no
@@ -25,13 +25,12 @@ from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fake_bucket import FakeBucket, loopback_server, tile_prefix  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from s2kit.fetch import Selection, fetch, select_products  # noqa: E402
-from s2kit.gcs import GcsSource  # noqa: E402
+from s2kit.fetch.gcs import GcsSource  # noqa: E402
 from s2kit.http import HttpClient  # noqa: E402
+from tests.support.fake_bucket import FakeBucket, loopback_server, tile_prefix  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 FILES = 8 if QUICK else 12

@@ -21,12 +21,11 @@ from pathlib import Path
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from safe_trees import REAL_L2A_TILES, build_l2a_tree  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from s2kit.safe import inspect_path, read_metadata_file  # noqa: E402
 from s2kit.validate import validate_products  # noqa: E402
+from tests.support.safe_trees import REAL_L2A_TILES, build_l2a_tree  # noqa: E402
 
 N = 1000
 

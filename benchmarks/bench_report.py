@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from l2a_rasters import r60_files, write_l2a_rasters  # noqa: E402
-from safe_trees import build_l2a_tree  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from s2kit.quicklook import render_quicklook  # noqa: E402
 from s2kit.report import write_report  # noqa: E402
 from s2kit.runs import PlanEntry, RunDir, SceneState  # noqa: E402
+from tests.support.l2a_rasters import r60_files, write_l2a_rasters  # noqa: E402
+from tests.support.safe_trees import build_l2a_tree  # noqa: E402
 
 N_SCENES = 1000
 N_DONE, N_FAILED = 950, 40

@@ -156,6 +156,13 @@ def _dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
 
+# --------------------------------------------------------------------------- options shared by commands
+# One declaration per option that several commands take with the same meaning and help text.
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+_JsonStableOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")]
+_TilesOpt = Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable.")]
+
+
 # --------------------------------------------------------------------------- inspect / validate
 @app.command()
 def inspect(
@@ -351,53 +358,21 @@ def gipp_render(
     ] = None,
 ) -> None:
     """Write the four GIPP files of a Sen2Cor version with the lab's edits, XSD-validated."""
-    import shlex
-
-    from .gipp import (
-        GippSettings,
-        allocated_cores,
-        check_gipp,
-        normalize_version,
-        parse_set,
-        sen2cor_gipp_args,
-        threads_for_allocation,
-        write_gipp_set,
-    )
+    from .gipp import write_gipp_dir
 
     with errors_to_exit():
-        version = normalize_version(sen2cor)
-        threads_note = ""
-        if threads is None:
-            chosen: int | str = threads_for_allocation(version)
-            alloc = allocated_cores()
-            threads_note = f" (from {alloc[1]}={alloc[0]})" if alloc else " (no LSF/Slurm allocation seen)"
-        else:
-            chosen = threads
-        settings = GippSettings(
-            sen2cor=version,
+        result = write_gipp_dir(
+            out,
+            sen2cor=sen2cor,
             dem_dir=_absolute_dem_dir(dem_dir),
-            threads=chosen,
+            threads=threads,
             baseline=baseline,
             force_exit_on_dem_error=force_exit,
-            overrides=tuple(parse_set(item) for item in set_ or ()),
+            sets=set_ or (),
         )
-        written = write_gipp_set(settings, out)
-        notes = [(path.name, f) for path in written for f in check_gipp(path, version=version).findings]
-    for path in written:
-        typer.echo(f"wrote {path}")
-    dem = (
-        f"DEM_Directory {settings.dem_dir.rstrip('/')}/"
-        if settings.dem_dir is not None
-        else "DEM_Directory NONE"
-    )
-    typer.echo(
-        f"Sen2Cor {settings.sen2cor}: Nr_Threads {settings.threads}{threads_note}, {dem}, "
-        f"Force_Exit_On_DEM_Error {'TRUE' if settings.force_exit else 'FALSE'}, "
-        f"Baseline_Version {settings.baseline}"
-        + (f", {len(settings.overrides)} --set" if settings.overrides else "")
-    )
-    typer.echo(f"L2A_Process options: {shlex.join(sen2cor_gipp_args(out))}")
-    for name, finding in notes:
+    for line in result.lines():
+        typer.echo(line)
+    for name, finding in result.notes:
         typer.echo(f"s2kit: note: {name}: {finding.severity} {finding.code}: {finding.message}", err=True)
 
 
@@ -408,7 +383,7 @@ def gipp_check(
         Optional[str],  # noqa: UP045
         typer.Option("--sen2cor", help="Check as this Sen2Cor version (default: detect from the file)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
 ) -> None:
     """Validate GIPP files against the Sen2Cor XSD and lint them; exit 1 on error findings."""
@@ -439,7 +414,7 @@ def gipp_diff(
         Optional[str],  # noqa: UP045
         typer.Option("--sen2cor", help="Diff against this version's template (default: detect)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Show the element-level edits of a GIPP file against the pristine Sen2Cor template."""
     from .gipp import diff_gipp, iter_diff_lines
@@ -504,7 +479,7 @@ def submit(
 def status(
     config: _ConfigOpt = None,
     run_dir: _RunDirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")] = False,
+    as_json: _JsonStableOpt = False,
     watch: Annotated[
         bool, typer.Option("--watch", help="Refresh with a progress bar until nothing is pending/running.")
     ] = False,
@@ -586,7 +561,7 @@ _CGIAR_SRTM_URL = "http://srtm.csi.cgiar.org/wp-content/uploads/files/srtm_5x5/T
 
 @dem_app.command("prepare")
 def dem_prepare(
-    tiles: Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable.")],
+    tiles: _TilesOpt,
     out: Annotated[Path, typer.Option("--out", help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip.")],
     source: Annotated[
         str,
@@ -646,7 +621,7 @@ def dem_prepare(
 @dem_app.command("check")
 def dem_check(
     paths: Annotated[list[Path], typer.Argument(help="Prepared sets: <out>/<tile> folders.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Verify prepared DEM sets (checksums, members, raster, tile coverage); exit 1 on errors."""
     from .dem import check_dem
@@ -675,7 +650,7 @@ def dem_footprint(
     margin_m: Annotated[
         float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
     ] = 2000.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles it needs."""
     from .errors import UsageError
@@ -976,7 +951,7 @@ def container_lock(
 # --------------------------------------------------------------------------- fetch (issue 8)
 @app.command()
 def fetch(
-    tiles: Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV. Repeatable.")],
+    tiles: _TilesOpt,
     start: Annotated[str, typer.Option("--start", help="First sensing date, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last sensing date, YYYY-MM-DD (inclusive).")],
     out: Annotated[Path, typer.Option("--out", help="L1C folder: products appear here only complete.")],
@@ -1008,7 +983,7 @@ def fetch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show products, total size and what is skipped; write nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")] = False,
+    as_json: _JsonStableOpt = False,
     timeout: Annotated[float, typer.Option("--timeout", help="HTTP read timeout, seconds.")] = 120.0,
     retries: Annotated[int, typer.Option("--retries", help="HTTP retries per request.")] = 5,
 ) -> None:
@@ -1022,48 +997,22 @@ def fetch(
     """
     import signal
     import sys
-    from datetime import date
 
-    from .errors import UsageError
-    from .fetch import RichProgress, Selection, normalize_tile
-    from .fetch import fetch as do_fetch
+    from .cli_progress import RichProgress
+    from .fetch import Selection, fetch_products, open_source
     from .http import HttpClient
 
     def _sigterm(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     with errors_to_exit():
-        try:
-            first, last = date.fromisoformat(start), date.fromisoformat(end)
-        except ValueError as exc:
-            raise UsageError(
-                f"expected --start/--end as YYYY-MM-DD, found {start!r}/{end!r} ({exc})"
-            ) from None
-        sel = Selection(
-            tiles=tuple(dict.fromkeys(normalize_tile(t) for t in tiles)),
-            start=first,
-            end=last,
-            max_cloud=max_cloud,
-            max_baseline=max_baseline,
-        )
-        if source not in ("gcs", "cdse"):
-            raise UsageError(f"expected --source gcs or cdse, found {source!r}")
-        if index is not None and source != "gcs":
-            raise UsageError("expected --index only with --source gcs")
+        sel = Selection.parse(tiles, start, end, max_cloud=max_cloud, max_baseline=max_baseline)
         with HttpClient(timeout=(15.0, timeout), retries=retries, pool_maxsize=max(10, jobs)) as client:
-            if source == "gcs":
-                from .fetch import STATE_DIR
-                from .gcs import GcsSource
-
-                src: Any = GcsSource(client, base_url, index=index, state_dir=out / STATE_DIR)
-            else:
-                from .cdse import CdseSource
-
-                src = CdseSource(client, base_url)
+            src = open_source(source, client, base_url=base_url, index=index, out=out)
             bar = RichProgress() if not (dry_run or as_json) and sys.stderr.isatty() else None
             previous = signal.signal(signal.SIGTERM, _sigterm)
             try:
-                report = do_fetch(
+                report = fetch_products(
                     src,
                     sel,
                     out,
@@ -1155,7 +1104,7 @@ def stac(
             "schema s2kit ships for that URL. Default: $S2KIT_STAC_SCHEMAS.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: _JsonOpt = False,
 ) -> None:
     """Write a STAC Item per produced L2A and a Collection; validate them offline (official schemas) first."""
     from .stac import stac_for

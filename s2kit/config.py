@@ -59,6 +59,8 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .tile_names import TileError, normalize_tile
+from .versions import DEFAULT_VERSION, Sen2CorVersion
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,7 +70,6 @@ else:  # pragma: no cover
 __all__ = ["BatchConfig", "PathsConfig", "Sen2CorConfig", "SchedulerConfig", "SelectConfig", "load_config"]
 
 _WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
-_TILE_RE = re.compile(r"[0-9]{2}[A-Z]{3}")
 
 
 # --------------------------------------------------------------------------- checks every key gets
@@ -192,7 +193,7 @@ class PathsConfig(_Strict):
 
 
 class Sen2CorConfig(_Strict):
-    version: Literal["2.9", "2.10", "2.11"] = "2.9"
+    version: Sen2CorVersion = DEFAULT_VERSION
     runtime: Literal["apptainer", "native"] = "apptainer"
     image: Path | None = None
     install_dir: Path | None = None
@@ -269,10 +270,12 @@ class SelectConfig(_Strict):
     def _tiles(cls, v: list[str]) -> list[str]:
         out = []
         for t in v:
-            t2 = t.upper().removeprefix("T")
-            if not _TILE_RE.fullmatch(t2):
+            if t != t.strip():  # the file says exactly what it means: no blanks, no newline
                 raise ValueError(f"expected MGRS tiles like '17SQV', found {t!r}")
-            out.append(t2)
+            try:
+                out.append(normalize_tile(t))
+            except TileError as exc:
+                raise ValueError(exc.message) from None
         return out
 
     @model_validator(mode="after")

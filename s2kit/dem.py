@@ -796,7 +796,7 @@ class DemCheck:
         return not self.errors
 
     def add(self, severity: Severity, code: str, message: str) -> None:
-        self.findings.append(DemFinding(severity, code, message))
+        self.findings.append(DemFinding(code=code, severity=severity, message=message))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -100,7 +100,7 @@ class EsacciCheck:
         return not self.errors
 
     def add(self, severity: Severity, code: str, message: str) -> None:
-        self.findings.append(EsacciFinding(severity, code, message))
+        self.findings.append(EsacciFinding(code=code, severity=severity, message=message))
 
     def to_dict(self) -> dict[str, Any]:
         return {

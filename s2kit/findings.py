@@ -1,13 +1,15 @@
-"""What a check found: the one finding record the aux-data checks share.
+"""What a check found: the one finding record every check shares.
 
-(``s2kit.validate`` and ``s2kit.gipp`` carry richer findings: a product path, or
-an element and a line; they keep their own records but use the same ``Severity``.)
+A :class:`Finding` is ``code`` (stable, per check), ``severity`` and a one-line ``message``.
+Checks that can say more about where add fields in a subclass: ``s2kit.gipp`` an element and a
+line (:class:`s2kit.gipp.GippFinding`), ``s2kit.validate`` a product path
+(:class:`s2kit.validate.ProductFinding`). The DEM and aux-data checks use this record as is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Severity", "Finding"]
 
@@ -16,9 +18,9 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True)
 class Finding:
-    severity: Severity
     code: str
+    severity: Severity
     message: str
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return {"severity": self.severity, "code": self.code, "message": self.message}

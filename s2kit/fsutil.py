@@ -1,15 +1,16 @@
-"""Filesystem helpers: atomic writes (temp file in the same directory + rename)."""
+"""Filesystem helpers: atomic writes (temp file in the same directory + rename), file hashes."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json_object"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json_object", "sha256_file"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
@@ -42,3 +43,12 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks; an unreadable file raises the ``OSError``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

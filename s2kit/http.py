@@ -51,7 +51,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 from .errors import S2kitError, display_path
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, sha256_file
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -198,14 +198,6 @@ def redact_url(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def md5_bytes(text: str) -> bytes:

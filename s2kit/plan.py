@@ -44,7 +44,16 @@ from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .runs import BatchImmutable, PlanEntry, RunDir, published_provenance, writing
-from .safe import ProductName, baseline_key, iso_utc, parse_product_name, strip_product_suffix
+from .safe import (
+    EMPTY_DIRS,
+    ProductName,
+    baseline_key,
+    iso_utc,
+    parse_product_name,
+    repair_empty_dirs,
+    strip_product_suffix,
+)
+from .versions import BASELINE_GATE
 
 __all__ = [
     "PlanResult",
@@ -57,14 +66,10 @@ __all__ = [
     "GATE",
 ]
 
-# Sen2Cor version -> first L1C processing baseline it must not process.
-GATE = {"2.9": (4, 0)}
+# Sen2Cor version -> first L1C processing baseline it must not process (owned by s2kit.versions).
+GATE = BASELINE_GATE
 #: the reason a todo scene carries with ``sen2cor.dem = "none"`` (status and the report show it)
 NO_DEM_NOTE = "no DEM: flat terrain"
-# Folders a SAFE product has but Google's bucket drops when they are empty.
-EMPTY_DIRS = ("AUX_DATA", "HTML", "rep_info")
-GRANULE_EMPTY_DIRS = ("AUX_DATA",)
-DATASTRIP_EMPTY_DIRS = ("QI_DATA",)
 
 
 class PreflightError(S2kitError):
@@ -138,31 +143,6 @@ def _tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.stat(os.path.join(dirpath, f)).st_size
     return total
-
-
-def _missing_empty_dirs(root: Path) -> list[str]:
-    missing = [d for d in EMPTY_DIRS if not (root / d).is_dir()]
-    for parent, subdirs in (("GRANULE", GRANULE_EMPTY_DIRS), ("DATASTRIP", DATASTRIP_EMPTY_DIRS)):
-        base = root / parent
-        if not base.is_dir():
-            continue
-        with os.scandir(base) as it:
-            for e in it:
-                if e.is_dir():
-                    missing += [
-                        f"{parent}/{e.name}/{d}"
-                        for d in subdirs
-                        if not os.path.isdir(os.path.join(e.path, d))
-                    ]
-    return missing
-
-
-def repair_empty_dirs(root: Path) -> list[str]:
-    """Recreate the empty folders GCS omits; returns what was created."""
-    missing = _missing_empty_dirs(root)
-    for rel in missing:
-        (root / rel).mkdir(parents=True, exist_ok=True)
-    return missing
 
 
 def _os_reason(exc: OSError) -> str:

@@ -30,7 +30,7 @@ from typing import Literal
 import mgrs  # type: ignore[import-untyped]
 from pyproj import Transformer
 
-from .errors import InputError
+from .tile_names import TileError, normalize_tile
 
 __all__ = [
     "DEFAULT_MARGIN_M",
@@ -60,15 +60,7 @@ SRTM_COLUMNS = 72
 SRTM_ROWS = 24
 DENSIFY_POINTS = 21
 
-# zone, latitude band (C-X without I/O), column letter, row letter
-_TILE_RE = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])\Z")
 _SRTM_RE = re.compile(r"^srtm_(\d{2})_(\d{2})\Z")
-# MGRS 100 km column letters cycle with the zone (zone % 3 == 1: A-H, 2: J-R, 0: S-Z)
-_COLUMN_SETS = {1: "ABCDEFGH", 2: "JKLMNPQR", 0: "STUVWXYZ"}
-
-
-class TileError(InputError):
-    """An MGRS tile name that is invalid, or a tile that SRTM cannot serve."""
 
 
 @dataclass(frozen=True)
@@ -101,27 +93,6 @@ class TileGeometry:
             "crosses_antimeridian": self.crosses_antimeridian,
             "srtm_tiles": list(self.srtm_tiles),
         }
-
-
-def normalize_tile(text: str) -> str:
-    """``'T17SQV'``, ``'17sqv'``, ``' 17SQV '`` -> ``'17SQV'``; a bad name raises :class:`TileError`."""
-    raw = text.strip().upper()
-    name = raw[1:] if raw.startswith("T") and len(raw) in (5, 6) else raw
-    match = _TILE_RE.match(name)
-    if match is None:
-        raise TileError(
-            f"expected an MGRS tile like 17SQV or T17SQV (zone, latitude band, two letters), found {text!r}"
-        )
-    zone = int(match.group(1))
-    if not 1 <= zone <= 60:
-        raise TileError(f"expected a UTM zone 01-60 in the MGRS tile name, found {zone} in {text!r}")
-    column = match.group(3)
-    if column not in _COLUMN_SETS[zone % 3]:
-        raise TileError(
-            f"MGRS tile {text!r}: expected a column letter of {_COLUMN_SETS[zone % 3][0]}-"
-            f"{_COLUMN_SETS[zone % 3][-1]} in zone {zone}, found {column!r}"
-        )
-    return f"{zone:02d}{match.group(2)}{column}{match.group(4)}"
 
 
 def srtm_name(lon: float, lat: float) -> str:

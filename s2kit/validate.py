@@ -34,12 +34,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, MetadataError, UsageError, display_path
+from . import findings
+from .errors import InputError, MetadataError, display_path
 from .findings import Severity
 from .safe import Product, ProductMetadata, baseline_key, open_product
+from .versions import version_prefix as normalise_sen2cor_version
 
 __all__ = [
     "Finding",
+    "ProductFinding",
     "ProductReport",
     "ValidationReport",
     "EXPECTED_BANDS",
@@ -69,11 +72,14 @@ _IMG_RE = re.compile(r"^GRANULE/([^/]+)/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3}
 
 
 @dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    message: str
+class ProductFinding(findings.Finding):
+    """A finding about one product (``path``) or about the set (``"<set>"``)."""
+
     path: str
+
+
+#: the name the library used before the shared :class:`s2kit.findings.Finding` base
+Finding = ProductFinding
 
 
 @dataclass
@@ -135,14 +141,6 @@ class ValidationReport:
             "products": [p.to_dict() for p in self.products],
             "set_findings": [asdict(f) for f in self.set_findings],
         }
-
-
-def normalise_sen2cor_version(text: str) -> str:
-    """``"2.9"`` -> ``"02.09"``, ``"2.10.01"`` -> ``"02.10.01"`` (prefix used for matching)."""
-    parts = text.strip().split(".")
-    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        raise UsageError(f"expected a Sen2Cor version like 2.9 or 2.10.01, found {text!r}")
-    return ".".join(f"{int(p):02d}" for p in parts)
 
 
 def _check_bands(product: Product, report: ProductReport) -> set[str]:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from infra_groups import pytest_terminal_summary  # noqa: E402, F401 - a hook: names the skipped groups
-from safe_trees import FIXTURES  # noqa: E402
+from tests.support import FIXTURES
+from tests.support.infra_groups import pytest_terminal_summary  # noqa: F401 - a hook: names the skipped groups
+from tests.support.servers import client, connects, fake_server  # noqa: F401 - shared fixtures
 
 REQUIRED_IN_CI = {"slurm", "apptainer"}
 

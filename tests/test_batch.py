@@ -2,8 +2,8 @@
 resubmit, the Sen2Cor-missing stop, an unreachable scheduler.
 
 Scheduler commands are faked at the subprocess boundary (a runner that answers like
-Slurm), or with fake executables on PATH for the CLI tests. The helpers at the top are
-shared with test_local.py, test_lsf.py and test_slurm.py.
+Slurm), or with fake executables on PATH for the CLI tests. The shared helpers are in
+tests/support (configs, batch_runs).
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-from safe_trees import build_l1c_tree
 
 from s2kit.batch import (
     Sen2CorMissing,
@@ -29,155 +26,13 @@ from s2kit.batch import (
     status,
     submit,
 )
-from s2kit.config import BatchConfig
 from s2kit.errors import UsageError
 from s2kit.plan import make_plan
 from s2kit.runs import JobRecord, PlanEntry, RunDir, SceneState
-from s2kit.schedulers import SchedulerUnavailable, SlurmScheduler
-from s2kit.schedulers.base import CommandResult
-
-TESTS = Path(__file__).resolve().parent
-DOUBLE = TESTS / "sen2cor_double"
-FAKE_LSF = TESTS / "fake_lsf"
-
-
-# ============================================================================ shared helpers
-def batch_config(
-    root: Path,
-    n: int,
-    faults: Mapping[int, str] | None = None,
-    *,
-    l1c: Path | None = None,
-    l2a: Path | None = None,
-    scratch: Path | None = None,
-    run: Path | None = None,
-    sen2cor: Mapping[str, Any] | None = None,
-    **scheduler: Any,
-) -> BatchConfig:
-    """n real-metadata L1C scenes (day_offset 0..n-1) and a native config on the Sen2Cor double.
-
-    Built with BatchConfig.model_validate (paths are absolute already), so hostile
-    paths with '$' stay literal.
-    """
-    l1c = l1c or root / "l1c"
-    l1c.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
-        p = build_l1c_tree(l1c, "03.01", day_offset=k)
-        if faults and k in faults:
-            (p / "S2KIT_DOUBLE_FAULT").write_text(faults[k])
-    sched: dict[str, Any] = {"kind": "local", "max_concurrent": 2, "memory_per_task_gb": 0.5}
-    sched.update(scheduler)
-    dem = root / "dem"  # the DEM folder of tile 46RER (placeholder zip; sen2cor.dem = "srtm")
-    (dem / "46RER").mkdir(parents=True, exist_ok=True)
-    (dem / "46RER" / "srtm_55_07.zip").write_bytes(b"PK placeholder, not a DEM")
-    return BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [str(l1c)],
-                "l2a_dir": str(l2a or root / "l2a"),
-                "dem_dir": str(dem),
-                "scratch_dir": str(scratch or root / "scratch"),
-                "run_dir": str(run or root / "run"),
-            },
-            "sen2cor": {
-                "runtime": "native",
-                "install_dir": str(DOUBLE),
-                "retries": 0,
-                "timeout_minutes": 1,
-                **(sen2cor or {}),
-            },
-            "scheduler": sched,
-        }
-    )
-
-
-def toml_value(v: Any) -> str:
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    return str(v)
-
-
-def write_toml(cfg: BatchConfig, path: Path) -> Path:
-    """The config as s2kit.toml (for CLI tests; paths must not contain '$')."""
-    data = cfg.model_dump(mode="json", exclude_none=True, exclude={"source"})
-    lines: list[str] = []
-    for section, values in data.items():
-        if not isinstance(values, dict) or not values:
-            continue
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items() if v != []]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def scene_names(cfg: BatchConfig) -> list[str]:
-    return sorted(p.name[:-5] for p in cfg.paths.l1c_dirs[0].iterdir() if p.name.endswith(".SAFE"))
-
-
-def s2kit_cli(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).parent / "s2kit"
-    return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, env=dict(env or os.environ), timeout=timeout
-    )
-
-
-def published(cfg: BatchConfig) -> dict[str, list[str]]:
-    """scene -> names of the published L2A products made from it (by provenance sidecars)."""
-    out: dict[str, list[str]] = {}
-    l2a = cfg.paths.l2a_dir
-    if not l2a.is_dir():
-        return out
-    for f in sorted(l2a.glob("*.SAFE.provenance.json")):
-        doc = json.loads(f.read_text(encoding="utf-8"))
-        out.setdefault(doc["l1c"]["scene"], []).append(f.name[: -len(".provenance.json")])
-    return out
-
-
-def partials(cfg: BatchConfig) -> list[str]:
-    l2a = cfg.paths.l2a_dir
-    return sorted(p.name for p in l2a.iterdir() if p.name.startswith(".partial-")) if l2a.is_dir() else []
-
-
-class FakeSlurm:
-    """The subprocess boundary of SlurmScheduler, answering like Slurm 22.05 (submitit style)."""
-
-    def __init__(self, max_array_size: int = 1001, squeue: Mapping[str, str] | None = None) -> None:
-        self.max_array_size = max_array_size
-        self.calls: list[tuple[str, ...]] = []
-        self.scripts: list[str] = []
-        self.next_id = 500
-        self.rows: dict[str, str] = dict(squeue or {})  # job id -> squeue rows
-        self.down = False
-
-    def __call__(
-        self, argv: Sequence[str], *, input: str | None = None, cwd: Any = None, timeout: float = 0
-    ) -> CommandResult:
-        argv = tuple(argv)
-        self.calls.append(argv)
-        if self.down and argv[0] == "squeue":
-            raise SchedulerUnavailable("expected the command 'squeue' on PATH, found none")
-        if argv[:3] == ("scontrol", "show", "config"):
-            return CommandResult(argv, 0, f"MaxArraySize            = {self.max_array_size}\n", "")
-        if argv[0] == "sbatch":
-            self.scripts.append(Path(argv[-1]).read_text(encoding="utf-8"))
-            jid = str(self.next_id)
-            self.next_id += 1
-            return CommandResult(argv, 0, f"{jid}\n", "")
-        if argv[0] == "squeue":
-            ids = argv[argv.index("-j") + 1].split(",")
-            if any(i not in self.rows for i in ids):
-                return CommandResult(argv, 1, "", "slurm_load_jobs error: Invalid job id specified\n")
-            return CommandResult(argv, 0, "".join(self.rows[i] for i in ids), "")
-        raise AssertionError(f"unexpected command {argv}")
-
-    def sbatch_calls(self) -> list[tuple[str, ...]]:
-        return [c for c in self.calls if c[0] == "sbatch"]
+from s2kit.schedulers import SlurmScheduler
+from tests.support.batch_runs import FAKE_LSF, FakeSlurm, s2kit_cli
+from tests.support.configs import batch_config, write_toml
+from tests.support.safe_trees import build_l1c_tree
 
 
 # ============================================================================ classify (pure)

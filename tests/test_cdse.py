@@ -6,36 +6,20 @@ import hashlib
 import json
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_bucket import FakeCdse, derive_l1c, loopback_server
-from pytest_httpserver import HTTPServer
 
-from s2kit.cdse import CdseSource, md5_from_checksum, stac_filter
 from s2kit.fetch import STATE_DIR, FetchError, Selection, fetch
+from s2kit.fetch.cdse import CdseSource, md5_from_checksum, stac_filter
 from s2kit.http import HttpClient
 from s2kit.plan import discover
+from tests.support.fake_bucket import FakeCdse, derive_l1c
+from tests.support.servers import base_url
 
 TOKEN = "test-token-123"  # noqa: S105 - a fake token for the fake server
-
-
-@pytest.fixture
-def client() -> Iterator[HttpClient]:
-    with HttpClient(retries=2, backoff=0.0, timeout=(2.0, 5.0)) as c:
-        yield c
-
-
-@pytest.fixture
-def fake_server() -> Iterator[HTTPServer]:
-    yield from loopback_server()
-
-
-def base(server: Any) -> str:
-    return str(server.url_for("/")).rstrip("/")
 
 
 def sep2024(server: Any) -> tuple[FakeCdse, dict[str, Any]]:
@@ -75,7 +59,7 @@ def test_checksum_and_filter_shapes() -> None:
 
 def test_search_pages_and_filters(fake_server, client: HttpClient) -> None:
     cdse, made = sep2024(fake_server)
-    src = CdseSource(client, base(fake_server), token="", page_limit=1)
+    src = CdseSource(client, base_url(fake_server), token="", page_limit=1)
     found = src.candidates(SEL)
     assert sorted(p.name for p in found) == sorted(made[k].name for k in ("a", "a_old", "b"))
     searches = cdse.rec.of("stac")
@@ -86,13 +70,14 @@ def test_search_pages_and_filters(fake_server, client: HttpClient) -> None:
     assert p.md5 == hashlib.md5(cdse.products[p.ref].data).hexdigest()  # noqa: S324
     src.list_objects(p)
     assert (
-        p.objects is not None and p.objects[0].url == f"{base(fake_server)}/odata/v1/Products({p.ref})/$value"
+        p.objects is not None
+        and p.objects[0].url == f"{base_url(fake_server)}/odata/v1/Products({p.ref})/$value"
     )
 
 
 def test_download_verified_zip_and_dedupe(fake_server, client: HttpClient, tmp_path: Path) -> None:
     cdse, made = sep2024(fake_server)
-    report = fetch(CdseSource(client, base(fake_server), token=TOKEN), SEL, tmp_path)
+    report = fetch(CdseSource(client, base_url(fake_server), token=TOKEN), SEL, tmp_path)
     assert report.ok
     got = sorted(p.name for p in report.by("downloaded"))
     assert got == sorted(made[k].name + ".zip" for k in ("a", "b"))
@@ -105,7 +90,7 @@ def test_download_verified_zip_and_dedupe(fake_server, client: HttpClient, tmp_p
     assert {c.scene for c in discover([tmp_path]) if c.problem is None} == {n[:-9] for n in got}
     odata = cdse.rec.of("odata")
     assert len(odata) == 2 and all(h.status == 200 for h in odata)
-    again = fetch(CdseSource(client, base(fake_server), token=TOKEN), SEL, tmp_path)
+    again = fetch(CdseSource(client, base_url(fake_server), token=TOKEN), SEL, tmp_path)
     assert [p.decision for p in again.by("complete")] == ["complete", "complete"]
     assert len(cdse.rec.of("odata")) == 2
 
@@ -115,7 +100,7 @@ def test_resume_and_corruption(fake_server, client: HttpClient, tmp_path: Path) 
     uid_a = next(u for u, p in cdse.products.items() if p.name == made["a"].name[:-5])
     uid_b = next(u for u, p in cdse.products.items() if p.name == made["b"].name[:-5])
     cdse.rec.faults = {uid_a: [("truncate", 50_000)], uid_b: [("corrupt", None)]}
-    report = fetch(CdseSource(client, base(fake_server), token=TOKEN), SEL, tmp_path)
+    report = fetch(CdseSource(client, base_url(fake_server), token=TOKEN), SEL, tmp_path)
     assert report.ok
     ranges = [h.range for h in cdse.rec.of("odata", uid_a)]
     assert ranges == [None, "bytes=50000-"]
@@ -131,16 +116,16 @@ def test_no_token_is_a_clear_error_and_dry_run_needs_none(
     cdse, made = sep2024(fake_server)
     monkeypatch.delenv("CDSE_ACCESS_TOKEN", raising=False)
     with pytest.raises(FetchError, match="expected CDSE_ACCESS_TOKEN in the environment, found none") as info:
-        fetch(CdseSource(client, base(fake_server)), SEL, tmp_path / "out")
+        fetch(CdseSource(client, base_url(fake_server)), SEL, tmp_path / "out")
     assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
     assert cdse.rec.hits == []  # refused before any request
-    dry = fetch(CdseSource(client, base(fake_server)), SEL, tmp_path / "out", dry_run=True)
+    dry = fetch(CdseSource(client, base_url(fake_server)), SEL, tmp_path / "out", dry_run=True)
     assert dry.summary_dict()["download"] == 2 and not (tmp_path / "out").exists()
 
 
 def test_refused_token_says_what_to_do(fake_server, client: HttpClient, tmp_path: Path) -> None:
     sep2024(fake_server)
-    report = fetch(CdseSource(client, base(fake_server), token="expired"), SEL, tmp_path)
+    report = fetch(CdseSource(client, base_url(fake_server), token="expired"), SEL, tmp_path)
     failed = report.by("failed")
     assert len(failed) == 2
     assert "found HTTP 401" in str(failed[0].reason) and "export a fresh CDSE_ACCESS_TOKEN" in str(
@@ -163,7 +148,7 @@ def test_stac_item_id_with_dotdot_writes_nothing_outside_out(
     item = cdse.add(evil, cloud=4.0)
     item.stac_id = hostile.format(name=item.name, tmp=tmp_path)
     out = tmp_path / "a" / "b" / "c" / "out"
-    report = fetch(CdseSource(client, base(fake_server), token=TOKEN), SEL, out)
+    report = fetch(CdseSource(client, base_url(fake_server), token=TOKEN), SEL, out)
     assert [p.name for p in report.by("downloaded")] == [good.name + ".zip"]
     [skip] = report.by("skipped")
     assert skip.reason_code == "unsafe-name" and "\n" not in skip.name + str(skip.reason)
@@ -185,7 +170,7 @@ def test_cli_cdse(fake_server, s2kit_exe: str, tmp_path: Path) -> None:
         "--out",
         str(tmp_path),
         "--base-url",
-        base(fake_server),
+        base_url(fake_server),
     ]
     env = {"PATH": "/usr/bin:/bin", "CDSE_ACCESS_TOKEN": TOKEN}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

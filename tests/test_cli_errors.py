@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from safe_trees import build_l2a_tree
 
 from s2kit import cli, safe
 from s2kit.errors import InputError
+from tests.support.safe_trees import build_l2a_tree
 
 INTERNAL_RE = re.compile(r"s2kit: internal error: (?P<what>.*); details in (?P<log>/.*)")
 

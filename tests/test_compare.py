@@ -1,7 +1,7 @@
 """s2kit compare: BOA reflectance differences and SCL agreement on SYNTHETIC pairs with known answers.
 
-Trees come from REAL ESA metadata (tests/safe_trees.py); the 60 m rasters are real JPEG 2000
-files with synthetic values (tests/l2a_rasters.py). The "local Sen2Cor 2.9" product of a
+Trees come from REAL ESA metadata (tests/support/safe_trees.py); the 60 m rasters are real JPEG 2000
+files with synthetic values (tests/support/l2a_rasters.py). The "local Sen2Cor 2.9" product of a
 pair is DERIVED from the real PB 04.00 product's metadata (BOA_ADD_OFFSET list dropped,
 GIP_L2ACSC version 0290), because no real Sen2Cor 2.9 output exists in data/fixtures.
 """
@@ -14,27 +14,21 @@ from typing import Any
 
 import numpy as np
 import pytest
-from l2a_rasters import derive_metadata, pattern, r60_files, write_jp2, write_l2a_rasters
-from safe_trees import REAL_L2A_TILES, build_l1c_tree, build_l2a_tree
 
 from s2kit.compare import SCL_CLASSES, band_scaling, compare_products, format_comparison
 from s2kit.errors import InputError, UsageError
 from s2kit.safe import open_product
-
-SIZE = 64
-BANDS_60 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
-
-
-def esa_pb04(parent: Path) -> Path:
-    """REAL ESA PB 04.00 metadata (BOA_ADD_OFFSET -1000, quantification 10000)."""
-    return build_l2a_tree(parent, "33XWJ")
-
-
-def local_29(parent: Path, **derive: Any) -> Path:
-    """DERIVED: the same product as Sen2Cor 2.9 writes it (no BOA_ADD_OFFSET)."""
-    return derive_metadata(
-        build_l2a_tree(parent, "33XWJ"), drop_offsets=True, sen2cor_gipp_version="0290", **derive
-    )
+from tests.support.l2a_rasters import (
+    BANDS_60,
+    SIZE,
+    esa_pb04,
+    local_29,
+    pattern,
+    r60_files,
+    write_jp2,
+    write_l2a_rasters,
+)
+from tests.support.safe_trees import REAL_L2A_TILES, build_l1c_tree, build_l2a_tree
 
 
 @pytest.mark.parametrize("tile,baseline", sorted(REAL_L2A_TILES.items()))

@@ -243,6 +243,13 @@ def test_tile_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     _refused(tmp_path, _with("select", 'tiles = ["17SQV\\n"]'), "select.tiles")
 
 
+@pytest.mark.parametrize("tile", ["17SQW", "17AQV", "99SQV", "17SAV"])
+def test_config_tile_that_is_no_mgrs_tile_is_refused(tmp_path: Path, tile: str) -> None:
+    # issue 13: the config had its own looser pattern (two digits, three letters)
+    msg = _refused(tmp_path, _with("select", f'tiles = ["{tile}"]'), "select.tiles")
+    assert "expected an MGRS tile like 17SQV" in msg
+
+
 def test_cli_plan_refuses_a_newline_in_run_dir_one_line_nothing_run(s2kit_exe: str, tmp_path: Path) -> None:
     text = GOOD.replace('run_dir = "run"', 'run_dir = "r\\ntouch PWNED #"')
     res = subprocess.run(

@@ -12,26 +12,21 @@ import pytest
 from s2kit.config import BatchConfig
 from s2kit.container import TASK_ENV_VARS, binds, shell_line, worker_argv
 from s2kit.errors import ConfigError
+from tests.support.configs import config_data
 
 HOSTILE = "/data/dir with spaces 'quote' \"dq\" $HOME ünïcødé"
 
 
 def make_cfg(base: str, runtime: str = "apptainer", **paths: Any) -> BatchConfig:
-    data: dict[str, Any] = {
-        "paths": {
-            "l1c_dirs": [f"{base}/l1c", f"{base}/l1c-gcs"],
-            "l2a_dir": f"{base}/l2a",
-            "dem_dir": f"{base}/dem",
-            "scratch_dir": f"{base}/scratch",
-            "run_dir": f"{base}/runs/r1",
-            **paths,
-        },
-        "sen2cor": {"runtime": runtime},
-    }
-    if runtime == "apptainer":
-        data["sen2cor"]["image"] = f"{base}/images/sen2cor-2.9.sif"
-    else:
-        data["sen2cor"]["install_dir"] = f"{base}/Sen2Cor-02.09.00-Linux64"
+    data = config_data(
+        base,
+        runtime=runtime,
+        image=f"{base}/images/sen2cor-2.9.sif",
+        install_dir=f"{base}/Sen2Cor-02.09.00-Linux64",
+        l1c=("l1c", "l1c-gcs"),
+        run="runs/r1",
+        paths=paths,
+    )
     return BatchConfig.model_validate(data)
 
 

@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
-from fake_bucket import closed_port, count_connections
-from srtm_fixtures import (
+
+from s2kit.dem import DEM_JSON, SRTM_NODATA, DemError, check_dem, prepare_dem
+from s2kit.errors import InputError
+from s2kit.http import HttpClient, SourceUnreachable, sha256_file
+from s2kit.tiles import TileError, tile_geometry
+from tests.support.fake_bucket import closed_port
+from tests.support.srtm_fixtures import (
     NODATA,
     elevation,
     gdal_merge,
@@ -29,11 +34,6 @@ from srtm_fixtures import (
     write_srtm_zip,
     zip_bytes,
 )
-
-from s2kit.dem import DEM_JSON, SRTM_NODATA, DemError, check_dem, prepare_dem
-from s2kit.errors import InputError
-from s2kit.http import HttpClient, SourceUnreachable, sha256_file
-from s2kit.tiles import TileError, tile_geometry
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
@@ -374,11 +374,6 @@ def test_missing_tile_beyond_srtm_coverage_suggests_allow_missing(src: Path, tmp
     )
     [result] = prepare_dem(["19FDV"], str(folder), tmp_path / "dem", allow_missing=True)
     assert result.missing == ("srtm_22_24",)
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return count_connections(monkeypatch)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "nonexistent.invalid"])

@@ -9,15 +9,6 @@ from pathlib import Path
 
 import pytest
 from affine import Affine
-from esacci_fixtures import (
-    STANDIN_NAME,
-    global_tif,
-    snow_names,
-    standard_members,
-    tree,
-    write_standin_zip,
-)
-from srtm_fixtures import no_sleep, serve_files
 
 from s2kit.errors import InputError
 from s2kit.esacci import (
@@ -30,6 +21,15 @@ from s2kit.esacci import (
     install_esacci,
 )
 from s2kit.http import HttpClient
+from tests.support.esacci_fixtures import (
+    STANDIN_NAME,
+    global_tif,
+    snow_names,
+    standard_members,
+    tree,
+    write_standin_zip,
+)
+from tests.support.srtm_fixtures import no_sleep, serve_files
 
 
 @pytest.fixture(scope="module")

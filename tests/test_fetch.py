@@ -16,59 +16,43 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_bucket import (
-    REAL_L1C,
-    REAL_L2A,
-    FakeBucket,
-    closed_port,
-    count_connections,
-    derive_l1c,
-    expected_dirs,
-    listing,
-    loopback_server,
-    real_tree,
-    tree_of,
-)
-from pytest_httpserver import HTTPServer
 
-from s2kit import gcs
+from s2kit.cli_progress import RichProgress
 from s2kit.errors import UsageError
 from s2kit.fetch import (
     STATE_DIR,
     FetchError,
     RemoteProduct,
-    RichProgress,
     Selection,
     fetch,
+    gcs,
     normalize_tile,
     select_products,
 )
-from s2kit.gcs import GcsSource
+from s2kit.fetch.gcs import GcsSource
 from s2kit.http import HttpClient, SourceUnreachable
 from s2kit.plan import discover
 from s2kit.safe import parse_product_name
+from tests.support.fake_bucket import (
+    REAL_L1C,
+    REAL_L2A,
+    FakeBucket,
+    closed_port,
+    derive_l1c,
+    expected_dirs,
+    listing,
+    real_tree,
+    tree_of,
+)
+from tests.support.servers import base_url, make_client
 
 JUNE = (date(2021, 6, 1), date(2021, 6, 30))
 
 
 @pytest.fixture
 def client() -> Iterator[HttpClient]:
-    with HttpClient(retries=3, backoff=0.0, timeout=(2.0, 5.0)) as c:
+    with make_client(retries=3) as c:  # one retry more than the shared client
         yield c
-
-
-@pytest.fixture
-def fake_server() -> Iterator[HTTPServer]:
-    yield from loopback_server()
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return count_connections(monkeypatch)
-
-
-def base(server: Any) -> str:
-    return str(server.url_for("/")).rstrip("/")
 
 
 def sel(*tiles: str, start: date = JUNE[0], end: date = JUNE[1], **kw: Any) -> Selection:
@@ -102,6 +86,15 @@ def test_normalize_tile() -> None:
     for bad in ("17SQ", "99SQV", "17SIV", "X17SQV"):
         with pytest.raises(UsageError, match="expected an MGRS tile like 17SQV"):
             normalize_tile(bad)
+
+
+@pytest.mark.parametrize("tile", ["17SQW", "17AQV", "17SAV"])
+def test_fetch_tile_with_letters_mgrs_does_not_use_is_a_usage_error(tile: str) -> None:
+    # issue 13: fetch had its own looser rule (any letter but I/O) and accepted these
+    with pytest.raises(UsageError, match="expected an MGRS tile like 17SQV"):
+        normalize_tile(tile)
+    with pytest.raises(UsageError, match="expected an MGRS tile like 17SQV"):
+        Selection.parse([tile], "2021-08-01", "2021-08-31")
 
 
 def test_select_products_reasons() -> None:
@@ -147,7 +140,7 @@ def test_fetch_builds_the_tree_sen2cor_expects(fake_server, client: HttpClient, 
     bucket, made = june_bucket(fake_server)
     out = tmp_path / "l1c"
     report = fetch(
-        GcsSource(client, base(fake_server)),
+        GcsSource(client, base_url(fake_server)),
         sel("17SQV", "01LAC", start=date(2020, 7, 1)),
         out,
         jobs=4,
@@ -201,7 +194,7 @@ def test_fetch_builds_the_tree_sen2cor_expects(fake_server, client: HttpClient, 
 
 def test_rerun_finds_everything_complete(fake_server, client: HttpClient, tmp_path: Path) -> None:
     bucket, made = june_bucket(fake_server)
-    src = GcsSource(client, base(fake_server))
+    src = GcsSource(client, base_url(fake_server))
     fetch(src, sel(max_baseline="03.01"), tmp_path)
     before = len(bucket.object_hits())
     report = fetch(src, sel(max_baseline="03.01"), tmp_path)
@@ -216,7 +209,7 @@ def test_dry_run_reports_and_writes_nothing(
     bucket, made = june_bucket(fake_server)
     out = tmp_path / "l1c"
     report = fetch(
-        GcsSource(client, base(fake_server)), sel(max_cloud=30, max_baseline="03.01"), out, dry_run=True
+        GcsSource(client, base_url(fake_server)), sel(max_cloud=30, max_baseline="03.01"), out, dry_run=True
     )
     assert not out.exists()
     doc = report.to_dict()
@@ -248,7 +241,7 @@ def test_faults_are_retried_resumed_or_one_clear_error(fake_server, tmp_path: Pa
         prefix + "manifest.safe": [("truncate", 100), ("truncate", 5_000)],
     }
     with HttpClient(retries=3, backoff=0.0, timeout=(2.0, 0.5)) as c:
-        report = fetch(GcsSource(c, base(fake_server)), sel(max_baseline="03.01"), tmp_path, jobs=3)
+        report = fetch(GcsSource(c, base_url(fake_server)), sel(max_baseline="03.01"), tmp_path, jobs=3)
     assert report.ok and (tmp_path / keep.name).is_dir()
     assert tree_of(tmp_path / keep.name)[0] == keep.files
     hits = {b: [(h.range, h.status) for h in bucket.object_hits(b)] for b in bands[:4]}
@@ -268,7 +261,7 @@ def test_persistent_bad_checksum_fails_cleanly_then_resumes(
     keep = made["keep"]
     bad = f"tiles/17/S/QV/{keep.name}/" + sorted(r for r in keep.files if r.endswith(".jp2"))[0]
     bucket.bad_md5.add(bad)
-    src = GcsSource(client, base(fake_server))
+    src = GcsSource(client, base_url(fake_server))
     report = fetch(src, sel(max_baseline="03.01"), tmp_path)
     [failed] = report.by("failed")
     assert failed.name == keep.name and "expected MD5 AAAAAAAAAAAAAAAAAAAAAA==, found" in str(failed.reason)
@@ -291,7 +284,7 @@ def test_damaged_or_foreign_copies_are_completed_not_refetched(
 ) -> None:
     bucket, made = june_bucket(fake_server)
     keep = made["keep"]
-    src = GcsSource(client, base(fake_server))
+    src = GcsSource(client, base_url(fake_server))
     # a gsutil-style copy: some files, one truncated, no empty folders, no manifest
     final = tmp_path / keep.name
     rels = sorted(keep.files)
@@ -322,7 +315,7 @@ def test_hostile_object_names_are_refused(fake_server, client: HttpClient, tmp_p
     d = derive_l1c()
     prefix = bucket.add_product("17SQV", d.name, d.files)
     bucket.put(prefix + "GRANULE/../../../../escape.txt", b"x")
-    report = fetch(GcsSource(client, base(fake_server)), sel(), tmp_path / "out")
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(), tmp_path / "out")
     [failed] = report.by("failed")
     assert "expected object paths inside the product, found 'GRANULE/../../../../escape.txt': refused" in str(
         failed.reason
@@ -366,7 +359,7 @@ def test_listing_with_dotdot_prefix_writes_nothing_outside_out(
         bucket.put(folder + rel, data)
     bucket.extra_prefixes["tiles/17/S/QV/"] = [folder]
     out = deep_out(tmp_path)
-    src = GcsSource(client, base(fake_server))
+    src = GcsSource(client, base_url(fake_server))
     dry = fetch(src, sel(max_cloud=50), out, dry_run=True)
     assert dry.by("skipped")  # (a "../" folder of the object names is listed too: skipped as well)
     for skip in dry.by("skipped"):
@@ -391,7 +384,7 @@ def test_index_row_with_dotdot_base_url_writes_nothing_outside_out(
     bucket.add_index([row])
     out = deep_out(tmp_path)
     report = fetch(
-        GcsSource(client, base(fake_server), index="bucket", state_dir=out / STATE_DIR), sel(), out
+        GcsSource(client, base_url(fake_server), index="bucket", state_dir=out / STATE_DIR), sel(), out
     )
     assert [p.reason_code for p in report.products] == ["unsafe-name"]
     assert outside(tmp_path, out) == [] and bucket.object_hits(evil.name[:-5]) == []
@@ -425,7 +418,7 @@ def test_listing_of_wrong_json_shape_fails_one_product_without_a_crash(
         doc if isinstance(doc, str) else json.loads(json.dumps(doc).replace("{prefix}", prefix))
     )
     out = deep_out(tmp_path)
-    report = fetch(GcsSource(client, base(fake_server)), sel(), out)
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(), out)
     assert [p.name for p in report.by("downloaded")] == [good.name]
     [failed] = report.by("failed")
     assert failed.name == bad.name and str(failed.reason).startswith("listing: ")
@@ -440,7 +433,7 @@ def test_object_name_with_nul_byte_fails_one_product_without_a_crash(
     prefix = bucket.add_product("17SQV", d.name, d.files)
     bucket.put(prefix + "GRANULE/a\x00b.jp2", b"x")
     bucket.put(prefix + "GRANULE/line\nbreak.jp2", b"y")
-    report = fetch(GcsSource(client, base(fake_server)), sel(), tmp_path / "out")
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(), tmp_path / "out")
     [failed] = report.by("failed")
     assert "expected object paths inside the product, found 'GRANULE/a\\x00b.jp2': refused" in str(
         failed.reason
@@ -458,7 +451,7 @@ def test_destination_resolving_outside_out_is_refused(
     elsewhere.mkdir()
     (out / STATE_DIR / "staging").mkdir(parents=True)
     (out / STATE_DIR / "staging" / d.name).symlink_to(elsewhere)  # planted: staging leads out of OUT
-    report = fetch(GcsSource(client, base(fake_server)), sel(), out)
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(), out)
     [failed] = report.by("failed")
     assert f"under {out.resolve()}, found one resolving to {elsewhere.resolve()}: refused" in str(
         failed.reason
@@ -472,7 +465,7 @@ def test_tile_listing_of_wrong_json_shape_is_one_line_error(
     bucket = FakeBucket().register(fake_server)
     bucket.listing_docs["tiles/17/S/QV/"] = {"prefixes": "notalist"}
     with pytest.raises(FetchError, match=r"expected 'prefixes' as a list, found str") as info:
-        fetch(GcsSource(client, base(fake_server)), sel(), tmp_path / "out")
+        fetch(GcsSource(client, base_url(fake_server)), sel(), tmp_path / "out")
     assert "\n" not in str(info.value) and os.listdir(tmp_path / "out") == [STATE_DIR]
 
 
@@ -483,7 +476,7 @@ def test_max_cloud_mtd_declared_huge_is_refused_without_reading_it(
     d = derive_l1c()
     prefix = bucket.add_product("17SQV", d.name, d.files)
     bucket.declared_size[prefix + "MTD_MSIL1C.xml"] = 3 * 1024**3  # "3 GiB", says the mirror
-    report = fetch(GcsSource(client, base(fake_server)), sel(max_cloud=50), tmp_path, dry_run=True)
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(max_cloud=50), tmp_path, dry_run=True)
     [failed] = report.by("failed")
     assert str(failed.reason).startswith("cloud cover: ") and str(failed.reason).endswith(
         f"expected MTD_MSIL1C.xml of at most {gcs.MAX_MTD_BYTES} bytes, found {3 * 1024**3} declared by "
@@ -502,7 +495,7 @@ def test_max_cloud_mtd_larger_than_declared_is_cut_at_the_cap(
     assert len(d.files["MTD_MSIL1C.xml"]) > 2000
     monkeypatch.setattr(gcs, "MAX_MTD_BYTES", 2000)  # a small cap: the real MTD is over it
     bucket.declared_size[mtd] = 1000  # the mirror lies about the size
-    report = fetch(GcsSource(client, base(fake_server)), sel(max_cloud=50), tmp_path, dry_run=True)
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(max_cloud=50), tmp_path, dry_run=True)
     [failed] = report.by("failed")
     assert "expected MTD_MSIL1C.xml of at most 2000 bytes, found Content-Length" in str(failed.reason)
     assert len(bucket.object_hits("MTD_MSIL1C.xml")) == 1
@@ -528,7 +521,7 @@ def test_unreachable_download_host_stops_the_run_at_once(
             return f"http://127.0.0.1:{port}/{self.bucket}/{name}"
 
     with HttpClient(retries=5, backoff=10.0) as http, pytest.raises(SourceUnreachable) as info:
-        fetch(ObjectsElsewhere(http, base(fake_server)), sel(), tmp_path / "out", jobs=1)
+        fetch(ObjectsElsewhere(http, base_url(fake_server)), sel(), tmp_path / "out", jobs=1)
     assert [c for c in connects if c.endswith(f":{port}")] == [f"127.0.0.1:{port}"]  # one file tried
     assert "connection refused" in str(info.value) and "run the same command again to resume" in str(
         info.value
@@ -544,15 +537,15 @@ def test_one_writer_per_folder(fake_server, client: HttpClient, tmp_path: Path) 
         fh.flush()
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         with pytest.raises(FetchError, match=r"found one running \(pid 4242\)"):
-            fetch(GcsSource(client, base(fake_server)), sel(), tmp_path)
-    assert fetch(GcsSource(client, base(fake_server)), sel(), tmp_path, dry_run=True).ok  # reads only
+            fetch(GcsSource(client, base_url(fake_server)), sel(), tmp_path)
+    assert fetch(GcsSource(client, base_url(fake_server)), sel(), tmp_path, dry_run=True).ok  # reads only
 
 
 def test_progress_bar_and_bucket_end_note(fake_server, client: HttpClient, tmp_path: Path) -> None:
     june_bucket(fake_server)
     notes: list[str] = []
     report = fetch(
-        GcsSource(client, base(fake_server)),
+        GcsSource(client, base_url(fake_server)),
         sel(end=date(2024, 10, 1)),
         tmp_path,
         progress=RichProgress(),
@@ -579,7 +572,7 @@ def test_killed_fetch_resumes_without_fetching_anything_twice(
     bucket.rec.faults[big] = [("throttle", (32_768, 0.03))]  # ~3 s for the whole file
     out = tmp_path / "l1c"
     cmd = [s2kit_exe, "fetch", "--tile", "17SQV", "--start", "2021-06-01", "--end", "2021-06-30"]
-    cmd += ["--out", str(out), "--base-url", base(fake_server), "--jobs", "2", "--retries", "0"]
+    cmd += ["--out", str(out), "--base-url", base_url(fake_server), "--jobs", "2", "--retries", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     staging = out / STATE_DIR / "staging" / d.name
     journal = out / STATE_DIR / "staging" / f"{d.name}.journal"
@@ -612,7 +605,7 @@ def test_killed_fetch_resumes_without_fetching_anything_twice(
 def test_cli_text_json_and_hostile_out(fake_server, s2kit_exe: str, hostile_dir: Path) -> None:
     june_bucket(fake_server)
     args = [s2kit_exe, "fetch", "--tile", "T17SQV", "--start", "2021-06-01", "--end", "2021-06-30"]
-    args += ["--out", str(hostile_dir), "--base-url", base(fake_server), "--max-baseline", "03.01"]
+    args += ["--out", str(hostile_dir), "--base-url", base_url(fake_server), "--max-baseline", "03.01"]
     dry = subprocess.run([*args, "--dry-run"], capture_output=True, text=True)
     assert dry.returncode == 0 and "dry run: nothing written" in dry.stdout and dry.stderr == ""
     assert os.listdir(hostile_dir) == []
@@ -696,7 +689,7 @@ def test_sigterm_stops_cleanly_with_130_then_resumes(fake_server, s2kit_exe: str
     prefix = bucket.add_product("17SQV", d.name, files)
     bucket.rec.faults[prefix + big_rel] = [("throttle", (32_768, 0.03))]
     cmd = [s2kit_exe, "fetch", "--tile", "17SQV", "--start", "2021-06-01", "--end", "2021-06-30"]
-    cmd += ["--out", str(tmp_path), "--base-url", base(fake_server), "--jobs", "2"]
+    cmd += ["--out", str(tmp_path), "--base-url", base_url(fake_server), "--jobs", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     part = tmp_path / STATE_DIR / "staging" / d.name / (big_rel + ".part")
     deadline = time.monotonic() + 30
@@ -712,3 +705,17 @@ def test_sigterm_stops_cleanly_with_130_then_resumes(fake_server, s2kit_exe: str
     ranges = [h.range for h in bucket.object_hits(big_rel)]
     assert ranges[0] is None and ranges[1] is not None and len(ranges) == 2
     assert tree_of(tmp_path / d.name)[0] == files
+
+
+def test_names_from_before_the_fetch_package_still_import() -> None:
+    # issue 13 moved fetch.py, gcs.py and cdse.py into s2kit/fetch/: the old names keep working
+    import s2kit.cdse
+    import s2kit.fetch
+    import s2kit.gcs
+    from s2kit.cli_progress import RichProgress as MovedProgress
+    from s2kit.fetch import FetchedProduct, fetch_products
+    from s2kit.fetch.cdse import CdseSource
+
+    assert s2kit.gcs.GcsSource is GcsSource and s2kit.cdse.CdseSource is CdseSource
+    assert s2kit.fetch.ProductReport is FetchedProduct and s2kit.fetch.fetch is fetch_products
+    assert s2kit.fetch.RichProgress is MovedProgress

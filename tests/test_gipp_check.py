@@ -10,8 +10,8 @@ import pytest
 from s2kit import gipp
 from s2kit.errors import ConfigError, InputError, MetadataError, UnsafeXMLError
 from s2kit.gipp import GippSettings, check_gipp, diff_gipp, render_gipp
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 GIPPS = REPO / "data" / "fixtures" / "gipp"
 REAL = sorted(p.name for p in GIPPS.glob("*.xml"))
 EWOC = (GIPPS / "sen2cor-2.9.0_L2A_GIPP_user-edited_ewoc.xml").read_bytes()
@@ -82,7 +82,7 @@ def test_210_file_in_a_29_install_names_every_unknown_element() -> None:
         GIPPS / "sen2cor-2.10.01_L2A_GIPP_pristine_win-install.xml", version="2.9", env=NO_ENV
     )
     unknown = [f.element for f in report.findings if f.code == "unknown-element"]
-    assert unknown == [f"Common_Section/{t}" for t in gipp._L2A_210_MARKERS]
+    assert unknown == [f"Common_Section/{t}" for t in gipp.detect._L2A_210_MARKERS]
     assert report.xsd_valid is False
     assert "xsd-invalid" not in codes(report)  # explained by the structural findings
 
@@ -326,6 +326,6 @@ def test_unsupported_version_flag_is_an_error() -> None:
 
 
 def test_every_emitted_code_is_declared() -> None:
-    source = (REPO / "s2kit" / "gipp.py").read_text()
+    source = "".join(p.read_text() for p in sorted((REPO / "s2kit" / "gipp").glob("*.py")))
     used = set(re.findall(r'_finding\(\s*"([a-z0-9-]+)"', source))
     assert used == set(gipp.FINDING_CODES)

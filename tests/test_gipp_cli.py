@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from s2kit.cli import app
 from s2kit.xmlsafe import parse_xml
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 GIPPS = REPO / "data" / "fixtures" / "gipp"
 EWOC = GIPPS / "sen2cor-2.9.0_L2A_GIPP_user-edited_ewoc.xml"
 PRISTINE_29 = GIPPS / "sen2cor-2.9.0_L2A_GIPP_pristine_brazil-data-cube.xml"

@@ -17,14 +17,13 @@ import hashlib
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from s2kit.xmlsafe import parse_xml
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "data" / "fixtures"
 TEMPLATES = REPO / "s2kit" / "templates" / "gipp"
 KINDS = ("L2A_GIPP", "L2A_PB_GIPP", "L2A_CAL_SC_GIPP", "L2A_CAL_AC_GIPP")

@@ -8,11 +8,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from fake_bucket import closed_port, count_connections
-from srtm_fixtures import no_sleep, serve_files
 
 from s2kit.errors import S2kitError
 from s2kit.http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, offline_reason, redact_url
+from tests.support.fake_bucket import closed_port
+from tests.support.srtm_fixtures import no_sleep, serve_files
 
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -138,11 +138,6 @@ def test_checksum_mismatch_discards(httpserver, tmp_path: Path) -> None:
     with client() as http, pytest.raises(HttpError, match="expected SHA-256 0000, found"):
         http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", expected_sha256="0000")
     assert leftovers(tmp_path) == []
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return count_connections(monkeypatch)
 
 
 def test_connection_refused_is_not_retried(tmp_path: Path, connects: list[str]) -> None:

@@ -2,7 +2,7 @@
 Apptainer (1.4.5 in tests/infra/apptainer-sandbox.sh), then `apptainer test`, `inspect --labels`,
 and one real `apptainer exec ... s2kit worker` task on a real-metadata L1C tree.
 
-The two inputs that cannot be downloaded here are STAND-INS made by tests/standins.py and passed
+The two inputs that cannot be downloaded here are STAND-INS made by tests/support/standins.py and passed
 as build arguments, so the def that users build is the one built here: a makeself installer
 holding the Sen2Cor TEST DOUBLE (not ESA Sen2Cor) and a tiny ESACCI-LC archive. Everything else
 is real: debootstrap of Debian bookworm, apt, pip install of s2kit, install-sen2cor.sh (sha256,
@@ -24,9 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from infra_groups import INFRA_COMMAND, require_tool, run_with_progress
-from safe_trees import build_l1c_tree
-from standins import StandIn, make_standin_esacci, make_standin_installer
 
 import s2kit
 from s2kit.config import BatchConfig
@@ -35,10 +32,13 @@ from s2kit.errors import ConfigError
 from s2kit.image import REQUIRED_LABELS, check_binds, default_ca_bundle, read_lock
 from s2kit.plan import make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir
+from tests.support import REPO
+from tests.support.infra_groups import INFRA_COMMAND, require_tool, run_with_progress
+from tests.support.safe_trees import build_l1c_tree
+from tests.support.standins import StandIn, make_standin_esacci, make_standin_installer
 
 pytestmark = pytest.mark.apptainer
 
-REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / "tests" / "infra" / "apptainer-sandbox.sh"
 DEF = REPO / "containers" / "sen2cor.def"
 S2KIT = str(Path(sys.executable).parent / "s2kit")

@@ -1,7 +1,7 @@
 """Static checks of the Sen2Cor image: the def, install-sen2cor.sh, checksums, the build command
 (golden), the TOFU lock, check_binds. No Apptainer needed (tests/test_image_build.py builds it).
 
-install-sen2cor.sh also runs here for real, natively, on stand-in inputs (tests/standins.py):
+install-sen2cor.sh also runs here for real, natively, on stand-in inputs (tests/support/standins.py):
 it is the same script the image's %post runs.
 """
 
@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_groups import require_tool
-from standins import corrupt_copy, make_standin_esacci, make_standin_installer
 
 from s2kit.config import BatchConfig
 from s2kit.errors import ConfigError, InputError, UsageError
@@ -39,8 +37,11 @@ from s2kit.image import (
     read_lock,
     update_lock,
 )
+from tests.support import REPO
+from tests.support.configs import config_data
+from tests.support.infra_groups import require_tool
+from tests.support.standins import corrupt_copy, make_standin_esacci, make_standin_installer
 
-REPO = Path(__file__).resolve().parent.parent
 DEF = REPO / "containers" / "sen2cor.def"
 SCRIPT = REPO / "containers" / "install-sen2cor.sh"
 CHECKSUMS = REPO / "containers" / "checksums.tsv"
@@ -401,21 +402,9 @@ def _cfg(base: Path, runtime: str = "apptainer", **paths: Any) -> BatchConfig:
     (base / "l1c").mkdir(exist_ok=True)
     (base / "dem").mkdir(exist_ok=True)
     (base / "img.sif").write_bytes(b"")
-    data: dict[str, Any] = {
-        "paths": {
-            "l1c_dirs": [str(base / "l1c")],
-            "l2a_dir": str(base / "l2a"),
-            "dem_dir": str(base / "dem"),
-            "scratch_dir": str(base / "scratch"),
-            "run_dir": str(base / "run"),
-            **paths,
-        },
-        "sen2cor": {"runtime": runtime},
-    }
-    if runtime == "apptainer":
-        data["sen2cor"]["image"] = str(base / "img.sif")
-    else:
-        data["sen2cor"]["install_dir"] = str(base / "sen2cor")
+    data = config_data(
+        base, runtime=runtime, image=base / "img.sif", install_dir=base / "sen2cor", paths=paths
+    )
     return BatchConfig.model_validate(data)
 
 

@@ -12,13 +12,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_batch import batch_config, partials, published, s2kit_cli, write_toml
-from test_lsf import hostile_batch, run_script_like_the_scheduler
 
 from s2kit.runs import JobRecord
 from s2kit.schedulers import LocalScheduler, job_spec
 from s2kit.schedulers.base import JobSpec, UnsafeScriptValue
 from s2kit.schedulers.local import pid_alive, render_local
+from tests.support.batch_runs import (
+    hostile_batch,
+    partials,
+    published,
+    run_script_like_the_scheduler,
+    s2kit_cli,
+)
+from tests.support.configs import batch_config, write_toml
 
 COUNTER = r"""
 import fcntl, json, os, sys, time

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_batch import FAKE_LSF, batch_config, partials, published, s2kit_cli, write_toml
 
 from s2kit.batch import status, submit
 from s2kit.config import BatchConfig
@@ -29,8 +28,16 @@ from s2kit.schedulers.lsf import (
     render_lsf,
     rusage_mem,
 )
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+from tests.support.batch_runs import (
+    FAKE_LSF,
+    hostile_batch,
+    partials,
+    published,
+    run_script_like_the_scheduler,
+    s2kit_cli,
+)
+from tests.support.configs import batch_config, write_toml
 
 
 @pytest.fixture
@@ -371,39 +378,6 @@ def test_cli_end_to_end_with_fake_lsf_running_the_elements(tmp_path: Path) -> No
 
 # ============================================================================ issue 12 item 2: no shell from data
 # Hostile but legal: every character here is allowed in a path and must arrive verbatim.
-HOSTILE_PARTS = ("sp ace 'q' \"dq\" $(touch PWNED) `touch PWNED` ; touch PWNED # ü \\ 100% $HOME", "-lead")
-
-
-def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
-    """A planned 1-scene batch whose every path (L1C, L2A, scratch, run) is under a hostile root."""
-    root = tmp_path.joinpath(*HOSTILE_PARTS)
-    root.mkdir(parents=True)
-    cfg = batch_config(
-        root,
-        1,
-        l1c=root / "-l1c",
-        l2a=root / "l2a ;x",
-        scratch=root / "scr`a`tch",
-        run=root / "run $(x)",
-        kind=kind,
-    )
-    make_plan(cfg, check_resources=False)
-    return cfg, RunDir(cfg.paths.run_dir)
-
-
-def run_script_like_the_scheduler(tmp_path: Path, argv: list[str], env: dict[str, str]) -> None:
-    """bash -n, then bash runs the script in an empty cwd; no PWNED file may appear anywhere."""
-    script = Path(argv[1])
-    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
-    assert syntax.returncode == 0, syntax.stderr
-    cwd = tmp_path / "cwd"
-    cwd.mkdir(exist_ok=True)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_"))}
-    run = subprocess.run(argv, env={**base, **env}, cwd=cwd, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert list(tmp_path.rglob("PWNED")) == [] and list(cwd.iterdir()) == []
-
-
 def test_hostile_paths_in_an_lsf_script_run_no_shell_code(tmp_path: Path) -> None:
     cfg, rd = hostile_batch(tmp_path, "lsf")
     log_dir = rd.path / "jobs" / "all"

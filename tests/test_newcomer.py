@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 import tomllib
-from infra_groups import INFRA_COMMAND, require_tool, skip_group
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from s2kit.batch import Sen2CorMissing, check_sen2cor
 from s2kit.cli import app
 from s2kit.config import load_config
+from tests.support.infra_groups import INFRA_COMMAND, require_tool, skip_group
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -40,7 +40,8 @@ def _inner_pytest(
 ) -> subprocess.CompletedProcess[str]:
     """A separate pytest run (its own capture, its own terminal summary)."""
     env = env or _env()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH", "")]))
+    # tests/ for "-p conftest", the repo root for the tests.support package it imports
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), str(REPO), env.get("PYTHONPATH", "")]))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=cwd,
@@ -132,7 +133,7 @@ def test_long_phase_prints_progress_while_pytest_captures_output(tmp_path: Path)
         textwrap.dedent(
             """
             import sys
-            from infra_groups import run_with_progress
+            from tests.support.infra_groups import run_with_progress
 
             SCRIPT = (
                 "import sys, time\\n"

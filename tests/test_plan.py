@@ -11,12 +11,13 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from safe_trees import build_l1c_tree, zip_tree
 
 from s2kit.config import BatchConfig, config_from_dict
 from s2kit.plan import PreflightError, make_plan
 from s2kit.runs import PROVENANCE_SUFFIX, RunDir
 from s2kit.tiles import tile_geometry
+from tests.support.configs import config_data
+from tests.support.safe_trees import build_l1c_tree, zip_tree
 
 # the tiles of the real L1C fixtures (03.01: 46RER, 02.09: 01LAC, 05.09: 34UDD)
 DEM_TILES = ("46RER", "01LAC", "34UDD")
@@ -32,18 +33,8 @@ def _fake_dem(dem_dir: Path, *tiles: str) -> Path:
 
 
 def _cfg(tmp: Path, **sections: dict[str, object]) -> BatchConfig:
-    data: dict[str, dict[str, object]] = {
-        "paths": {
-            "l1c_dirs": [str(tmp / "l1c")],
-            "l2a_dir": str(tmp / "l2a"),
-            "dem_dir": str(_fake_dem(tmp / "dem", *DEM_TILES)),
-            "scratch_dir": str(tmp / "scratch"),
-            "run_dir": str(tmp / "run"),
-        },
-        "sen2cor": {"runtime": "native", "install_dir": str(tmp / "sen2cor")},
-    }
-    for k, v in sections.items():
-        data.setdefault(k, {}).update(v)
+    _fake_dem(tmp / "dem", *DEM_TILES)
+    data = config_data(tmp, install_dir=tmp / "sen2cor", **sections)
     (tmp / "l1c").mkdir(exist_ok=True)
     return config_from_dict(data, tmp)
 

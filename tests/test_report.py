@@ -1,7 +1,7 @@
 """s2kit report: the HTML page and its JSON facts from a run of the Sen2Cor TEST DOUBLE.
 
 The double's band files are placeholders, so their quicklook cell must say why there is
-none; one product per run gets real 60 m rasters (synthetic values, tests/l2a_rasters.py)
+none; one product per run gets real 60 m rasters (synthetic values, tests/support/l2a_rasters.py)
 so a real thumbnail is made too.
 """
 
@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from l2a_rasters import derive_metadata, make_demo_run, r60_files, write_l2a_rasters
-from safe_trees import build_l2a_tree
 
 from s2kit.batch import status
 from s2kit.errors import InputError
@@ -27,6 +25,8 @@ from s2kit.quicklook import QuicklookError, cached_quicklook, render_quicklook
 from s2kit.report import build_report, log_excerpt, provenance_checks, render_html, write_report
 from s2kit.runs import RunDir
 from s2kit.sen2cor import settings_sha256
+from tests.support.l2a_rasters import derive_metadata, make_demo_run, r60_files, write_l2a_rasters
+from tests.support.safe_trees import build_l2a_tree
 
 SECTIONS = ["summary", "provenance", "failures", "times", "quicklooks", "comparison"]
 
@@ -173,10 +173,9 @@ def test_old_provenance_without_settings_falls_back_to_file_hashes_and_says_so()
 
 def test_flat_terrain_scenes_say_so_in_status_and_report(tmp_path: Path) -> None:
     """sen2cor.dem = "none": status, the report and the provenance say "no DEM: flat terrain"."""
-    from test_batch import batch_config
-
     from s2kit.batch import format_status, submit
     from s2kit.plan import make_plan
+    from tests.support.configs import batch_config
 
     cfg = batch_config(tmp_path, 2, sen2cor={"dem": "none"})
     cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": None})})

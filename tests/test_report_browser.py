@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from l2a_rasters import make_demo_run
 
 from s2kit.compare import compare_products
 from s2kit.report import write_report
+from tests.support.l2a_rasters import make_demo_run
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = [
@@ -254,8 +254,8 @@ def test_report_renders_without_console_errors(tmp_path: Path) -> None:
     exe = find_chromium()
     demo = make_demo_run(tmp_path / "batch", n=3, crash=2, real_rasters=1)
     # an ESA-like pair so the comparison section has content (synthetic rasters, see test_compare)
-    from l2a_rasters import derive_metadata, pattern, write_l2a_rasters
-    from safe_trees import build_l2a_tree
+    from tests.support.l2a_rasters import derive_metadata, pattern, write_l2a_rasters
+    from tests.support.safe_trees import build_l2a_tree
 
     off = build_l2a_tree(tmp_path / "official", "33XWJ")
     loc = derive_metadata(

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_batch import batch_config, published, s2kit_cli, write_toml
 from typer.testing import CliRunner
 
 from s2kit import fsutil
@@ -37,6 +36,8 @@ from s2kit.runs import (
     SceneState,
     one_line,
 )
+from tests.support.batch_runs import published, s2kit_cli
+from tests.support.configs import batch_config, write_toml
 
 
 def _env() -> dict[str, str]:
@@ -140,7 +141,7 @@ def test_replan_writes_a_new_batch_and_submit_defaults_to_it(tmp_path: Path) -> 
     rd.append_job(_record())  # a job indexes batch "all"
 
     # one scene is now done (published): the re-plan must not rewrite all.txt
-    from test_plan import _publish
+    from tests.test_plan import _publish
 
     _publish(cfg, scenes[0])
     res2 = make_plan(cfg, check_resources=False)
@@ -164,7 +165,7 @@ def test_status_maps_each_job_onto_its_own_batch_after_a_replan(tmp_path: Path) 
         json.dumps({"exit_codes": {"0": 0, "1": 1, "2": 0}})
     )
     rd.append_job(JobRecord("local", job_id, "all", 0, 3, str(script), "2026-01-01T00:00:00Z"))
-    from test_plan import _publish
+    from tests.test_plan import _publish
 
     _publish(cfg, scenes[0])
     assert make_plan(cfg, check_resources=False).batch == "all-2"

@@ -13,7 +13,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from safe_trees import FIXTURES, build_l2a_tree, zip_tree
 
 from s2kit import xmlsafe
 from s2kit.errors import InputError, MetadataError, MetadataTooLargeError, S2kitError, UnsafeXMLError
@@ -27,6 +26,7 @@ from s2kit.safe import (
     sen2cor_version_from_gipp,
     to_record,
 )
+from tests.support.safe_trees import FIXTURES, build_l2a_tree, zip_tree
 
 METADATA_FIXTURES = sorted(
     p for folder in ("l1c_mtd", "l2a_mtd", "tile_mtd", "manifest") for p in (FIXTURES / folder).iterdir()
@@ -525,3 +525,15 @@ def test_no_module_regex_is_anchored_with_dollar() -> None:
                 if re.search(r"(?<!\\)\$(\)|$)", text) and not value.flags & re.MULTILINE:
                     offenders.append(f"{mod.name}.{attr}: {text!r}")
     assert offenders == []
+
+
+def test_names_from_before_the_safe_package_still_import() -> None:
+    # issue 13 moved safe.py into s2kit/safe/ and the empty-folder repair out of plan.py
+    import s2kit.plan
+    import s2kit.safe
+    from s2kit import versions
+
+    assert s2kit.plan.repair_empty_dirs is s2kit.safe.repair_empty_dirs
+    assert s2kit.plan.EMPTY_DIRS == s2kit.safe.EMPTY_DIRS == ("AUX_DATA", "HTML", "rep_info")
+    assert s2kit.safe.sen2cor_version_from_gipp is versions.sen2cor_version_from_gipp
+    assert s2kit.plan.GATE == versions.BASELINE_GATE == {"2.9": (4, 0)}

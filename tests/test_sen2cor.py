@@ -27,38 +27,18 @@ from s2kit.sen2cor import (
     task_threads,
     timeout_seconds,
 )
+from tests.support import REPO, alive
+from tests.support.configs import config_data
 
-REPO = Path(__file__).resolve().parents[1]
 DOUBLE_HOME = REPO / "tests" / "sen2cor_double"
 HOSTILE = "/data/dir with spaces 'quote' \"dq\" $HOME ünïcødé"
 
 
 def make_cfg(tmp: Path, runtime: str = "native", **sen2cor: Any) -> BatchConfig:
-    s: dict[str, Any] = {"runtime": runtime, **sen2cor}
-    if runtime == "native":
-        s.setdefault("install_dir", str(DOUBLE_HOME))
-    else:
-        s.setdefault("image", str(tmp / "sen2cor.sif"))
-    return BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [str(tmp / "l1c")],
-                "l2a_dir": str(tmp / "l2a"),
-                "scratch_dir": str(tmp / "scratch"),
-                "run_dir": str(tmp / "run"),
-            },
-            "sen2cor": s,
-        }
+    data = config_data(
+        tmp, runtime=runtime, install_dir=DOUBLE_HOME, image=tmp / "sen2cor.sif", dem=None, sen2cor=sen2cor
     )
-
-
-def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie (PID 1 here may never reap orphans)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except FileNotFoundError:
-        return False
-    return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] not in (b"Z", b"X")
+    return BatchConfig.model_validate(data)
 
 
 def script(path: Path, body: str) -> Path:

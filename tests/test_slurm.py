@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_batch import FakeSlurm, batch_config, partials, published, s2kit_cli, write_toml
-from test_lsf import hostile_batch, run_script_like_the_scheduler
 
 from s2kit.batch import StatusReport, format_status, resubmit_failed, status, submit
 from s2kit.config import BatchConfig, control_character
@@ -26,6 +24,15 @@ from s2kit.runs import RunDir
 from s2kit.schedulers import SchedulerError, SlurmScheduler, chunk_ranges, job_spec
 from s2kit.schedulers.base import CommandResult, JobSpec, UnsafeScriptValue, hhmmss
 from s2kit.schedulers.slurm import parse_max_array_size, parse_sbatch_reply, parse_squeue, render_slurm
+from tests.support.batch_runs import (
+    FakeSlurm,
+    hostile_batch,
+    partials,
+    published,
+    run_script_like_the_scheduler,
+    s2kit_cli,
+)
+from tests.support.configs import batch_config, write_toml
 
 SPEC = JobSpec(
     name="s2kit-all",

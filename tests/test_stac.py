@@ -17,8 +17,6 @@ from typing import Any
 
 import pystac
 import pytest
-from l2a_rasters import make_demo_run
-from safe_trees import build_l2a_tree
 
 from s2kit import __version__
 from s2kit.errors import InputError
@@ -38,6 +36,8 @@ from s2kit.stac import (
     stac_for,
     validate_stac,
 )
+from tests.support.l2a_rasters import make_demo_run
+from tests.support.safe_trees import build_l2a_tree
 
 CORE_ITEM = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
 CORE_COLLECTION = "https://schemas.stacspec.org/v1.1.0/collection-spec/json-schema/collection.json"

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from safe_trees import build_l2a_tree
 
 from s2kit.errors import InputError
 from s2kit.stac import facts as facts_mod
@@ -21,6 +20,7 @@ from s2kit.stac.geometry import (
     point_in_geometry,
     simplify,
 )
+from tests.support.safe_trees import build_l2a_tree
 
 POSLIST_RE = re.compile(r"<EXT_POS_LIST>([^<]+)</EXT_POS_LIST>")
 

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from safe_trees import FIXTURES, PLACEHOLDER
 
 from s2kit.stac import make_item, validate_stac
 from s2kit.stac.geometry import geodesic_area_m2, point_in_geometry
+from tests.support.safe_trees import FIXTURES, PLACEHOLDER
 
 REFERENCE = FIXTURES / "stac_reference"
 PRODUCTS = sorted(

@@ -12,11 +12,11 @@ from typing import Any
 import jsonschema
 import pytest
 from referencing.exceptions import Unretrievable
-from safe_trees import build_l2a_tree
 
 from s2kit.errors import InputError
 from s2kit.stac import EXTENSION_SCHEMAS, make_item, validate_documents
 from s2kit.stac.schemas import SCHEMA_ROOT, SHIPPED, _Offline
+from tests.support.safe_trees import build_l2a_tree
 
 SOURCES = SCHEMA_ROOT / "SOURCES.md"
 

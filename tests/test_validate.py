@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from safe_trees import FIXTURES, REAL_L2A_TILES, build_l2a_tree, zip_tree
 
 from s2kit.validate import validate_product, validate_products
+from tests.support.safe_trees import FIXTURES, REAL_L2A_TILES, build_l2a_tree, zip_tree
 
 
 @pytest.mark.parametrize("tile", sorted(REAL_L2A_TILES))

@@ -1,6 +1,6 @@
 """s2kit.worker / ``s2kit worker``: one scene per task, end to end with the Sen2Cor TEST DOUBLE.
 
-Every run here uses real L1C trees (real ESA MTD_MSIL1C.xml, tests/safe_trees.py), a real
+Every run here uses real L1C trees (real ESA MTD_MSIL1C.xml, tests/support/safe_trees.py), a real
 plan (s2kit.plan.make_plan) and tests/sen2cor_double/bin/L2A_Process (NOT Sen2Cor) as
 ``install_dir/bin/L2A_Process``; L1C, L2A, DEM, scratch and run dirs live under a path
 with spaces, quotes, ``$`` and non-ASCII characters.
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from safe_trees import build_l1c_tree, zip_tree
 
 from s2kit.config import BatchConfig
 from s2kit.errors import InputError, UsageError
@@ -49,8 +48,9 @@ from s2kit.worker import (
     run_task,
     task_index,
 )
+from tests.support import REPO, alive
+from tests.support.safe_trees import build_l1c_tree, zip_tree
 
-REPO = Path(__file__).resolve().parents[1]
 DOUBLE_HOME = REPO / "tests" / "sen2cor_double"
 DOUBLE = DOUBLE_HOME / "bin" / "L2A_Process"
 TILE = "46RER"  # tile of the real baseline-03.01 L1C safe_trees builds
@@ -65,15 +65,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["S2KIT_KILL_GRACE_SECONDS"] = "2"
     env.update(extra)
     return env
-
-
-def alive(pid: int) -> bool:
-    """Exists and is not a zombie (PID 1 in some containers never reaps orphans)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except FileNotFoundError:
-        return False
-    return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] not in (b"Z", b"X")
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 30.0) -> None:

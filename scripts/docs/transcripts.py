@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
 FIXTURES = REPO / "data" / "fixtures"
-sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(REPO))  # tests.support: the builders the transcripts reuse
 
 SHOWN_TMP = "/tmp/demo"
 MARK_RE = re.compile(r"(<!-- transcript: ([a-z0-9-]+) -->\n```[a-z]*\n)(.*?)(^```$)", re.S | re.M)
@@ -129,7 +129,7 @@ def s_files(s: Session) -> dict[str, str]:
 
 
 def s_inspect(s: Session) -> dict[str, str]:
-    from safe_trees import build_l2a_tree
+    from tests.support.safe_trees import build_l2a_tree
 
     s.cwd = REPO
     s.run("s2kit inspect --json data/fixtures/tile_mtd/L2A_T07HFE_A019029_20190212T192646_N02.12_MTD_TL.xml")
@@ -148,7 +148,7 @@ def s_inspect(s: Session) -> dict[str, str]:
 
 
 def s_gipp(s: Session) -> dict[str, str]:
-    from srtm_fixtures import srtm_folder
+    from tests.support.srtm_fixtures import srtm_folder
 
     srtm_folder(s.tmp / "dem" / "srtm", ["srtm_21_05"])
     gipps = FIXTURES / "gipp"
@@ -172,7 +172,7 @@ def s_gipp(s: Session) -> dict[str, str]:
 
 
 def s_dem(s: Session) -> dict[str, str]:
-    from srtm_fixtures import srtm_folder
+    from tests.support.srtm_fixtures import srtm_folder
 
     srtm_folder(s.tmp / "srtm-mirror", ["srtm_21_05", "srtm_37_02", "srtm_38_02"], per_tile=600)
     s.run("s2kit dem footprint --tile 17SQV --tile 31UFS --tile 19FDV --tile 01KAB")
@@ -187,8 +187,8 @@ def s_dem(s: Session) -> dict[str, str]:
 
 
 def s_batch(s: Session) -> dict[str, str]:
-    from safe_trees import build_l1c_tree
-    from test_batch import batch_config, write_toml
+    from tests.support.configs import batch_config, write_toml
+    from tests.support.safe_trees import build_l1c_tree
 
     s.double_names = True
     cfg = batch_config(s.tmp, 4, {2: "crash"}, max_concurrent=1)  # one at a time: a stable order
@@ -214,7 +214,7 @@ def s_batch(s: Session) -> dict[str, str]:
 
 
 def s_fetch(s: Session) -> dict[str, str]:
-    from fake_bucket import demo_bucket, loopback_server
+    from tests.support.fake_bucket import demo_bucket, loopback_server
 
     gen = loopback_server()
     server = next(gen)
@@ -238,7 +238,7 @@ def s_fetch(s: Session) -> dict[str, str]:
 
 
 def s_esacci(s: Session) -> dict[str, str]:
-    from esacci_fixtures import write_standin_zip
+    from tests.support.esacci_fixtures import write_standin_zip
 
     write_standin_zip(s.tmp / "standin-ESACCI-LC-L4-ALL-FOR-SEN2COR.zip")
     aux = "Sen2Cor-02.09.00-Linux64/lib/python2.7/site-packages/sen2cor/aux_data"
@@ -254,8 +254,7 @@ def s_esacci(s: Session) -> dict[str, str]:
 
 
 def s_compare(s: Session) -> dict[str, str]:
-    from l2a_rasters import pattern, write_l2a_rasters
-    from test_compare import BANDS_60, SIZE, esa_pb04, local_29
+    from tests.support.l2a_rasters import BANDS_60, SIZE, esa_pb04, local_29, pattern, write_l2a_rasters
 
     official, local = esa_pb04(s.tmp / "esa"), local_29(s.tmp / "local")
     write_l2a_rasters(official)

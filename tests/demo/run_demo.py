@@ -8,10 +8,10 @@ files); never use it as data. That is why this driver lives under tests/.
 What runs, each as the real ``s2kit`` command in a subprocess:
 
 1. ``s2kit fetch``        L1C of tile 17SQV, June 2021, from a fake Google bucket on loopback
-                          (tests/fake_bucket.py: trees from the REAL SAFE listings in
+                          (tests/support/fake_bucket.py: trees from the REAL SAFE listings in
                           data/fixtures/listings, image bytes are stand-ins);
 2. ``s2kit dem prepare``  the merged-DEM set of 17SQV from synthetic CGIAR-shaped SRTM tiles
-                          (tests/srtm_fixtures.py), read from a folder;
+                          (tests/support/srtm_fixtures.py), read from a folder;
 3. ``s2kit plan`` + ``s2kit submit`` with the local scheduler and ``runtime = "native"``
    pointing at the test double; ``s2kit status``;
 4. ``s2kit validate --consistency``, ``s2kit report``, ``s2kit stac``.
@@ -34,12 +34,11 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent
 REPO = TESTS.parent
-sys.path.insert(0, str(TESTS))
-
-from fake_bucket import FakeBucket, derive_l1c, loopback_server  # noqa: E402
-from srtm_fixtures import srtm_folder  # noqa: E402
+sys.path.insert(0, str(REPO))  # tests.support: the fake servers and SRTM builders
 
 from s2kit.tiles import tile_geometry  # noqa: E402
+from tests.support.fake_bucket import FakeBucket, derive_l1c, loopback_server  # noqa: E402
+from tests.support.srtm_fixtures import srtm_folder  # noqa: E402
 
 BANNER = "DEMO — Sen2Cor test double, not Sen2Cor"
 MARKER = ".s2kit-demo"
@@ -82,7 +81,7 @@ end   = 2021-06-30
 """
 
 
-# (sensing, baseline, cloud %, spacecraft): the demo bucket of tests/fake_bucket.py (a datatake
+# (sensing, baseline, cloud %, spacecraft): the demo bucket of tests/support/fake_bucket.py (a datatake
 # reprocessed N0300 -> N0301, a cloudy one, a PB 04.00 one the planner's 2.9 gate skips)
 PRODUCTS = (
     ("20210602T160829", "0300", 12.5, "S2A"),
@@ -105,7 +104,7 @@ def _iso(compact: str) -> str:
 def consistent_l1c(
     sensing: str, baseline: str, cloud: float, spacecraft: str
 ) -> tuple[str, dict[str, bytes]]:
-    """A product of tests/fake_bucket.py's derive_l1c whose METADATA also says what its name says.
+    """A product of tests/support/fake_bucket.py's derive_l1c whose METADATA also says what its name says.
 
     derive_l1c renames files only; its MTD_MSIL1C.xml / MTD_TL.xml keep the real T01LAC product's
     date, orbit, baseline and UTM zone, so Sen2Cor (and the test double) would name the L2A after

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from safe_trees import FIXTURES
+from . import FIXTURES, TESTS
 
-TESTS = Path(__file__).resolve().parent
 DOUBLE = TESTS / "sen2cor_double" / "bin" / "L2A_Process"
 LONG = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}
 STANDIN_NOTE = (
@@ -35,7 +34,7 @@ STANDIN_NOTE = (
 )
 
 _SETUP = """#!/bin/sh
-# startup script of the STAND-IN Sen2Cor installer (tests/standins.py); runs inside --target
+# startup script of the STAND-IN Sen2Cor installer (tests/support/standins.py); runs inside --target
 set -e
 echo "STAND-IN Sen2Cor {version} installer (tests/standins.py) -- NOT ESA Sen2Cor"
 command -v file >/dev/null || {{ echo "the installer needs 'file'" >&2; exit 1; }}

@@ -1,4 +1,4 @@
-"""REAL raster files for L2A trees built from real metadata (tests/safe_trees.py).
+"""REAL raster files for L2A trees built from real metadata (tests/support/safe_trees.py).
 
 ``safe_trees.build_l2a_tree`` and the Sen2Cor test double write placeholder band files
 that are not rasters. The helpers here replace the 60 m ones with real, lossless JPEG 2000
@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -26,6 +27,8 @@ from affine import Affine
 from s2kit.compare import band_scaling
 from s2kit.safe import open_product
 from s2kit.tiles import tile_utm
+
+from .safe_trees import build_l2a_tree
 
 TILE_M = 109_800.0
 JP2_OPTIONS = {"QUALITY": "100", "REVERSIBLE": "YES"}
@@ -153,11 +156,11 @@ def make_demo_run(root: Path, n: int = 3, crash: int | None = 2, real_rasters: i
 
     Returns {"run": run dir, "l2a": [published products], "cfg": config}.
     """
-    from test_batch import batch_config  # the shared helper of the batch tests
-
     from s2kit.batch import submit
     from s2kit.plan import make_plan
     from s2kit.runs import RunDir
+
+    from .configs import batch_config
 
     cfg = batch_config(root, n, {crash: "crash"} if crash is not None else None)
     make_plan(cfg, check_resources=False)
@@ -167,3 +170,22 @@ def make_demo_run(root: Path, n: int = 3, crash: int | None = 2, real_rasters: i
     for p in products[:real_rasters]:
         write_l2a_rasters(p)
     return {"run": rd.path, "l2a": products, "cfg": cfg}
+
+
+# ----------------------------------------------------------------------------- the compare pair
+# (one real ESA L2A and the same product as a local Sen2Cor 2.9 run writes it; test_compare and
+# the docs transcripts use them)
+SIZE = 64
+BANDS_60 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
+
+
+def esa_pb04(parent: Path) -> Path:
+    """REAL ESA PB 04.00 metadata (BOA_ADD_OFFSET -1000, quantification 10000)."""
+    return build_l2a_tree(parent, "33XWJ")
+
+
+def local_29(parent: Path, **derive: Any) -> Path:
+    """DERIVED: the same product as Sen2Cor 2.9 writes it (no BOA_ADD_OFFSET)."""
+    return derive_metadata(
+        build_l2a_tree(parent, "33XWJ"), drop_offsets=True, sen2cor_gipp_version="0290", **derive
+    )

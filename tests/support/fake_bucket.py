@@ -43,7 +43,8 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+from . import FIXTURES
+
 LISTINGS = FIXTURES / "listings"
 REAL_L1C = "S2A_MSIL1C_20200717T221941_N0209_R029_T01LAC_20200717T234135.SAFE"
 REAL_L2A = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
@@ -462,7 +463,7 @@ class FakeBucket:
 
 
 def index_bytes(rows: list[dict[str, str]]) -> bytes:
-    from s2kit.gcs import INDEX_COLUMNS
+    from s2kit.fetch.gcs import INDEX_COLUMNS
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(INDEX_COLUMNS), lineterminator="\n")
@@ -665,7 +666,7 @@ def demo_bucket(server: HTTPServer) -> FakeBucket:
     return bucket
 
 
-if __name__ == "__main__":  # python tests/fake_bucket.py: serve the demo bucket until Ctrl-C
+if __name__ == "__main__":  # python -m tests.support.fake_bucket: serve the demo bucket until Ctrl-C
     gen = loopback_server()
     srv = next(gen)
     demo_bucket(srv)

@@ -13,7 +13,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+from . import FIXTURES
+
 PLACEHOLDER = b"placeholder raster written by tests/safe_trees.py, not image data\n"
 
 

@@ -1,0 +1,156 @@
+"""What a GIPP set is rendered from: :class:`GippSettings` and the parsing of its values."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..versions import DEFAULT_VERSION, normalize_version
+from .templates import DEFAULT_BASELINE, threads_domain
+
+
+def parse_threads(value: int | str, version: str = DEFAULT_VERSION) -> int | str:
+    """``AUTO`` (any case) or an int in the range the version's XSD allows (2.9: 1-8)."""
+    words, low, high = threads_domain(version)
+    allowed = " or ".join([*sorted(words), f"{low}-{high}"])
+    text = str(value).strip()
+    if text.upper() in words:
+        return text.upper()
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if isinstance(value, bool) or number is None or not low <= number <= high:
+        raise ConfigError(
+            f"Nr_Threads for Sen2Cor {normalize_version(version)} must be {allowed} "
+            f"(its L2A_GIPP.xsd), found {value!r}"
+        )
+    return number
+
+
+def allocated_cores(env: Mapping[str, str] | None = None) -> tuple[int, str] | None:
+    """Cores the batch system gave this job: (count, variable) from LSF or Slurm, else None."""
+    env = os.environ if env is None else env
+    for var in ("LSB_DJOB_NUMPROC", "SLURM_CPUS_PER_TASK"):
+        text = env.get(var, "").strip()
+        if re.fullmatch(r"[0-9]+", text) and int(text) > 0:
+            return int(text), var
+    return None
+
+
+def threads_for_allocation(version: str = DEFAULT_VERSION, env: Mapping[str, str] | None = None) -> int:
+    """Default Nr_Threads: the allocated cores, capped to what the version allows; 1 outside a job."""
+    _, low, high = threads_domain(version)
+    alloc = allocated_cores(env)
+    return max(low, min(alloc[0], high)) if alloc else low
+
+
+def normalize_dem_dir(path: str) -> str:
+    """The DEM directory with exactly one trailing ``/`` (as the lab how-to requires)."""
+    if not path:
+        raise ConfigError("expected a DEM directory, found an empty string")
+    if path != path.strip():
+        raise ConfigError(f"DEM directory {path!r} has leading/trailing blanks")
+    if path.upper() == "NONE":
+        raise ConfigError("DEM directory NONE: omit the DEM directory to run without a DEM")
+    return path.rstrip("/") + "/"
+
+
+# Characters with a meaning in a URI reference (RFC 3986): '%' starts an escape, '?' a query,
+# '#' a fragment, '[' and ']' only delimit an IP-literal host.
+_URI_ESCAPES = {c: f"%{ord(c):02X}" for c in "%?#[]"}
+
+
+def dem_reference(dem_dir: str) -> str:
+    """``DEM_Reference`` (``xs:anyURI``) for the local DEM folder *dem_dir* (``DEM_Directory``).
+
+    Sen2Cor reads ``DEM_Directory`` as a plain path (it looks for ``srtm_XX_YY.tif`` there and
+    extracts into it), but fetches a missing tile as ``urlopen(DEM_Reference + 'srtm_XX_YY.zip')``
+    (2.8.0 source, ``L2A_Tables.gdalDEM_srtm``), which percent-decodes a local path. So the folder
+    is written as a URI reference: ``%``, ``?``, ``#``, ``[`` and ``]`` percent-encoded, every other
+    character as it is. A path without those characters is unchanged; with them the reference is
+    a valid ``xs:anyURI`` that decodes (``urllib.request.url2pathname``) to exactly *dem_dir*, where
+    the raw path would fail the XSD (``%zz``, ``[1]``) or name another folder (``%41`` -> ``A``).
+    """
+    return "".join(_URI_ESCAPES.get(c, c) for c in dem_dir)
+
+
+def _split_assignment(text: str) -> tuple[str, str] | None:
+    """Split NAME=VALUE at the first ``=`` outside XPath brackets and quotes."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            return text[:i], text[i + 1 :]
+    return None
+
+
+def parse_set(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` (NAME: an element tag or an XPath) -> (NAME, VALUE)."""
+    parts = _split_assignment(text)
+    if parts is None or not parts[0].strip():
+        raise ConfigError(f"--set expects NAME=VALUE (NAME: element tag or XPath), found {text!r}")
+    return parts[0].strip(), parts[1]
+
+
+@dataclass(frozen=True)
+class GippSettings:
+    """Everything a GIPP set is rendered from.  Validated and normalised on construction.
+
+    ``threads`` becomes an int or ``"AUTO"``; ``sen2cor`` becomes ``major.minor``.
+    ``force_exit_on_dem_error=None`` means TRUE with a DEM and the template's FALSE without.
+    ``overrides`` are (element tag or XPath, value) pairs applied last.
+    """
+
+    sen2cor: str = DEFAULT_VERSION
+    dem_dir: str | None = None
+    threads: int | str = 1
+    baseline: str = DEFAULT_BASELINE
+    force_exit_on_dem_error: bool | None = None
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        version = normalize_version(self.sen2cor)
+        object.__setattr__(self, "sen2cor", version)
+        object.__setattr__(self, "threads", parse_threads(self.threads, version))
+        if self.dem_dir is not None:
+            normalize_dem_dir(self.dem_dir)
+        if not re.fullmatch(r"[0-9]{2}\.[0-9]{2}", self.baseline):
+            raise ConfigError(f"Baseline_Version must look like 03.00 (dd.dd), found {self.baseline!r}")
+        if self.baseline == "99.99":
+            raise ConfigError(
+                "Baseline_Version 99.99 is Sen2Cor's placeholder (products get _N9999_); "
+                "give the real processing baseline, e.g. 03.00"
+            )
+        pairs = tuple((str(name), str(value)) for name, value in self.overrides)
+        for name, _ in pairs:
+            if not name.strip():
+                raise ConfigError("--set expects NAME=VALUE, found an empty NAME")
+        object.__setattr__(self, "overrides", pairs)
+
+    @property
+    def force_exit(self) -> bool:
+        if self.force_exit_on_dem_error is None:
+            return self.dem_dir is not None
+        return self.force_exit_on_dem_error
+
+    def describe(self, threads_note: str = "") -> str:
+        """One line naming every rendered setting (what ``s2kit gipp render`` prints)."""
+        dem = (
+            f"DEM_Directory {self.dem_dir.rstrip('/')}/" if self.dem_dir is not None else "DEM_Directory NONE"
+        )
+        return (
+            f"Sen2Cor {self.sen2cor}: Nr_Threads {self.threads}{threads_note}, {dem}, "
+            f"Force_Exit_On_DEM_Error {'TRUE' if self.force_exit else 'FALSE'}, "
+            f"Baseline_Version {self.baseline}" + (f", {len(self.overrides)} --set" if self.overrides else "")
+        )

@@ -1,0 +1,122 @@
+"""Batch-run helpers the batch, scheduler and run-dir tests share: the CLI, published products,
+leftover partials, and a fake Slurm at the subprocess boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from s2kit.config import BatchConfig
+from s2kit.plan import make_plan
+from s2kit.runs import RunDir
+from s2kit.schedulers import SchedulerUnavailable
+from s2kit.schedulers.base import CommandResult
+
+from . import TESTS
+from .configs import batch_config
+
+FAKE_LSF = TESTS / "fake_lsf"
+
+
+def scene_names(cfg: BatchConfig) -> list[str]:
+    return sorted(p.name[:-5] for p in cfg.paths.l1c_dirs[0].iterdir() if p.name.endswith(".SAFE"))
+
+
+def s2kit_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "s2kit"
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=dict(env or os.environ), timeout=timeout
+    )
+
+
+def published(cfg: BatchConfig) -> dict[str, list[str]]:
+    """scene -> names of the published L2A products made from it (by provenance sidecars)."""
+    out: dict[str, list[str]] = {}
+    l2a = cfg.paths.l2a_dir
+    if not l2a.is_dir():
+        return out
+    for f in sorted(l2a.glob("*.SAFE.provenance.json")):
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        out.setdefault(doc["l1c"]["scene"], []).append(f.name[: -len(".provenance.json")])
+    return out
+
+
+def partials(cfg: BatchConfig) -> list[str]:
+    l2a = cfg.paths.l2a_dir
+    return sorted(p.name for p in l2a.iterdir() if p.name.startswith(".partial-")) if l2a.is_dir() else []
+
+
+class FakeSlurm:
+    """The subprocess boundary of SlurmScheduler, answering like Slurm 22.05 (submitit style)."""
+
+    def __init__(self, max_array_size: int = 1001, squeue: Mapping[str, str] | None = None) -> None:
+        self.max_array_size = max_array_size
+        self.calls: list[tuple[str, ...]] = []
+        self.scripts: list[str] = []
+        self.next_id = 500
+        self.rows: dict[str, str] = dict(squeue or {})  # job id -> squeue rows
+        self.down = False
+
+    def __call__(
+        self, argv: Sequence[str], *, input: str | None = None, cwd: Any = None, timeout: float = 0
+    ) -> CommandResult:
+        argv = tuple(argv)
+        self.calls.append(argv)
+        if self.down and argv[0] == "squeue":
+            raise SchedulerUnavailable("expected the command 'squeue' on PATH, found none")
+        if argv[:3] == ("scontrol", "show", "config"):
+            return CommandResult(argv, 0, f"MaxArraySize            = {self.max_array_size}\n", "")
+        if argv[0] == "sbatch":
+            self.scripts.append(Path(argv[-1]).read_text(encoding="utf-8"))
+            jid = str(self.next_id)
+            self.next_id += 1
+            return CommandResult(argv, 0, f"{jid}\n", "")
+        if argv[0] == "squeue":
+            ids = argv[argv.index("-j") + 1].split(",")
+            if any(i not in self.rows for i in ids):
+                return CommandResult(argv, 1, "", "slurm_load_jobs error: Invalid job id specified\n")
+            return CommandResult(argv, 0, "".join(self.rows[i] for i in ids), "")
+        raise AssertionError(f"unexpected command {argv}")
+
+    def sbatch_calls(self) -> list[tuple[str, ...]]:
+        return [c for c in self.calls if c[0] == "sbatch"]
+
+
+HOSTILE_PARTS = ("sp ace 'q' \"dq\" $(touch PWNED) `touch PWNED` ; touch PWNED # ü \\ 100% $HOME", "-lead")
+
+
+def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
+    """A planned 1-scene batch whose every path (L1C, L2A, scratch, run) is under a hostile root."""
+    root = tmp_path.joinpath(*HOSTILE_PARTS)
+    root.mkdir(parents=True)
+    cfg = batch_config(
+        root,
+        1,
+        l1c=root / "-l1c",
+        l2a=root / "l2a ;x",
+        scratch=root / "scr`a`tch",
+        run=root / "run $(x)",
+        kind=kind,
+    )
+    make_plan(cfg, check_resources=False)
+    return cfg, RunDir(cfg.paths.run_dir)
+
+
+def run_script_like_the_scheduler(tmp_path: Path, argv: list[str], env: dict[str, str]) -> None:
+    """bash -n, then bash runs the script in an empty cwd; no PWNED file may appear anywhere."""
+    script = Path(argv[1])
+    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_"))}
+    run = subprocess.run(argv, env={**base, **env}, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert list(tmp_path.rglob("PWNED")) == [] and list(cwd.iterdir()) == []
