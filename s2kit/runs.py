@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
+from .provenance import PROVENANCE_SUFFIX, published_provenance
 
 __all__ = [
     "RunDir",
@@ -49,6 +50,7 @@ __all__ = [
     "StateName",
     "SceneLocked",
     "PROVENANCE_SUFFIX",
+    "published_provenance",
     "pid_alive",
     "BatchImmutable",
     "RunDirNotWritable",
@@ -62,7 +64,6 @@ __all__ = [
 
 Decision = Literal["todo", "done", "skipped"]
 StateName = Literal["pending", "running", "done", "failed"]
-PROVENANCE_SUFFIX = ".provenance.json"
 
 
 @dataclass(frozen=True)
@@ -585,23 +586,3 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def published_provenance(l2a_dir: Path) -> dict[str, Path]:
-    """scene -> published L2A product, from the ``*.SAFE.provenance.json`` files of *l2a_dir*."""
-    out: dict[str, Path] = {}
-    if not l2a_dir.is_dir():
-        return out
-    with os.scandir(l2a_dir) as it:
-        for e in it:
-            if not e.name.endswith(PROVENANCE_SUFFIX):
-                continue
-            product = l2a_dir / e.name[: -len(PROVENANCE_SUFFIX)]
-            try:
-                doc = json.loads(Path(e.path).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            scene = doc.get("l1c", {}).get("scene") if isinstance(doc.get("l1c"), dict) else None
-            if scene and product.is_dir() and doc.get("validated") is True:
-                out[scene] = product
-    return out

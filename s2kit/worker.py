@@ -82,7 +82,9 @@ from .errors import ConfigError, InputError, S2kitError, UsageError, display_pat
 from .fsutil import atomic_write_text, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import NO_DEM_NOTE, repair_empty_dirs
-from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
+from .provenance import SCHEMA as PROVENANCE_SCHEMA
+from .provenance import Provenance, sidecar_path
+from .runs import PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
 from .safe import parse_product_name, strip_product_suffix
 from .sen2cor import (
     SETTINGS_EXCLUDED,
@@ -231,14 +233,9 @@ def plan_entry(rd: RunDir, scene: str) -> PlanEntry:
 
 
 # --------------------------------------------------------------------------- state helpers
-def _sidecar(product: Path) -> Path:
-    return product.with_name(product.name + PROVENANCE_SUFFIX)
-
-
 def _provenance_ok(product: Path, scene: str) -> bool:
-    doc = read_json_object(_sidecar(product))
-    l1c = doc.get("l1c") if doc else None
-    return bool(doc and isinstance(l1c, dict) and l1c.get("scene") == scene and doc.get("validated") is True)
+    prov = Provenance.read_sidecar(product)
+    return prov is not None and prov.is_valid_for(scene)
 
 
 def is_published(st: SceneState | None) -> bool:
@@ -445,7 +442,7 @@ class _Task:
         shutil.rmtree(final.with_name(PARTIAL_PREFIX + final.name), ignore_errors=True)
         if not final.is_dir():
             with contextlib.suppress(OSError):
-                _sidecar(final).unlink()
+                sidecar_path(final).unlink()
 
     def _clean_stale_scratch(self) -> None:
         """Scratch of dead workers of this scene on this host: kill its orphans, remove it."""
@@ -610,57 +607,59 @@ class _Task:
         )
 
     # ----------------------------------------------------------------- publish
-    def _provenance(self, ok: _Success, final: Path, attempt: int, log: Path, started: str) -> dict[str, Any]:
+    def _provenance(self, ok: _Success, final: Path, attempt: int, log: Path, started: str) -> Provenance:
         r = ok.report
-        return {
-            "schema": "s2kit-provenance/1",
-            "scene": self.scene,
-            "validated": True,
-            "l1c": {
+        return Provenance(
+            {
+                "schema": PROVENANCE_SCHEMA,
                 "scene": self.scene,
-                "path": self.entry.l1c_path,
-                "processing_baseline": self.entry.processing_baseline,
-                "mgrs_tile": self.entry.mgrs_tile,
-                **self.input_note,
-            },
-            "l2a": {
-                "name": final.name,
-                "path": str(final),
-                "processing_baseline": r.processing_baseline,
-                "warnings": [f"{f.code}: {f.message}" for f in r.findings if f.severity == "warning"],
-            },
-            "sen2cor": {
-                "version": self.cfg.sen2cor.version,
-                "version_in_metadata": r.sen2cor_version,
-                "runtime": self.cfg.sen2cor.runtime,
-                "executable": ok.run.argv[0],
-                "argv": ok.run.argv,
-                "resolution": self.cfg.sen2cor.resolution,
-                "baseline": self.cfg.sen2cor.baseline,
-                "seconds": round(ok.run.seconds, 3),
-            },
-            "gipp": {
-                "threads": self.threads[0],
-                "threads_from": self.threads[1],
-                "files": {p.name: sha256_file(p) for p in self.gipp_files},
-                # what decides the science, per-task paths normalised (s2kit.sen2cor): the
-                # report compares this digest across the batch
-                "settings_sha256": settings_sha256(self.gipp_science),
-                "settings": self.gipp_science,
-                "settings_excluded": list(SETTINGS_EXCLUDED),
-            },
-            "dem": self._dem_record(),
-            "container": container_record(self.cfg, self.rd, self.env),
-            "s2kit_version": __version__,
-            "host": self.host,
-            "pid": self.pid,
-            "job_id": self.job_id,
-            "attempt": attempt,
-            "started": started,
-            "ended": _now(),
-            "exit_code": ok.run.returncode,
-            "log": str(log),
-        }
+                "validated": True,
+                "l1c": {
+                    "scene": self.scene,
+                    "path": self.entry.l1c_path,
+                    "processing_baseline": self.entry.processing_baseline,
+                    "mgrs_tile": self.entry.mgrs_tile,
+                    **self.input_note,
+                },
+                "l2a": {
+                    "name": final.name,
+                    "path": str(final),
+                    "processing_baseline": r.processing_baseline,
+                    "warnings": [f"{f.code}: {f.message}" for f in r.findings if f.severity == "warning"],
+                },
+                "sen2cor": {
+                    "version": self.cfg.sen2cor.version,
+                    "version_in_metadata": r.sen2cor_version,
+                    "runtime": self.cfg.sen2cor.runtime,
+                    "executable": ok.run.argv[0],
+                    "argv": ok.run.argv,
+                    "resolution": self.cfg.sen2cor.resolution,
+                    "baseline": self.cfg.sen2cor.baseline,
+                    "seconds": round(ok.run.seconds, 3),
+                },
+                "gipp": {
+                    "threads": self.threads[0],
+                    "threads_from": self.threads[1],
+                    "files": {p.name: sha256_file(p) for p in self.gipp_files},
+                    # what decides the science, per-task paths normalised (s2kit.sen2cor): the
+                    # report compares this digest across the batch
+                    "settings_sha256": settings_sha256(self.gipp_science),
+                    "settings": self.gipp_science,
+                    "settings_excluded": list(SETTINGS_EXCLUDED),
+                },
+                "dem": self._dem_record(),
+                "container": container_record(self.cfg, self.rd, self.env),
+                "s2kit_version": __version__,
+                "host": self.host,
+                "pid": self.pid,
+                "job_id": self.job_id,
+                "attempt": attempt,
+                "started": started,
+                "ended": _now(),
+                "exit_code": ok.run.returncode,
+                "log": str(log),
+            }
+        )
 
     def _dem_record(self) -> dict[str, Any]:
         if self.cfg.sen2cor.dem == "none":
@@ -680,14 +679,13 @@ class _Task:
         l2a_dir.mkdir(parents=True, exist_ok=True)
         final = l2a_dir / ok.product.name
         partial = l2a_dir / (PARTIAL_PREFIX + ok.product.name)
-        if final.exists() or _sidecar(final).exists():
+        if final.exists() or sidecar_path(final).exists():
             raise InputError("expected a new product name in the L2A dir, found it taken", final)
         # Tell a successor what to clean up if we die from here on.
         self._state("running", attempt, started=started, log=str(log), l2a=str(final))
         self.publishing = final
-        doc = self._provenance(ok, final, attempt, log, started)
-        text = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-        atomic_write_text(self.rd.provenance_file(self.scene), text)
+        prov = self._provenance(ok, final, attempt, log, started)
+        prov.write(self.rd.provenance_file(self.scene))
         shutil.rmtree(partial, ignore_errors=True)
         try:
             os.rename(ok.product, partial)
@@ -695,7 +693,7 @@ class _Task:
             if exc.errno != errno.EXDEV:
                 raise
             shutil.copytree(ok.product, partial, symlinks=True)
-        atomic_write_text(_sidecar(final), text)
+        prov.write(sidecar_path(final))
         os.rename(partial, final)
         with contextlib.suppress(OSError):
             fd = os.open(l2a_dir, os.O_RDONLY)
