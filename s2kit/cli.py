@@ -511,8 +511,9 @@ def status(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.")] = 5.0,
 ) -> None:
     """Counts per state and tile, failures with reasons and logs, jobs and their scheduler state."""
-    from .batch import format_status, load_target
-    from .batch import status as get_status
+    from .batch import load_target
+    from .status import format_status
+    from .status import status as get_status
 
     with run_dir_errors():
         cfg, rd = load_target(config, run_dir)

@@ -2,7 +2,7 @@
 
 Everything comes from the run directory (:mod:`s2kit.runs`); the scheduler is not asked.
 
-* summary: counts per state and per tile from :func:`s2kit.batch.status` (not recounted here),
+* summary: counts per state and per tile from :func:`s2kit.status.status` (not recounted here),
   and per L1C processing baseline (plan.jsonl x status);
 * provenance: the worker's ``provenance/<scene>.json`` (schema ``s2kit-provenance/1``) of every
   done scene; a scene is flagged when its Sen2Cor version, its GIPP *settings* or the image
@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .batch import STATUSES, status
 from .errors import InputError, display_path
 from .fsutil import atomic_write_text, read_json_object
 from .provenance import Provenance
 from .runs import RunDir, writing
+from .status import STATUSES, status
 
 __all__ = [
     "REPORT_SCHEMA",
