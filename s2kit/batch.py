@@ -29,7 +29,6 @@ step, so rerunning ``plan`` + ``submit`` after any crash redoes only what is not
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections import Counter
@@ -38,8 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import BatchConfig, config_from_dict, load_config
-from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
+from .config import BatchConfig, load_config
+from .errors import ConfigError, S2kitError, UsageError, display_path
+from .exitcodes import ExitCode
 from .fsutil import atomic_write_text
 from .runs import (
     BatchImmutable,
@@ -119,13 +119,7 @@ def load_target(config: Path | None, run_dir: Path | None) -> tuple[BatchConfig,
     if run_dir is None:
         raise UsageError("expected --config FILE or --run-dir DIR, found neither")
     rd = RunDir(os.path.abspath(run_dir)).require()
-    try:
-        data = json.loads(rd.config_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"expected the config snapshot written by 's2kit plan', found: {exc}", rd.config_file
-        ) from None
-    return config_from_dict(data, rd.path, rd.config_file), rd
+    return rd.config().model_copy(update={"source": rd.config_file}), rd
 
 
 # ============================================================================ submit
@@ -169,7 +163,8 @@ class SubmitResult:
             )
         if self.exit_codes:
             c = Counter(
-                "done" if v == 0 else ("locked" if v == 75 else "failed") for v in self.exit_codes.values()
+                "done" if v == ExitCode.DONE else ("locked" if v == ExitCode.LOCKED else "failed")
+                for v in self.exit_codes.values()
             )
             lines.append("local: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())))
         return "\n".join(lines)

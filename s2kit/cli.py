@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from . import __version__
+from .exitcodes import ExitCode
 
 
 # --------------------------------------------------------------------------- help placeholders (issue 15)
@@ -496,7 +497,7 @@ def submit(
         cfg, rd = load_target(config, run_dir)
         result = do_submit(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
     typer.echo(result.summary())
-    if any(rc not in (0, 75) for rc in result.exit_codes.values()):
+    if any(rc not in (ExitCode.DONE, ExitCode.LOCKED) for rc in result.exit_codes.values()):
         raise typer.Exit(1)
 
 
@@ -568,7 +569,7 @@ def resubmit(
         typer.echo("resubmit: no failed or stale scenes")
         return
     typer.echo(result.summary())
-    if any(rc not in (0, 75) for rc in result.exit_codes.values()):
+    if any(rc not in (ExitCode.DONE, ExitCode.LOCKED) for rc in result.exit_codes.values()):
         raise typer.Exit(1)
 
 

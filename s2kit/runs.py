@@ -35,11 +35,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .provenance import PROVENANCE_SUFFIX, published_provenance
+
+if TYPE_CHECKING:
+    from .config import BatchConfig
 
 __all__ = [
     "RunDir",
@@ -241,6 +244,48 @@ class RunDir:
 
     def provenance_file(self, scene: str) -> Path:
         return self.path / "provenance" / f"{scene}.json"
+
+    def config(self) -> BatchConfig:
+        """The config snapshot ``s2kit plan`` wrote (``config.json``; its paths are absolute).
+
+        Validated as written (no path resolution: the snapshot's paths are resolved already).
+        """
+        from pydantic import ValidationError
+
+        from .config import BatchConfig
+        from .errors import ConfigError
+
+        try:
+            data = json.loads(self.config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InputError(
+                "expected config.json (written by 's2kit plan'), found none", self.config_file
+            ) from exc
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"expected a readable JSON config snapshot, found: {exc}", self.config_file
+            ) from exc
+        try:
+            return BatchConfig.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "<top>"
+            raise ConfigError(f"key '{key}': {err['msg']}", self.config_file) from None
+
+    def find_entry(self, scene: str) -> PlanEntry:
+        """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
+        self.require()
+        with open(self.plan_file, encoding="utf-8") as fh:
+            for line in fh:
+                if scene not in line:
+                    continue
+                try:
+                    entry = PlanEntry.from_dict(json.loads(line))
+                except (json.JSONDecodeError, TypeError):
+                    continue
+                if entry.scene == scene:
+                    return entry
+        raise InputError(f"expected scene {scene} in the plan, found no such entry", self.plan_file)
 
     def require(self) -> RunDir:
         if not self.plan_file.is_file():

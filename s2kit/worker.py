@@ -72,13 +72,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import __version__, runs
 from .config import BatchConfig
 from .container import shell_line
 from .dem import dem_problem
-from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
+from .errors import InputError, S2kitError, UsageError, display_path
+from .exitcodes import ExitCode
 from .fsutil import atomic_write_text, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import NO_DEM_NOTE, repair_empty_dirs
@@ -129,10 +128,10 @@ __all__ = [
     "task_index",
 ]
 
-EXIT_DONE = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another worker has the scene; try again later
+EXIT_DONE = ExitCode.DONE
+EXIT_FAILED = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_LOCKED = ExitCode.LOCKED  # EX_TEMPFAIL: another worker has the scene; try again later
 #: Failure reasons worth another attempt inside the same task.
 RETRYABLE = frozenset({"exit-code", "log-error", "no-output", "multiple-outputs", "validation"})
 PARTIAL_PREFIX = ".partial-"
@@ -157,22 +156,8 @@ def _host() -> str:
 
 # --------------------------------------------------------------------------- task resolution
 def load_run_config(run_dir: str | os.PathLike[str]) -> BatchConfig:
-    """The config snapshot ``s2kit plan`` wrote (``config.json``; its paths are absolute)."""
-    rd = RunDir(run_dir)
-    try:
-        data = json.loads(rd.config_file.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(
-            "expected config.json (written by 's2kit plan'), found none", rd.config_file
-        ) from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"expected a readable JSON config snapshot, found: {exc}", rd.config_file) from exc
-    try:
-        return BatchConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "<top>"
-        raise ConfigError(f"key '{key}': {err['msg']}", rd.config_file) from None
+    """The config snapshot ``s2kit plan`` wrote (:meth:`s2kit.runs.RunDir.config`)."""
+    return RunDir(run_dir).config()
 
 
 def _env_int(env: Mapping[str, str], var: str) -> int | None:
@@ -217,19 +202,8 @@ def job_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def plan_entry(rd: RunDir, scene: str) -> PlanEntry:
-    """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
-    rd.require()
-    with open(rd.plan_file, encoding="utf-8") as fh:
-        for line in fh:
-            if scene not in line:
-                continue
-            try:
-                entry = PlanEntry.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError):
-                continue
-            if entry.scene == scene:
-                return entry
-    raise InputError(f"expected scene {scene} in the plan, found no such entry", rd.plan_file)
+    """The scene's line of ``plan.jsonl`` (:meth:`s2kit.runs.RunDir.find_entry`)."""
+    return rd.find_entry(scene)
 
 
 # --------------------------------------------------------------------------- state helpers
@@ -872,7 +846,7 @@ def run_scene(
     scene, :class:`~s2kit.errors.InputError` when the scene is not a todo of the plan.
     """
     rd = RunDir(run_dir)
-    entry = plan_entry(rd, strip_product_suffix(scene))
+    entry = rd.find_entry(strip_product_suffix(scene))
     if entry.decision == "skipped":
         raise InputError(
             f"expected a scene to process, found it planned as skipped ({entry.reason})", rd.plan_file
@@ -906,7 +880,7 @@ def run_task(
     env = os.environ if env is None else env
     rd = RunDir(run_dir)
     try:
-        cfg = load_run_config(rd.path)
+        cfg = rd.config()
         scene = rd.scene_for_index(batch, task_index(index, offset, env))
     except S2kitError as exc:
         return TaskOutcome(EXIT_USAGE, f"s2kit: error: {exc}")

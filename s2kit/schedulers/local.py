@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from ..container import shell_line
+from ..exitcodes import ExitCode
 from ..fsutil import atomic_write_text
 from ..runs import JobRecord, pid_alive
 from .base import (
@@ -39,7 +40,8 @@ from .base import (
 
 __all__ = ["LocalScheduler", "render_local", "pid_alive", "EXIT_DONE", "EXIT_FAILED", "EXIT_LOCKED"]
 
-EXIT_DONE, EXIT_FAILED, EXIT_LOCKED = 0, 1, 75
+EXIT_DONE, EXIT_FAILED, EXIT_LOCKED = ExitCode.DONE, ExitCode.FAILED, ExitCode.LOCKED
+_OUTCOME: dict[int, str] = {EXIT_DONE: "done", EXIT_LOCKED: "locked by another worker"}
 
 
 def render_local(spec: JobSpec, template: str | None = None) -> str:
@@ -146,9 +148,7 @@ class LocalScheduler(Scheduler):
                     i = futures[fut]
                     rc = fut.result()
                     results[i] = rc
-                    what = {EXIT_DONE: "done", EXIT_LOCKED: "locked by another worker"}.get(
-                        rc, f"failed (exit {rc})"
-                    )
+                    what = _OUTCOME.get(rc, f"failed (exit {rc})")
                     label = labels[i] if labels is not None and i < len(labels) else f"index {i}"
                     say(f"local: [{len(results)}/{spec.count}] {label}: {what}")
         except BaseException:
