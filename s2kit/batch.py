@@ -35,12 +35,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
-from .config import BatchConfig, load_config
+from .config import BatchConfig, config_from_dict, load_config
 from .errors import ConfigError, S2kitError, UsageError, display_path
 from .exitcodes import ExitCode
 from .fsutil import atomic_write_text
+from .jobs import job_spec
 from .runs import (
     BatchImmutable,
     JobRecord,
@@ -49,11 +51,9 @@ from .runs import (
 )
 from .schedulers import (
     ACTIVE,
-    LocalScheduler,
     Scheduler,
     chunk_ranges,
     get_scheduler,
-    job_spec,
 )
 from .schedulers.local import this_host
 from .status import STATUSES, SceneStatus, StatusReport, classify, format_status, status
@@ -119,7 +119,8 @@ def load_target(config: Path | None, run_dir: Path | None) -> tuple[BatchConfig,
     if run_dir is None:
         raise UsageError("expected --config FILE or --run-dir DIR, found neither")
     rd = RunDir(os.path.abspath(run_dir)).require()
-    return rd.config().model_copy(update={"source": rd.config_file}), rd
+    # resolved like a config file, with config.json as its source (named in messages)
+    return config_from_dict(rd.config_data(), rd.path, rd.config_file), rd
 
 
 # ============================================================================ submit
@@ -280,11 +281,9 @@ def submit(
         limit = min(limit, cfg.scheduler.max_array_size)
     result.notes += sched.notes()
     chunks = chunk_ranges(len(keep), limit)
-    if len(chunks) > 1 and not isinstance(sched, LocalScheduler):
-        result.notes.append(
-            f"{len(keep)} tasks > array limit {limit}: {len(chunks)} arrays; "
-            f"the throttle %{cfg.scheduler.max_concurrent} applies to each array"
-        )
+    note = sched.chunk_note(len(keep), len(chunks), limit, cfg.scheduler.max_concurrent)
+    if note:
+        result.notes.append(note)
     for msg in result.notes:
         say(msg)
     jobs_dir = rd.jobs_dir(name)
@@ -296,26 +295,20 @@ def submit(
         with writing(script):
             atomic_write_text(script, sched.render(spec), mode=0o755)
         argv = sched.submit_argv(script, spec)
-        shown = shlex.join(argv) + (f" < {shlex.quote(str(script))}" if sched.kind == "lsf" else "")
-        chunk = Chunk(offset, count, script, shown)
+        chunk = Chunk(offset, count, script, sched.shown_command(script, spec))
         result.chunks.append(chunk)
         if dry_run:
             continue
-        if isinstance(sched, LocalScheduler):
-            chunk.job_id = sched.new_job_id()
-            rd.append_job(_record(sched.kind, chunk.job_id, name, offset, count, script, argv))
-            say(f"local: running {count} task(s), at most {spec.max_concurrent} at a time")
-            result.exit_codes.update(
-                {
-                    offset + i: rc
-                    for i, rc in sched.run_array(script, spec, chunk.job_id, keep[offset:], say).items()
-                }
-            )
-            continue
-        chunk.job_id = sched.submit(script, spec)
-        rd.append_job(_record(sched.kind, chunk.job_id, name, offset, count, script, argv))
-        say(f"submitted {sched.kind} job {chunk.job_id}: batch {name} lines {offset}-{offset + count - 1}")
+        record = partial(_append_record, rd, sched.kind, name, offset, count, script, argv)
+        chunk.job_id, codes = sched.start(script, spec, record, keep[offset:], say)
+        result.exit_codes.update({offset + i: rc for i, rc in codes.items()})
     return result
+
+
+def _append_record(
+    rd: RunDir, kind: str, batch: str, offset: int, count: int, script: Path, argv: list[str], job_id: str
+) -> None:
+    rd.append_job(_record(kind, job_id, batch, offset, count, script, argv))
 
 
 def _record(

@@ -21,27 +21,18 @@ unmounted; the worker gives each task its own ``SEN2COR_HOME`` in scratch.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from .config import BatchConfig
 from .errors import ConfigError
 
-__all__ = ["binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
+# Scheduler variables the worker reads inside the container (passed through --cleanenv) and
+# their quoting in a job script are scheduler knowledge: s2kit.schedulers.env (re-exported).
+from .schedulers.env import TASK_ENV_VARS, passthrough, shell_line
 
-# Scheduler variables the worker reads inside the container (passed through --cleanenv).
-TASK_ENV_VARS = (
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_JOB_ID",
-    "SLURM_JOB_ID",
-    "SLURM_CPUS_PER_TASK",
-    "LSB_JOBINDEX",
-    "LSB_JOBID",
-    "LSB_DJOB_NUMPROC",
-)
+__all__ = ["binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
 
 
 def binds(cfg: BatchConfig, run_dir: Path | None = None) -> list[tuple[str, str]]:
@@ -97,24 +88,8 @@ def worker_argv(cfg: BatchConfig, run_dir: Path | None = None, s2kit_exe: str | 
     assert cfg.sen2cor.image is not None
     argv = [cfg.sen2cor.apptainer, "exec", "--cleanenv", "--no-home"]
     for var in TASK_ENV_VARS:
-        argv += ["--env", _passthrough(var)]
+        argv += ["--env", passthrough(var)]
     for path, mode in binds(cfg, Path(rd)):
         argv += ["--bind", _bind_spec(path, mode)]
     argv += [str(cfg.sen2cor.image), "s2kit", *tail]
     return argv
-
-
-def shell_line(argv: Sequence[str]) -> str:
-    """Quote an argument list for a job script; ``${VAR:-}`` env passthroughs stay expandable."""
-    passthrough = {_passthrough(v): v for v in TASK_ENV_VARS}
-    parts = []
-    for a in argv:
-        name = passthrough.get(a)
-        # only the exact placeholder worker_argv emits; anything else (a path that merely
-        # starts like one) is quoted literally
-        parts.append(f'{name}="${{{name}:-}}"' if name else shlex.quote(a))
-    return " ".join(parts)
-
-
-def _passthrough(var: str) -> str:
-    return f"{var}=${{{var}:-}}"

@@ -255,6 +255,18 @@ class RunDir:
         from .config import BatchConfig
         from .errors import ConfigError
 
+        data = self.config_data()
+        try:
+            return BatchConfig.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "<top>"
+            raise ConfigError(f"key '{key}': {err['msg']}", self.config_file) from None
+
+    def config_data(self) -> dict[str, Any]:
+        """The parsed ``config.json`` (not validated; :meth:`config` validates it)."""
+        from .errors import ConfigError
+
         try:
             data = json.loads(self.config_file.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
@@ -265,12 +277,12 @@ class RunDir:
             raise ConfigError(
                 f"expected a readable JSON config snapshot, found: {exc}", self.config_file
             ) from exc
-        try:
-            return BatchConfig.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "<top>"
-            raise ConfigError(f"key '{key}': {err['msg']}", self.config_file) from None
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"expected a JSON object in the config snapshot, found a {type(data).__name__}",
+                self.config_file,
+            )
+        return data
 
     def find_entry(self, scene: str) -> PlanEntry:
         """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""

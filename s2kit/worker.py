@@ -85,6 +85,7 @@ from .provenance import SCHEMA as PROVENANCE_SCHEMA
 from .provenance import Provenance, sidecar_path
 from .runs import PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
 from .safe import parse_product_name, strip_product_suffix
+from .schedulers.env import array_index, job_id
 from .sen2cor import (
     SETTINGS_EXCLUDED,
     RunResult,
@@ -160,25 +161,11 @@ def load_run_config(run_dir: str | os.PathLike[str]) -> BatchConfig:
     return RunDir(run_dir).config()
 
 
-def _env_int(env: Mapping[str, str], var: str) -> int | None:
-    text = env.get(var, "").strip()  # container.py passes unset variables as empty strings
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"expected an integer in ${var}, found {text!r}") from None
-
-
 def task_index(index: int | None, offset: int = 0, env: Mapping[str, str] | None = None) -> int:
-    """``offset`` + (``index`` | ``SLURM_ARRAY_TASK_ID`` | ``LSB_JOBINDEX - 1``)."""
-    env = os.environ if env is None else env
+    """``offset`` + (``index`` | the scheduler's array index: ``SLURM_ARRAY_TASK_ID`` |
+    ``LSB_JOBINDEX - 1``; :mod:`s2kit.schedulers.env`)."""
     if index is None:
-        index = _env_int(env, "SLURM_ARRAY_TASK_ID")
-    if index is None:
-        lsf = _env_int(env, "LSB_JOBINDEX")
-        if lsf is not None and lsf > 0:  # LSB_JOBINDEX is 0 in a job that is not an array
-            index = lsf - 1
+        index = array_index(env)
     if index is None:
         raise UsageError(
             "expected --index, SLURM_ARRAY_TASK_ID or LSB_JOBINDEX (an array task), found none of them"
@@ -190,15 +177,7 @@ def task_index(index: int | None, offset: int = 0, env: Mapping[str, str] | None
 
 def job_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """``SLURM_JOB_ID`` (unique per array task), else ``LSB_JOBID`` (``ID[index]`` in an array)."""
-    env = os.environ if env is None else env
-    slurm = env.get("SLURM_JOB_ID", "").strip()
-    if slurm:
-        return slurm
-    lsf = env.get("LSB_JOBID", "").strip()
-    if lsf:
-        idx = env.get("LSB_JOBINDEX", "").strip()
-        return f"{lsf}[{idx}]" if idx and idx != "0" else lsf
-    return None
+    return job_id(env)
 
 
 def plan_entry(rd: RunDir, scene: str) -> PlanEntry:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from ..container import shell_line
 from ..exitcodes import ExitCode
 from ..fsutil import atomic_write_text
 from ..runs import JobRecord, pid_alive
@@ -37,6 +36,7 @@ from .base import (
     prepare_line,
     render_template,
 )
+from .env import shell_line
 
 __all__ = ["LocalScheduler", "render_local", "pid_alive", "EXIT_DONE", "EXIT_FAILED", "EXIT_LOCKED"]
 
@@ -109,6 +109,24 @@ class LocalScheduler(Scheduler):
         job_id = self.new_job_id()
         self.run_array(script, spec, job_id)
         return job_id
+
+    def chunk_note(self, tasks: int, arrays: int, limit: int, max_concurrent: int) -> str | None:
+        return None  # no array limit worth a note here
+
+    def start(
+        self,
+        script: Path,
+        spec: JobSpec,
+        record: Callable[[str], None],
+        labels: Sequence[str] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[int, int]]:
+        """Run the tasks here and now (recorded first, so ``status`` sees them running)."""
+        say = echo or (lambda _msg: None)
+        job_id = self.new_job_id()
+        record(job_id)
+        say(f"local: running {spec.count} task(s), at most {spec.max_concurrent} at a time")
+        return job_id, self.run_array(script, spec, job_id, labels, say)
 
     def run_array(
         self,
