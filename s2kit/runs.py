@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
+from .process import pid_alive, started_after
 from .provenance import PROVENANCE_SUFFIX, published_provenance
 
 if TYPE_CHECKING:
@@ -598,48 +599,7 @@ def is_stale(
     if host is not None and st.host == host and st.pid is not None:
         if alive is not None:
             return not alive(st.pid)
-        return not (pid_alive(st.pid) and not _started_after(st.pid, st.started))
+        return not (pid_alive(st.pid) and not started_after(st.pid, st.started))
     if lock is False:
         return True
     return task in ("done", "failed", "gone")
-
-
-def _started_after(pid: int, when: str | None, slack: float = 2.0) -> bool:
-    """Whether process *pid* started more than *slack* seconds after the ISO time *when*
-    (then it cannot be the worker that wrote a state at *when*: its pid was reused)."""
-    if not when:
-        return False
-    from datetime import datetime
-
-    try:
-        t = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])
-        with open("/proc/stat", "rb") as fh:
-            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith(b"btime "))
-        start = btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
-    return start > t + slack
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (zombies count as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):  # no /proc: ask the kernel
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

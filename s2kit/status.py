@@ -18,9 +18,10 @@ from typing import Any
 from .config import BatchConfig
 from .errors import InputError, display_path
 from .plan import NO_DEM_NOTE
+from .process import pid_alive
 from .runs import JobRecord, PlanEntry, RunDir, SceneState, held_flocks, is_stale, lock_held_here, one_line
 from .schedulers import ACTIVE, SCHEDULERS, JobStatus, Scheduler, SchedulerUnavailable, get_scheduler
-from .schedulers.local import pid_alive, this_host
+from .schedulers.local import this_host
 
 __all__ = [
     "STATUSES",

@@ -24,7 +24,7 @@ One task, step by step:
    "no DEM: flat terrain"}``),
    then ``L2A_Process`` in its own process group, output to ``logs/<scene>/attempt-<n>.log``,
    killed as a group on timeout. The DEM folder Sen2Cor gets is a per-attempt symlink copy
-   in scratch (:func:`s2kit.sen2cor.stage_dem`): Sen2Cor extracts ``srtm_*.tif`` into it, and
+   in scratch (:func:`s2kit.dem.stage_dem`): Sen2Cor extracts ``srtm_*.tif`` into it, and
    the shared DEM stays read-only and free of races between tasks of one tile.
 4. Input: Sen2Cor always gets a copy in scratch, never the user's L1C store: a ``.SAFE``
    folder becomes a symlink tree (folders recreated, files symlinked; the empty folders GCS
@@ -75,36 +75,31 @@ from typing import Any
 from . import __version__, runs
 from .config import BatchConfig
 from .container import shell_line
-from .dem import dem_problem
+from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
 from .errors import InputError, S2kitError, UsageError, display_path
 from .exitcodes import ExitCode
 from .fsutil import atomic_write_text, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import NO_DEM_NOTE, repair_empty_dirs
+from .process import kill_by_env_prefix, kill_grace_seconds, pid_alive, run_logged, signal_name
 from .provenance import SCHEMA as PROVENANCE_SCHEMA
 from .provenance import Provenance, sidecar_path
-from .runs import PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
+from .runs import PlanEntry, RunDir, SceneLocked, SceneState
 from .safe import parse_product_name, strip_product_suffix
 from .schedulers.env import array_index, job_id
 from .sen2cor import (
     SETTINGS_EXCLUDED,
     RunResult,
-    dem_files,
-    dem_for_tile,
     find_products,
     gipp_science_settings,
     gipp_settings,
     inside_container,
-    kill_grace_seconds,
     l2a_process_argv,
     l2a_process_exe,
     last_line,
-    run_logged,
     scan_log,
     settings_sha256,
     sha256_file,
-    signal_name,
-    stage_dem,
     task_threads,
     timeout_seconds,
 )
@@ -409,7 +404,7 @@ class _Task:
                 stale.append(d)
         if not stale:
             return
-        _kill_sen2cor_orphans([str(d) + os.sep for d in stale])
+        kill_by_env_prefix("SEN2COR_HOME", [str(d) + os.sep for d in stale])
         for d in stale:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -788,28 +783,6 @@ def _one_line(exc: BaseException) -> str:
 def _append(path: Path, text: str) -> None:
     with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as fh:
         fh.write(text)
-
-
-def _kill_sen2cor_orphans(prefixes: list[str]) -> int:
-    """SIGKILL live processes whose SEN2COR_HOME lies under one of *prefixes* (dead workers' scratch)."""
-    killed = 0
-    if not os.path.isdir("/proc"):  # pragma: no cover - not Linux
-        return killed
-    marks = [b"SEN2COR_HOME=" + os.fsencode(p) for p in prefixes]
-    me = os.getpid()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                environ = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if any(v.startswith(m) for v in environ for m in marks):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(name), signal.SIGKILL)
-                killed += 1
-    return killed
 
 
 def run_scene(

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..exitcodes import ExitCode
 from ..fsutil import atomic_write_text
-from ..runs import JobRecord, pid_alive
+from ..process import pid_alive
+from ..runs import JobRecord
 from .base import (
     TEMPLATE_NAMES,
     JobSpec,
