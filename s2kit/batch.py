@@ -215,7 +215,7 @@ def submit(
         notes.append(f"warning: {exc.message}")
     # apptainer notices a missing bind source only when a task starts on a node, once per
     # task: refuse before anything is launched (writable dirs are created here)
-    from .image import check_binds
+    from .container import check_binds
 
     try:
         check_binds(cfg, rd.path, create_writable=not dry_run)

@@ -847,8 +847,7 @@ def container_build(
     ] = False,
 ) -> None:
     """Build the Sen2Cor image with apptainer; check its labels; record its installer in the lock."""
-    from .errors import ConfigError, UsageError
-    from .image import (
+    from .container.build import (
         BuildOptions,
         ImageBuildError,
         default_ca_bundle,
@@ -859,6 +858,7 @@ def container_build(
         run_build,
         update_lock,
     )
+    from .errors import ConfigError, UsageError
 
     with errors_to_exit():
         pairs: list[tuple[str, str]] = []
@@ -940,7 +940,7 @@ def container_labels(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print an image's labels; exit 1 when one s2kit requires is missing."""
-    from .image import missing_labels, read_labels
+    from .container.build import missing_labels, read_labels
 
     with errors_to_exit():
         labels = read_labels(image, _apptainer_cmd(apptainer))
@@ -964,7 +964,7 @@ def container_lock(
     apptainer: _ApptainerOpt = None,
 ) -> None:
     """Record the installer sha256 of an existing image in the lock (trust on first use)."""
-    from .image import read_labels, update_lock
+    from .container.build import read_labels, update_lock
 
     with errors_to_exit():
         labels = read_labels(image, _apptainer_cmd(apptainer))

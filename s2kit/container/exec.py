@@ -25,14 +25,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from .config import BatchConfig
-from .errors import ConfigError
+from ..config import BatchConfig
+from ..errors import ConfigError, display_path
 
 # Scheduler variables the worker reads inside the container (passed through --cleanenv) and
 # their quoting in a job script are scheduler knowledge: s2kit.schedulers.env (re-exported).
-from .schedulers.env import TASK_ENV_VARS, passthrough, shell_line
+from ..schedulers.env import TASK_ENV_VARS, passthrough, shell_line
 
-__all__ = ["binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
+__all__ = ["binds", "check_binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
 
 
 def binds(cfg: BatchConfig, run_dir: Path | None = None) -> list[tuple[str, str]]:
@@ -93,3 +93,69 @@ def worker_argv(cfg: BatchConfig, run_dir: Path | None = None, s2kit_exe: str | 
         argv += ["--bind", _bind_spec(path, mode)]
     argv += [str(cfg.sen2cor.image), "s2kit", *tail]
     return argv
+
+
+def check_binds(
+    cfg: BatchConfig, run_dir: Path | None = None, *, create_writable: bool = True
+) -> list[tuple[str, str]]:
+    """Verify every path ``apptainer exec`` will bind for *cfg*; return the (path, mode) binds.
+
+    Apptainer only notices a missing bind source when a task starts on a compute node
+    (``FATAL: container creation failed: mount hook function failure: mount X->X error:
+    while mounting X: mount source X doesn't exist``), once per task. This check runs before
+    anything is launched: read-only sources (L1C dirs, DEM, image) must exist; writable ones
+    (scratch, L2A, run dir) are created when *create_writable*, else must exist. A native
+    runtime binds nothing and passes.
+    """
+    if cfg.sen2cor.runtime != "apptainer":
+        return []
+    rd: Path = run_dir or cfg.paths.run_dir
+    keys: dict[str, str] = {}
+    for i, p in enumerate(cfg.paths.l1c_dirs):
+        keys.setdefault(str(p), f"paths.l1c_dirs[{i}]")
+    named: list[tuple[str, Path | None]] = [
+        ("paths.dem_dir", cfg.paths.dem_dir),
+        ("sen2cor.image", cfg.sen2cor.image),
+        ("paths.scratch_dir", cfg.paths.scratch_dir),
+        ("paths.l2a_dir", cfg.paths.l2a_dir),
+        ("run dir", rd),
+    ]
+    for key, maybe in named:
+        if maybe is not None:
+            keys.setdefault(str(maybe), key)
+    pairs = binds(cfg, rd)
+    problems: list[str] = []
+    to_create: list[Path] = []
+    for path, mode in pairs:
+        key = keys.get(path, "bind")
+        p = Path(path)
+        if not p.is_absolute():
+            problems.append(f"{key} {display_path(p)}: not an absolute path")
+        elif ":" in path or "," in path:
+            problems.append(f"{key} {display_path(p)}: ':' or ',' cannot be bound by apptainer")
+        elif mode == "ro" and not p.exists():
+            problems.append(f"{key} {display_path(p)} (read-only): does not exist")
+        elif key == "sen2cor.image" and not p.is_file():
+            problems.append(f"{key} {display_path(p)}: not a file")
+        elif mode == "rw" and not p.is_dir():
+            if p.exists():
+                problems.append(f"{key} {display_path(p)} (writable): not a directory")
+            elif create_writable:
+                to_create.append(p)
+            else:
+                problems.append(f"{key} {display_path(p)} (writable): does not exist")
+    if not problems:  # create only when everything else is fine
+        for p in to_create:
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                key = keys.get(str(p), "bind")
+                problems.append(f"{key} {display_path(p)} (writable): cannot be created ({exc.strerror})")
+    if problems:
+        raise ConfigError(
+            "expected every path apptainer exec binds to exist, found: "
+            + "; ".join(problems)
+            + " (nothing launched)",
+            cfg.source,
+        )
+    return pairs
