@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,32 @@ def test_task_environment_lookup_order() -> None:
     assert array_index({}) is None and job_id({}) is None and allocated_cores({}) is None
     with pytest.raises(UsageError, match=r"expected an integer in \$LSB_JOBINDEX"):
         array_index({"LSB_JOBINDEX": "x"})
+
+
+def test_build_result_says_what_the_cli_printed(tmp_path: Path) -> None:
+    from s2kit.container.build import BuildResult, ca_bundle_choice
+
+    labels = {
+        "org.s2kit.sen2cor.version": "2.9",
+        "org.s2kit.sen2cor.installer": "Sen2Cor-02.09.00-Linux64.run",
+        "org.s2kit.sen2cor.installer.sha256": "ab" * 32,
+        "org.s2kit.sen2cor.installer.pinned": "none (trust on first use)",
+        "org.s2kit.version": "0.1",
+        "org.s2kit.base": "debian",
+    }
+    image, lock = tmp_path / "s.sif", tmp_path / "sen2cor.lock"
+    built = BuildResult(12.4, image, 2_000_000, labels, lock)
+    assert built.summary() == [
+        f"built {image} (2 MB) in 12 s",
+        f"Sen2Cor 2.9 from Sen2Cor-02.09.00-Linux64.run sha256 {'ab' * 32} (pinned: none (trust on first use))",
+        "s2kit 0.1; base debian",
+        f"lock: {lock} records Sen2Cor-02.09.00-Linux64.run",
+    ]
+    assert (built.warning() or "").endswith("; the lock now pins it for later builds")
+    pinned = BuildResult(1.0, image, 1, {**labels, "org.s2kit.sen2cor.installer.pinned": "argument"})
+    assert pinned.warning() is None and len(pinned.summary()) == 3
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("pem")
+    assert ca_bundle_choice("none") is None and ca_bundle_choice(" ") is None
+    assert ca_bundle_choice(str(bundle)) == bundle
+    assert ca_bundle_choice(None, {"SSL_CERT_FILE": str(bundle)}) == bundle

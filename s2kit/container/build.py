@@ -43,9 +43,12 @@ __all__ = [
     "REQUIRED_LABELS",
     "BuildOptions",
     "BuildPlan",
+    "ApptainerMissing",
     "BuildResult",
     "DefFile",
     "ImageBuildError",
+    "build_image",
+    "ca_bundle_choice",
     "check_binds",
     "diagnose_build_output",
     "installer_name",
@@ -606,10 +609,39 @@ def diagnose_build_output(lines: Iterable[str]) -> str:
 
 @dataclass(frozen=True)
 class BuildResult:
+    """A built and checked image (:func:`build_image`)."""
+
     seconds: float
     image: Path
     size_bytes: int
     labels: dict[str, str]
+    lock: Path | None = None  # the lock file that now records the installer (None: no lock)
+
+    @property
+    def trust_on_first_use(self) -> bool:
+        """The installer's sha256 was pinned nowhere (it was recorded, not checked)."""
+        return self.labels.get("org.s2kit.sen2cor.installer.pinned", "").startswith("none")
+
+    def summary(self) -> list[str]:
+        """What was built, from what, and where the installer is now pinned (one fact a line)."""
+        lab = self.labels
+        lines = [
+            f"built {self.image} ({self.size_bytes / 1e6:.0f} MB) in {self.seconds:.0f} s",
+            f"Sen2Cor {lab['org.s2kit.sen2cor.version']} from {lab['org.s2kit.sen2cor.installer']} "
+            f"sha256 {lab['org.s2kit.sen2cor.installer.sha256']} "
+            f"(pinned: {lab['org.s2kit.sen2cor.installer.pinned']})",
+            f"s2kit {lab['org.s2kit.version']}; base {lab['org.s2kit.base']}",
+        ]
+        if self.lock is not None:
+            lines.append(f"lock: {self.lock} records {lab['org.s2kit.sen2cor.installer']}")
+        return lines
+
+    def warning(self) -> str | None:
+        """The trust-on-first-use warning, when the installer was pinned nowhere."""
+        if not self.trust_on_first_use:
+            return None
+        later = "the lock now pins it for later builds" if self.lock is not None else "nothing pins it"
+        return f"the installer was installed on TRUST ON FIRST USE (no pinned sha256); {later}"
 
 
 def _which(argv0: str) -> str | None:
@@ -630,9 +662,13 @@ def default_ca_bundle(env: Mapping[str, str] | None = None) -> Path | None:
     return None
 
 
+class ApptainerMissing(ConfigError):
+    """The apptainer command is not there (a build or an inspect cannot start)."""
+
+
 def require_apptainer(apptainer: Sequence[str]) -> None:
     if not apptainer or _which(apptainer[0]) is None:
-        raise ConfigError(
+        raise ApptainerMissing(
             f"expected the apptainer command ({' '.join(apptainer) or 'empty'}) on PATH, found none: install "
             "Apptainer >= 1.2 (https://apptainer.org/docs/admin/main/installation.html; "
             "containers/README.md), build on a machine that has it, or name it with --apptainer / "
@@ -681,6 +717,37 @@ def run_build(
     if not plan.out.is_file():
         raise ImageBuildError("apptainer build exited 0 but wrote no image", plan.out)
     return seconds
+
+
+def ca_bundle_choice(value: str | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The CA bundle a build trusts: *value* (``"none"`` or blank: none), else this host's
+    default (:func:`default_ca_bundle`)."""
+    if value is None:
+        return default_ca_bundle(env)
+    return None if value.strip().lower() in ("", "none") else Path(value)
+
+
+def build_image(opts: BuildOptions, echo: Callable[[str], None] | None = None) -> BuildResult:
+    """Build the Sen2Cor image, check its labels, record its installer in the lock.
+
+    Needs apptainer (:class:`ApptainerMissing` first, before anything else is checked);
+    progress and apptainer's output go to *echo*. Raises :class:`ImageBuildError` when the
+    build fails or the image lacks a required label (then the lock is left as it was).
+    """
+    say = echo or (lambda _line: None)
+    require_apptainer(opts.apptainer)  # first: no point in checking the rest without it
+    plan = plan_build(opts)
+    for note in plan.notes:
+        say(f"s2kit: {note}")
+    say(f"s2kit: building {plan.out} (in {plan.cwd}): {plan.shell_line()}")
+    seconds = run_build(plan, echo=say)
+    labels = read_labels(plan.out, opts.apptainer)
+    missing = missing_labels(labels)
+    if missing:
+        raise ImageBuildError(f"built, but the image lacks the labels {', '.join(missing)}", plan.out)
+    if plan.lock is not None:
+        update_lock(plan.lock, labels, plan.out)
+    return BuildResult(seconds, plan.out, plan.out.stat().st_size, labels, plan.lock)
 
 
 def read_labels(image: str | os.PathLike[str], apptainer: Sequence[str] = ("apptainer",)) -> dict[str, str]:
