@@ -46,7 +46,6 @@ the zip.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import math
@@ -65,7 +64,7 @@ from urllib.parse import unquote, urlsplit
 from . import __version__
 from .errors import InputError, S2kitError, display_path
 from .findings import Finding, Severity
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, flocked
 from .http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, is_url, redact_url, sha256_file
 from .tiles import (
     DEFAULT_MARGIN_M,
@@ -139,18 +138,9 @@ class SourceTile:
         }
 
 
-@contextlib.contextmanager
-def _locked(folder: Path, name: str = ".lock") -> Iterator[None]:
+def _locked(folder: Path, name: str = ".lock") -> contextlib.AbstractContextManager[int]:
     """An advisory lock in *folder* (best effort: file systems without flock just proceed)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / name, "a+") as fh:
-        with contextlib.suppress(OSError):  # e.g. Lustre mounted without flock: proceed unlocked
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return flocked(folder / name, best_effort=True, mode=0o666)
 
 
 class SrtmSource:

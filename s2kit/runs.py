@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError, S2kitError, display_path
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, flock
 from .process import pid_alive, started_after
 from .provenance import PROVENANCE_SUFFIX, published_provenance
 
@@ -430,11 +429,7 @@ class RunDir:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except OSError as exc:  # a filesystem without flock: the single write stays whole
-                    if exc.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                        raise
+                flock(fd, best_effort=True)  # a filesystem without flock: the single write stays whole
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     _cut_torn_tail(fd, size, f)
@@ -495,12 +490,11 @@ class RunDir:
         except OSError:
             return False  # no lock file: no worker ever locked it
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            return exc.errno in (errno.EAGAIN, errno.EACCES)
+            return not flock(fd, shared=True, blocking=False)
+        except OSError:
+            return False
         finally:
             os.close(fd)
-        return False
 
     @contextlib.contextmanager
     def lock(self, scene: str) -> Iterator[None]:
@@ -514,14 +508,8 @@ class RunDir:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise SceneLocked(
-                        "expected the scene to be free, found it locked by another worker", f
-                    ) from None
-                raise
+            if not flock(fd, blocking=False):
+                raise SceneLocked("expected the scene to be free, found it locked by another worker", f)
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.uname().nodename} {os.getpid()}\n".encode())
             yield

@@ -58,14 +58,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
 import signal
 import stat
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,7 +77,7 @@ from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
 from .errors import InputError, S2kitError, UsageError, display_path
 from .exitcodes import ExitCode
-from .fsutil import atomic_write_text, read_json_object
+from .fsutil import atomic_write_text, flocked, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import NO_DEM_NOTE, repair_empty_dirs
 from .process import kill_by_env_prefix, kill_grace_seconds, pid_alive, run_logged, signal_name
@@ -268,23 +267,12 @@ def _symlink_tree(src: Path, dst: Path) -> None:
 
 
 # --------------------------------------------------------------------------- image hash cache
-@contextlib.contextmanager
-def _flocked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocking: tasks wait for the one that hashes
-        yield
-    finally:
-        os.close(fd)
-
-
 def cached_sha256(rd: RunDir, path: Path) -> str:
     """sha256 of a big file (the 2 GB image) computed once per run, keyed by size and mtime."""
     st = path.stat()
     cache = rd.path / "cache" / "sha256.json"
     key = str(path)
-    with _flocked(cache.with_suffix(".lock")):
+    with flocked(cache.with_suffix(".lock")):  # blocking: tasks wait for the one that hashes
         doc = read_json_object(cache) or {}
         hit = doc.get(key)
         if isinstance(hit, dict) and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:

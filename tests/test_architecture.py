@@ -80,3 +80,37 @@ def test_build_result_says_what_the_cli_printed(tmp_path: Path) -> None:
     assert ca_bundle_choice("none") is None and ca_bundle_choice(" ") is None
     assert ca_bundle_choice(str(bundle)) == bundle
     assert ca_bundle_choice(None, {"SSL_CERT_FILE": str(bundle)}) == bundle
+
+
+def test_one_flock_helper_reports_contention_and_missing_flock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import fcntl
+    import os
+
+    from s2kit import fsutil
+
+    lock = tmp_path / "sub" / "x.lock"
+    with fsutil.flocked(lock) as held:
+        assert held >= 0 and lock.is_file()
+        other = os.open(lock, os.O_RDONLY)  # another open file description: flock contends
+        try:
+            assert fsutil.flock(other, blocking=False) is False
+            assert fsutil.flock(other, shared=True, blocking=False) is False
+        finally:
+            os.close(other)
+    again = os.open(lock, os.O_RDONLY)
+    try:
+        assert fsutil.flock(again, blocking=False) is True  # released when the holder closed
+    finally:
+        os.close(again)
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with fsutil.flocked(lock, best_effort=True):
+        pass  # proceeds unlocked
+    with pytest.raises(OSError), fsutil.flocked(lock):
+        pass
