@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from . import __version__
+from .exitcodes import ExitCode
 
 
 # --------------------------------------------------------------------------- help placeholders (issue 15)
@@ -471,7 +472,7 @@ def submit(
         cfg, rd = load_target(config, run_dir)
         result = do_submit(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
     typer.echo(result.summary())
-    if any(rc not in (0, 75) for rc in result.exit_codes.values()):
+    if any(rc not in (ExitCode.DONE, ExitCode.LOCKED) for rc in result.exit_codes.values()):
         raise typer.Exit(1)
 
 
@@ -486,8 +487,9 @@ def status(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.")] = 5.0,
 ) -> None:
     """Counts per state and tile, failures with reasons and logs, jobs and their scheduler state."""
-    from .batch import format_status, load_target
-    from .batch import status as get_status
+    from .batch import load_target
+    from .status import format_status
+    from .status import status as get_status
 
     with run_dir_errors():
         cfg, rd = load_target(config, run_dir)
@@ -542,7 +544,7 @@ def resubmit(
         typer.echo("resubmit: no failed or stale scenes")
         return
     typer.echo(result.summary())
-    if any(rc not in (0, 75) for rc in result.exit_codes.values()):
+    if any(rc not in (ExitCode.DONE, ExitCode.LOCKED) for rc in result.exit_codes.values()):
         raise typer.Exit(1)
 
 
@@ -820,18 +822,8 @@ def container_build(
     ] = False,
 ) -> None:
     """Build the Sen2Cor image with apptainer; check its labels; record its installer in the lock."""
+    from .container.build import ApptainerMissing, BuildOptions, build_image, ca_bundle_choice, plan_build
     from .errors import ConfigError, UsageError
-    from .image import (
-        BuildOptions,
-        ImageBuildError,
-        default_ca_bundle,
-        missing_labels,
-        plan_build,
-        read_labels,
-        require_apptainer,
-        run_build,
-        update_lock,
-    )
 
     with errors_to_exit():
         pairs: list[tuple[str, str]] = []
@@ -840,22 +832,6 @@ def container_build(
             if not sep or not key:
                 raise UsageError(f"expected --build-arg KEY=VALUE, found {item!r}")
             pairs.append((key, value))
-        apptainer_cmd = _apptainer_cmd(apptainer)
-        if not dry_run:
-            try:
-                require_apptainer(apptainer_cmd)  # first: no point in checking the rest without it
-            except ConfigError as exc:
-                if esacci:
-                    raise
-                # both missing: say both now, not one error per attempt
-                raise ConfigError(
-                    f"{exc}; then run: s2kit container build --esacci /path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip "
-                    "(--esacci is required too)"
-                ) from None
-        if ca_bundle is None:
-            ca_path = default_ca_bundle()
-        else:
-            ca_path = None if ca_bundle.strip().lower() in ("", "none") else Path(ca_bundle)
         opts = BuildOptions(
             definition=definition,
             out=out,
@@ -867,43 +843,34 @@ def container_build(
             bootstrap=bootstrap,
             from_image=from_image,
             build_args=tuple(pairs),
-            apptainer=apptainer_cmd,
+            apptainer=_apptainer_cmd(apptainer),
             fakeroot=fakeroot,
             force=force,
             lock=lock,
             use_lock=not no_lock,
-            ca_bundle=ca_path,
+            ca_bundle=ca_bundle_choice(ca_bundle),
         )
-        plan_ = plan_build(opts)
-        for note in plan_.notes:
-            typer.echo(f"s2kit: {note}", err=True)
         if dry_run:
+            plan_ = plan_build(opts)
+            for note in plan_.notes:
+                typer.echo(f"s2kit: {note}", err=True)
             typer.echo(plan_.shell_line())
             return
-        typer.echo(f"s2kit: building {plan_.out} (in {plan_.cwd}): {plan_.shell_line()}", err=True)
-        seconds = run_build(plan_, echo=lambda line: typer.echo(line, err=True))
-        labels = read_labels(plan_.out, apptainer_cmd)
-        missing = missing_labels(labels)
-        if missing:
-            raise ImageBuildError(f"built, but the image lacks the labels {', '.join(missing)}", plan_.out)
-        if plan_.lock is not None:
-            update_lock(plan_.lock, labels, plan_.out)
-    size = plan_.out.stat().st_size
-    typer.echo(f"built {plan_.out} ({size / 1e6:.0f} MB) in {seconds:.0f} s")
-    pinned = labels["org.s2kit.sen2cor.installer.pinned"]
-    typer.echo(
-        f"Sen2Cor {labels['org.s2kit.sen2cor.version']} from {labels['org.s2kit.sen2cor.installer']} "
-        f"sha256 {labels['org.s2kit.sen2cor.installer.sha256']} (pinned: {pinned})"
-    )
-    typer.echo(f"s2kit {labels['org.s2kit.version']}; base {labels['org.s2kit.base']}")
-    if plan_.lock is not None:
-        typer.echo(f"lock: {plan_.lock} records {labels['org.s2kit.sen2cor.installer']}")
-    if pinned.startswith("none"):
-        later = "the lock now pins it for later builds" if plan_.lock is not None else "nothing pins it"
-        typer.echo(
-            f"s2kit: WARNING: the installer was installed on TRUST ON FIRST USE (no pinned sha256); {later}",
-            err=True,
-        )
+        try:
+            built = build_image(opts, echo=lambda line: typer.echo(line, err=True))
+        except ApptainerMissing as exc:
+            if esacci:
+                raise
+            # both missing: say both now, not one error per attempt
+            raise ConfigError(
+                f"{exc}; then run: s2kit container build --esacci /path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip "
+                "(--esacci is required too)"
+            ) from None
+    for line in built.summary():
+        typer.echo(line)
+    warning = built.warning()
+    if warning:
+        typer.echo(f"s2kit: WARNING: {warning}", err=True)
 
 
 @container_app.command("labels")
@@ -913,7 +880,7 @@ def container_labels(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print an image's labels; exit 1 when one s2kit requires is missing."""
-    from .image import missing_labels, read_labels
+    from .container.build import missing_labels, read_labels
 
     with errors_to_exit():
         labels = read_labels(image, _apptainer_cmd(apptainer))
@@ -937,7 +904,7 @@ def container_lock(
     apptainer: _ApptainerOpt = None,
 ) -> None:
     """Record the installer sha256 of an existing image in the lock (trust on first use)."""
-    from .image import read_labels, update_lock
+    from .container.build import read_labels, update_lock
 
     with errors_to_exit():
         labels = read_labels(image, _apptainer_cmd(apptainer))

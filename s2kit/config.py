@@ -59,6 +59,9 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .text import batch_name_problem as batch_name_problem  # re-exported (s2kit.text)
+from .text import control_character as control_character
+from .text import printable as printable
 from .tile_names import TileError, normalize_tile
 from .versions import DEFAULT_VERSION, Sen2CorVersion
 
@@ -74,10 +77,7 @@ _WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
 
 # --------------------------------------------------------------------------- checks every key gets
 # A value that reaches a job script, a GIPP or a command line is refused here, at config load,
-# rather than when the first scene fails. Control characters: C0, DEL, C1 and the Unicode line
-# and paragraph separators (a newline in a path would end a #SBATCH/#BSUB line, and bash would
-# run the rest as a command).
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# rather than when the first scene fails (control_character, printable: s2kit.text).
 
 # keys that name a file or folder: an empty string would silently mean the current directory
 _PATH_FIELDS = frozenset({"l1c_dirs", "l2a_dir", "dem_dir", "scratch_dir", "run_dir", "image", "install_dir"})
@@ -94,32 +94,6 @@ _UPPER: dict[str, tuple[float, str]] = {
     "max_concurrent": (MAX_CONCURRENT, ""),
     "max_array_size": (MAX_ARRAY_SIZE, ""),
 }
-
-
-def control_character(text: str) -> str | None:
-    """``None`` if *text* has no control character, else one line saying which and where."""
-    m = _CONTROL_RE.search(text)
-    if m is None:
-        return None
-    return f"expected no control characters, found {m.group()!r} at position {m.start()} in {text!r}"
-
-
-def printable(text: str) -> str:
-    """*text* with every control character replaced by ``?`` (for text s2kit does not control)."""
-    return _CONTROL_RE.sub("?", text)
-
-
-_BATCH_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
-
-
-def batch_name_problem(name: str) -> str | None:
-    """``None`` for a plain batch name (letters, digits, ``._-``, not starting with ``-``/``.``)."""
-    if _BATCH_NAME_RE.fullmatch(name):
-        return None
-    return (
-        "expected a batch name of letters, digits, '.', '_' and '-' (at most 100, "
-        f"not starting with '-' or '.'), found {name!r}"
-    )
 
 
 def _texts(value: Any) -> list[str]:

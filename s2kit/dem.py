@@ -46,7 +46,6 @@ the zip.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import math
@@ -65,7 +64,7 @@ from urllib.parse import unquote, urlsplit
 from . import __version__
 from .errors import InputError, S2kitError, display_path
 from .findings import Finding, Severity
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, flocked
 from .http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, is_url, redact_url, sha256_file
 from .tiles import (
     DEFAULT_MARGIN_M,
@@ -91,8 +90,11 @@ __all__ = [
     "PrepareResult",
     "SrtmSource",
     "check_dem",
+    "dem_files",
+    "dem_for_tile",
     "dem_problem",
     "prepare_dem",
+    "stage_dem",
     "tile_dem_dir",
 ]
 
@@ -136,18 +138,9 @@ class SourceTile:
         }
 
 
-@contextlib.contextmanager
-def _locked(folder: Path, name: str = ".lock") -> Iterator[None]:
+def _locked(folder: Path, name: str = ".lock") -> contextlib.AbstractContextManager[int]:
     """An advisory lock in *folder* (best effort: file systems without flock just proceed)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / name, "a+") as fh:
-        with contextlib.suppress(OSError):  # e.g. Lustre mounted without flock: proceed unlocked
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return flocked(folder / name, best_effort=True, mode=0o666)
 
 
 class SrtmSource:
@@ -839,6 +832,54 @@ def tile_dem_dir(dem_dir: Path | None, tile: str | None) -> Path | None:
         if (dem_dir / name).is_dir():
             return dem_dir / name
     return None
+
+
+# ----------------------------------------------------------------------------- a task's DEM
+def dem_for_tile(dem_dir: Path | None, tile: str | None) -> Path | None:
+    """``dem_dir/<tile>/`` (or ``dem_dir/T<tile>/``) when it is a folder, else None.
+
+    Never ``dem_dir`` itself nor another tile's folder: a scene without its tile's DEM is
+    not processed (``sen2cor.dem = "srtm"``) unless flat terrain was asked for explicitly
+    (``sen2cor.dem = "none"``).
+    """
+    return tile_dem_dir(dem_dir, tile)
+
+
+def dem_files(dem: Path | None, limit: int = 2000) -> list[dict[str, object]]:
+    """Name (relative) and size of each DEM file: enough to tell DEM sets apart cheaply."""
+    if dem is None:
+        return []
+    out: list[dict[str, object]] = []
+    for dirpath, dirs, files in os.walk(dem):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(dirpath) / name
+            with contextlib.suppress(OSError):
+                out.append({"name": p.relative_to(dem).as_posix(), "size": p.stat().st_size})
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def stage_dem(dem: Path, dest: Path) -> Path:
+    """A private, writable DEM folder for one task: symlinks to the files of *dem*.
+
+    Sen2Cor extracts ``srtm_XX_YY.tif`` from the zip INTO ``DEM_Directory`` and shifts it in
+    place, so the shared DEM folder would need to be writable (it is bound read-only in the
+    container) and concurrent tasks of one tile would race on the same ``.tif``. A ``.tif``
+    with a ``.zip`` of the same name beside it is left out: Sen2Cor would prefer a stale
+    leftover to the prepared zip.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    names = sorted(os.listdir(dem))
+    zips = {n[:-4].lower() for n in names if n.lower().endswith(".zip")}
+    for name in names:
+        src = dem / name
+        if name.lower().endswith(".tif") and name[:-4].lower() in zips:
+            continue
+        if src.is_file():
+            os.symlink(src.absolute(), dest / name)
+    return dest
 
 
 def dem_problem(dem_dir: Path | None, tile: str | None) -> str | None:

@@ -1,16 +1,27 @@
-"""Filesystem helpers: atomic writes (temp file in the same directory + rename), file hashes."""
+"""Filesystem helpers: atomic writes (temp file in the same directory + rename), file hashes, flock(2)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json_object", "sha256_file"]
+__all__ = [
+    "NO_FLOCK",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "flock",
+    "flocked",
+    "read_json_object",
+    "sha256_file",
+]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
@@ -52,3 +63,40 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+#: errno values of a file system without flock (NFS without lockd, Lustre mounted without it).
+NO_FLOCK = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+
+
+def flock(fd: int, *, shared: bool = False, blocking: bool = True, best_effort: bool = False) -> bool:
+    """flock(2) *fd*; True when the lock is held.
+
+    False when *blocking* is off and another process holds it, or (with *best_effort*) when
+    the file system has no flock (:data:`NO_FLOCK`): the caller proceeds unlocked. Any other
+    OSError is raised. The lock dies with the fd's last close (and with its process).
+    """
+    op = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, op)
+    except OSError as exc:
+        if not blocking and exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        if best_effort and exc.errno in NO_FLOCK:
+            return False
+        raise
+    return True
+
+
+@contextlib.contextmanager
+def flocked(path: str | os.PathLike[str], *, best_effort: bool = False, mode: int = 0o644) -> Iterator[int]:
+    """Hold an exclusive flock on the lock file *path* (created, with its folder), blocking
+    until it is free; yield its fd. See :func:`flock` for *best_effort*."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        flock(fd, best_effort=best_effort)
+        yield fd
+    finally:
+        os.close(fd)  # also releases the lock

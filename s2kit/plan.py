@@ -43,7 +43,8 @@ from .dedupe import dedupe
 from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
-from .runs import BatchImmutable, PlanEntry, RunDir, published_provenance, writing
+from .provenance import published_provenance
+from .runs import BatchImmutable, PlanEntry, RunDir, writing
 from .safe import (
     EMPTY_DIRS,
     ProductName,

@@ -2,7 +2,7 @@
 
 Everything comes from the run directory (:mod:`s2kit.runs`); the scheduler is not asked.
 
-* summary: counts per state and per tile from :func:`s2kit.batch.status` (not recounted here),
+* summary: counts per state and per tile from :func:`s2kit.status.status` (not recounted here),
   and per L1C processing baseline (plan.jsonl x status);
 * provenance: the worker's ``provenance/<scene>.json`` (schema ``s2kit-provenance/1``) of every
   done scene; a scene is flagged when its Sen2Cor version, its GIPP *settings* or the image
@@ -42,10 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .batch import STATUSES, status
 from .errors import InputError, display_path
 from .fsutil import atomic_write_text, read_json_object
+from .provenance import Provenance
 from .runs import RunDir, writing
+from .status import STATUSES, status
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -143,28 +144,28 @@ def provenance_checks(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     legacy: list[str] = []
     flat: list[str] = []
     for scene, doc in provenance.items():
-        sc = _dict(doc.get("sen2cor"))
+        prov = Provenance.of(doc)
+        sc = prov.sen2cor
         dims["sen2cor version"][scene] = (
             f"{sc.get('version') or '?'} (metadata: {sc.get('version_in_metadata') or '?'})"
         )
-        cont = doc.get("container")
-        if isinstance(cont, dict):
+        cont = prov.container
+        if cont is not None:
             dims["image sha256"][scene] = str(cont.get("sha256") or f"not hashed: {cont.get('note', '?')}")
         else:
             dims["image sha256"][scene] = "none (native runtime)"
-        dem = _dict(doc.get("dem"))
-        if dem.get("mode") == "none":
+        if prov.dem_mode == "none":
             flat.append(scene)
-        gipp = _dict(doc.get("gipp"))
-        digest, values = gipp.get("settings_sha256"), gipp.get("settings")
-        if isinstance(digest, str) and isinstance(values, dict):
+        gipp = prov.gipp
+        digest, values = prov.settings_sha256, prov.settings
+        if digest is not None and values is not None:
             dims.setdefault(SETTINGS_DIM, {})[scene] = digest
             settings[scene] = values
             continue
         legacy.append(scene)
         for name, file_digest in _dict(gipp.get("files")).items():
             if name == PER_TASK_GIPP:
-                group = f"threads {gipp.get('threads')}, DEM dir {dem.get('dir') or 'none'}"
+                group = f"threads {gipp.get('threads')}, DEM dir {prov.dem.get('dir') or 'none'}"
                 per_task.setdefault(group, {})[scene] = str(file_digest)
             else:
                 dims.setdefault(f"GIPP {name} sha256", {})[scene] = str(file_digest)
@@ -262,7 +263,7 @@ def build_report(
 
     baselines: dict[str, Counter[str]] = {}
     scenes: list[dict[str, Any]] = []
-    provenance: dict[str, dict[str, Any]] = {}
+    provenance: dict[str, Provenance] = {}
     missing_prov: list[str] = []
     l2a_dirs: dict[str, str] = {}
     walls: list[float] = []
@@ -290,17 +291,17 @@ def build_report(
             walls.append(row["wall_seconds"])
         if s.status == "done" and st is not None and st.state == "done":
             row["l2a"] = st.l2a
-            doc = read_json_object(rd.provenance_file(s.scene))
-            if doc is None:
+            prov = Provenance.read(rd.provenance_file(s.scene))
+            if prov is None:
                 missing_prov.append(s.scene)
             else:
-                provenance[s.scene] = doc
-                if _dict(doc.get("dem")).get("mode") == "none":
+                provenance[s.scene] = prov
+                if prov.dem_mode == "none":
                     row["dem"] = NO_DEM_NOTE
-                sc = doc.get("sen2cor")
-                if isinstance(sc, dict) and isinstance(sc.get("seconds"), (int, float)):
-                    row["sen2cor_seconds"] = float(sc["seconds"])
-                    sen2cor_secs.append(float(sc["seconds"]))
+                seconds = prov.sen2cor_seconds
+                if seconds is not None:
+                    row["sen2cor_seconds"] = seconds
+                    sen2cor_secs.append(seconds)
             if st.l2a:
                 l2a_dirs[s.scene] = st.l2a
         scenes.append(row)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -35,10 +34,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError, S2kitError, display_path
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, flock
+from .process import pid_alive, started_after
+from .provenance import PROVENANCE_SUFFIX, published_provenance
+
+if TYPE_CHECKING:
+    from .config import BatchConfig
 
 __all__ = [
     "RunDir",
@@ -49,6 +53,7 @@ __all__ = [
     "StateName",
     "SceneLocked",
     "PROVENANCE_SUFFIX",
+    "published_provenance",
     "pid_alive",
     "BatchImmutable",
     "RunDirNotWritable",
@@ -62,7 +67,6 @@ __all__ = [
 
 Decision = Literal["todo", "done", "skipped"]
 StateName = Literal["pending", "running", "done", "failed"]
-PROVENANCE_SUFFIX = ".provenance.json"
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,60 @@ class RunDir:
     def provenance_file(self, scene: str) -> Path:
         return self.path / "provenance" / f"{scene}.json"
 
+    def config(self) -> BatchConfig:
+        """The config snapshot ``s2kit plan`` wrote (``config.json``; its paths are absolute).
+
+        Validated as written (no path resolution: the snapshot's paths are resolved already).
+        """
+        from pydantic import ValidationError
+
+        from .config import BatchConfig
+        from .errors import ConfigError
+
+        data = self.config_data()
+        try:
+            return BatchConfig.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "<top>"
+            raise ConfigError(f"key '{key}': {err['msg']}", self.config_file) from None
+
+    def config_data(self) -> dict[str, Any]:
+        """The parsed ``config.json`` (not validated; :meth:`config` validates it)."""
+        from .errors import ConfigError
+
+        try:
+            data = json.loads(self.config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InputError(
+                "expected config.json (written by 's2kit plan'), found none", self.config_file
+            ) from exc
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"expected a readable JSON config snapshot, found: {exc}", self.config_file
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"expected a JSON object in the config snapshot, found a {type(data).__name__}",
+                self.config_file,
+            )
+        return data
+
+    def find_entry(self, scene: str) -> PlanEntry:
+        """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
+        self.require()
+        with open(self.plan_file, encoding="utf-8") as fh:
+            for line in fh:
+                if scene not in line:
+                    continue
+                try:
+                    entry = PlanEntry.from_dict(json.loads(line))
+                except (json.JSONDecodeError, TypeError):
+                    continue
+                if entry.scene == scene:
+                    return entry
+        raise InputError(f"expected scene {scene} in the plan, found no such entry", self.plan_file)
+
     def require(self) -> RunDir:
         if not self.plan_file.is_file():
             raise InputError(
@@ -371,11 +429,7 @@ class RunDir:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except OSError as exc:  # a filesystem without flock: the single write stays whole
-                    if exc.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                        raise
+                flock(fd, best_effort=True)  # a filesystem without flock: the single write stays whole
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     _cut_torn_tail(fd, size, f)
@@ -436,12 +490,11 @@ class RunDir:
         except OSError:
             return False  # no lock file: no worker ever locked it
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            return exc.errno in (errno.EAGAIN, errno.EACCES)
+            return not flock(fd, shared=True, blocking=False)
+        except OSError:
+            return False
         finally:
             os.close(fd)
-        return False
 
     @contextlib.contextmanager
     def lock(self, scene: str) -> Iterator[None]:
@@ -455,14 +508,8 @@ class RunDir:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise SceneLocked(
-                        "expected the scene to be free, found it locked by another worker", f
-                    ) from None
-                raise
+            if not flock(fd, blocking=False):
+                raise SceneLocked("expected the scene to be free, found it locked by another worker", f)
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.uname().nodename} {os.getpid()}\n".encode())
             yield
@@ -540,68 +587,7 @@ def is_stale(
     if host is not None and st.host == host and st.pid is not None:
         if alive is not None:
             return not alive(st.pid)
-        return not (pid_alive(st.pid) and not _started_after(st.pid, st.started))
+        return not (pid_alive(st.pid) and not started_after(st.pid, st.started))
     if lock is False:
         return True
     return task in ("done", "failed", "gone")
-
-
-def _started_after(pid: int, when: str | None, slack: float = 2.0) -> bool:
-    """Whether process *pid* started more than *slack* seconds after the ISO time *when*
-    (then it cannot be the worker that wrote a state at *when*: its pid was reused)."""
-    if not when:
-        return False
-    from datetime import datetime
-
-    try:
-        t = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])
-        with open("/proc/stat", "rb") as fh:
-            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith(b"btime "))
-        start = btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
-    return start > t + slack
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (zombies count as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):  # no /proc: ask the kernel
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def published_provenance(l2a_dir: Path) -> dict[str, Path]:
-    """scene -> published L2A product, from the ``*.SAFE.provenance.json`` files of *l2a_dir*."""
-    out: dict[str, Path] = {}
-    if not l2a_dir.is_dir():
-        return out
-    with os.scandir(l2a_dir) as it:
-        for e in it:
-            if not e.name.endswith(PROVENANCE_SUFFIX):
-                continue
-            product = l2a_dir / e.name[: -len(PROVENANCE_SUFFIX)]
-            try:
-                doc = json.loads(Path(e.path).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            scene = doc.get("l1c", {}).get("scene") if isinstance(doc.get("l1c"), dict) else None
-            if scene and product.is_dir() and doc.get("validated") is True:
-                out[scene] = product
-    return out

@@ -24,9 +24,9 @@ One task, step by step:
    "no DEM: flat terrain"}``),
    then ``L2A_Process`` in its own process group, output to ``logs/<scene>/attempt-<n>.log``,
    killed as a group on timeout. The DEM folder Sen2Cor gets is a per-attempt symlink copy
-   in scratch (:func:`s2kit.sen2cor.stage_dem`): Sen2Cor extracts ``srtm_*.tif`` into it, and
+   in scratch (:func:`s2kit.dem.stage_dem`): Sen2Cor extracts ``srtm_*.tif`` into it, and
    the shared DEM stays read-only and free of races between tasks of one tile.
-4. Input: Sen2Cor always gets a copy in scratch, never the user's L1C store: a ``.SAFE``
+4. Input (:mod:`s2kit.staging`): Sen2Cor always gets a copy in scratch, never the L1C store: a ``.SAFE``
    folder becomes a symlink tree (folders recreated, files symlinked; the empty folders GCS
    drops are recreated in the tree), a ``.zip`` is extracted (members that would land outside
    the target are refused). Whatever Sen2Cor writes next to its input (in TOOLBOX mode its
@@ -58,54 +58,49 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
 import signal
-import stat
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import __version__, runs
 from .config import BatchConfig
 from .container import shell_line
-from .dem import dem_problem
-from .errors import ConfigError, InputError, S2kitError, UsageError, display_path
-from .fsutil import atomic_write_text, read_json_object
+from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
+from .errors import InputError, S2kitError, UsageError, display_path
+from .exitcodes import ExitCode
+from .fsutil import atomic_write_text, flocked, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import NO_DEM_NOTE, repair_empty_dirs
-from .runs import PROVENANCE_SUFFIX, PlanEntry, RunDir, SceneLocked, SceneState, pid_alive
+from .process import kill_by_env_prefix, kill_grace_seconds, pid_alive, run_logged, signal_name
+from .provenance import SCHEMA as PROVENANCE_SCHEMA
+from .provenance import Provenance, sidecar_path
+from .runs import PlanEntry, RunDir, SceneLocked, SceneState
 from .safe import parse_product_name, strip_product_suffix
+from .schedulers.env import array_index, job_id
 from .sen2cor import (
     SETTINGS_EXCLUDED,
     RunResult,
-    dem_files,
-    dem_for_tile,
     find_products,
     gipp_science_settings,
     gipp_settings,
     inside_container,
-    kill_grace_seconds,
     l2a_process_argv,
     l2a_process_exe,
     last_line,
-    run_logged,
     scan_log,
     settings_sha256,
     sha256_file,
-    signal_name,
-    stage_dem,
     task_threads,
     timeout_seconds,
 )
+from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
 
 __all__ = [
@@ -127,10 +122,10 @@ __all__ = [
     "task_index",
 ]
 
-EXIT_DONE = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another worker has the scene; try again later
+EXIT_DONE = ExitCode.DONE
+EXIT_FAILED = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_LOCKED = ExitCode.LOCKED  # EX_TEMPFAIL: another worker has the scene; try again later
 #: Failure reasons worth another attempt inside the same task.
 RETRYABLE = frozenset({"exit-code", "log-error", "no-output", "multiple-outputs", "validation"})
 PARTIAL_PREFIX = ".partial-"
@@ -155,43 +150,15 @@ def _host() -> str:
 
 # --------------------------------------------------------------------------- task resolution
 def load_run_config(run_dir: str | os.PathLike[str]) -> BatchConfig:
-    """The config snapshot ``s2kit plan`` wrote (``config.json``; its paths are absolute)."""
-    rd = RunDir(run_dir)
-    try:
-        data = json.loads(rd.config_file.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(
-            "expected config.json (written by 's2kit plan'), found none", rd.config_file
-        ) from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"expected a readable JSON config snapshot, found: {exc}", rd.config_file) from exc
-    try:
-        return BatchConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "<top>"
-        raise ConfigError(f"key '{key}': {err['msg']}", rd.config_file) from None
-
-
-def _env_int(env: Mapping[str, str], var: str) -> int | None:
-    text = env.get(var, "").strip()  # container.py passes unset variables as empty strings
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"expected an integer in ${var}, found {text!r}") from None
+    """The config snapshot ``s2kit plan`` wrote (:meth:`s2kit.runs.RunDir.config`)."""
+    return RunDir(run_dir).config()
 
 
 def task_index(index: int | None, offset: int = 0, env: Mapping[str, str] | None = None) -> int:
-    """``offset`` + (``index`` | ``SLURM_ARRAY_TASK_ID`` | ``LSB_JOBINDEX - 1``)."""
-    env = os.environ if env is None else env
+    """``offset`` + (``index`` | the scheduler's array index: ``SLURM_ARRAY_TASK_ID`` |
+    ``LSB_JOBINDEX - 1``; :mod:`s2kit.schedulers.env`)."""
     if index is None:
-        index = _env_int(env, "SLURM_ARRAY_TASK_ID")
-    if index is None:
-        lsf = _env_int(env, "LSB_JOBINDEX")
-        if lsf is not None and lsf > 0:  # LSB_JOBINDEX is 0 in a job that is not an array
-            index = lsf - 1
+        index = array_index(env)
     if index is None:
         raise UsageError(
             "expected --index, SLURM_ARRAY_TASK_ID or LSB_JOBINDEX (an array task), found none of them"
@@ -203,42 +170,18 @@ def task_index(index: int | None, offset: int = 0, env: Mapping[str, str] | None
 
 def job_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """``SLURM_JOB_ID`` (unique per array task), else ``LSB_JOBID`` (``ID[index]`` in an array)."""
-    env = os.environ if env is None else env
-    slurm = env.get("SLURM_JOB_ID", "").strip()
-    if slurm:
-        return slurm
-    lsf = env.get("LSB_JOBID", "").strip()
-    if lsf:
-        idx = env.get("LSB_JOBINDEX", "").strip()
-        return f"{lsf}[{idx}]" if idx and idx != "0" else lsf
-    return None
+    return job_id(env)
 
 
 def plan_entry(rd: RunDir, scene: str) -> PlanEntry:
-    """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
-    rd.require()
-    with open(rd.plan_file, encoding="utf-8") as fh:
-        for line in fh:
-            if scene not in line:
-                continue
-            try:
-                entry = PlanEntry.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError):
-                continue
-            if entry.scene == scene:
-                return entry
-    raise InputError(f"expected scene {scene} in the plan, found no such entry", rd.plan_file)
+    """The scene's line of ``plan.jsonl`` (:meth:`s2kit.runs.RunDir.find_entry`)."""
+    return rd.find_entry(scene)
 
 
 # --------------------------------------------------------------------------- state helpers
-def _sidecar(product: Path) -> Path:
-    return product.with_name(product.name + PROVENANCE_SUFFIX)
-
-
 def _provenance_ok(product: Path, scene: str) -> bool:
-    doc = read_json_object(_sidecar(product))
-    l1c = doc.get("l1c") if doc else None
-    return bool(doc and isinstance(l1c, dict) and l1c.get("scene") == scene and doc.get("validated") is True)
+    prov = Provenance.read_sidecar(product)
+    return prov is not None and prov.is_valid_for(scene)
 
 
 def is_published(st: SceneState | None) -> bool:
@@ -254,92 +197,13 @@ def is_stale(rd: RunDir, st: SceneState) -> bool:
     return runs.is_stale(st, host=_host(), lock=rd.lock_probe(st.scene))
 
 
-# --------------------------------------------------------------------------- inputs
-def extract_zip(zip_path: Path, dest: Path, scene: str) -> Path:
-    """Extract an L1C zip into *dest*; return the ``.SAFE`` folder. Zip-slip safe.
-
-    ESA zips hold one top folder ``X.SAFE/``; a zip without it is extracted into
-    ``dest/<scene>.SAFE``. Absolute names, ``..``, and symlink members are refused, and the
-    uncompressed size must fit in the free space of *dest*.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"expected a readable zip, found: {exc}", zip_path) from exc
-    with zf:
-        infos = zf.infolist()
-        tops = {i.filename.replace("\\", "/").lstrip("/").split("/", 1)[0] for i in infos}
-        single = next(iter(tops)) if len(tops) == 1 else None
-        if single and single.upper().endswith(".SAFE") and any("/" in i.filename for i in infos):
-            root, product = dest, dest / single
-        else:
-            root = product = dest / f"{scene}.SAFE"
-        root_real = os.path.realpath(root)
-        need = sum(i.file_size for i in infos)
-        free = shutil.disk_usage(dest).free
-        if need > free:
-            raise InputError(
-                f"expected {need / 1024**3:.1f} GB free in scratch to extract, found {free / 1024**3:.1f} GB",
-                dest,
-            )
-        for info in infos:
-            name = info.filename
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise InputError(f"zip member {name!r} is a symbolic link: refused", zip_path)
-            if name.startswith(("/", "\\")) or "\\" in name or ".." in name.split("/") or ":" in name[:2]:
-                raise InputError(
-                    f"zip member {name!r} would be written outside the product: refused", zip_path
-                )
-            target = os.path.realpath(os.path.join(root, name))
-            if target != root_real and not target.startswith(root_real + os.sep):
-                raise InputError(
-                    f"zip member {name!r} would be written outside the product: refused", zip_path
-                )
-        try:
-            for info in infos:
-                zf.extract(info, root)
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise InputError(f"expected an intact zip, extraction failed: {exc}", zip_path) from exc
-    if not product.is_dir():
-        raise InputError("expected a .SAFE folder in the zip, found none", zip_path)
-    return product
-
-
-def _symlink_tree(src: Path, dst: Path) -> None:
-    """Same folders as *src* (recreated, so new files land in *dst*), each file a symlink to
-    the original (cheap, read-only data); a symlinked folder stays a symlink."""
-    for dirpath, dirs, files in os.walk(src):
-        rel = os.path.relpath(dirpath, src)
-        target = dst / rel if rel != "." else dst
-        target.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            os.symlink(os.path.join(os.path.abspath(dirpath), name), target / name)
-        for name in [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-            os.symlink(os.path.join(os.path.abspath(dirpath), name), target / name)
-            dirs.remove(name)
-        dirs.sort()
-
-
 # --------------------------------------------------------------------------- image hash cache
-@contextlib.contextmanager
-def _flocked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocking: tasks wait for the one that hashes
-        yield
-    finally:
-        os.close(fd)
-
-
 def cached_sha256(rd: RunDir, path: Path) -> str:
     """sha256 of a big file (the 2 GB image) computed once per run, keyed by size and mtime."""
     st = path.stat()
     cache = rd.path / "cache" / "sha256.json"
     key = str(path)
-    with _flocked(cache.with_suffix(".lock")):
+    with flocked(cache.with_suffix(".lock")):  # blocking: tasks wait for the one that hashes
         doc = read_json_object(cache) or {}
         hit = doc.get(key)
         if isinstance(hit, dict) and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:
@@ -445,7 +309,7 @@ class _Task:
         shutil.rmtree(final.with_name(PARTIAL_PREFIX + final.name), ignore_errors=True)
         if not final.is_dir():
             with contextlib.suppress(OSError):
-                _sidecar(final).unlink()
+                sidecar_path(final).unlink()
 
     def _clean_stale_scratch(self) -> None:
         """Scratch of dead workers of this scene on this host: kill its orphans, remove it."""
@@ -459,7 +323,7 @@ class _Task:
                 stale.append(d)
         if not stale:
             return
-        _kill_sen2cor_orphans([str(d) + os.sep for d in stale])
+        kill_by_env_prefix("SEN2COR_HOME", [str(d) + os.sep for d in stale])
         for d in stale:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -480,7 +344,7 @@ class _Task:
             # and the repair of dropped empty folders write only into this tree in scratch.
             dest = self._scratch_dir(f"input-{self.host}-{self.pid}")
             product = dest / src.name
-            _symlink_tree(src, product)
+            symlink_tree(src, product)
             repaired = repair_empty_dirs(product)
             self.input_note = {"staged": "symlink-tree", "repaired_dirs": repaired}
         else:
@@ -610,57 +474,59 @@ class _Task:
         )
 
     # ----------------------------------------------------------------- publish
-    def _provenance(self, ok: _Success, final: Path, attempt: int, log: Path, started: str) -> dict[str, Any]:
+    def _provenance(self, ok: _Success, final: Path, attempt: int, log: Path, started: str) -> Provenance:
         r = ok.report
-        return {
-            "schema": "s2kit-provenance/1",
-            "scene": self.scene,
-            "validated": True,
-            "l1c": {
+        return Provenance(
+            {
+                "schema": PROVENANCE_SCHEMA,
                 "scene": self.scene,
-                "path": self.entry.l1c_path,
-                "processing_baseline": self.entry.processing_baseline,
-                "mgrs_tile": self.entry.mgrs_tile,
-                **self.input_note,
-            },
-            "l2a": {
-                "name": final.name,
-                "path": str(final),
-                "processing_baseline": r.processing_baseline,
-                "warnings": [f"{f.code}: {f.message}" for f in r.findings if f.severity == "warning"],
-            },
-            "sen2cor": {
-                "version": self.cfg.sen2cor.version,
-                "version_in_metadata": r.sen2cor_version,
-                "runtime": self.cfg.sen2cor.runtime,
-                "executable": ok.run.argv[0],
-                "argv": ok.run.argv,
-                "resolution": self.cfg.sen2cor.resolution,
-                "baseline": self.cfg.sen2cor.baseline,
-                "seconds": round(ok.run.seconds, 3),
-            },
-            "gipp": {
-                "threads": self.threads[0],
-                "threads_from": self.threads[1],
-                "files": {p.name: sha256_file(p) for p in self.gipp_files},
-                # what decides the science, per-task paths normalised (s2kit.sen2cor): the
-                # report compares this digest across the batch
-                "settings_sha256": settings_sha256(self.gipp_science),
-                "settings": self.gipp_science,
-                "settings_excluded": list(SETTINGS_EXCLUDED),
-            },
-            "dem": self._dem_record(),
-            "container": container_record(self.cfg, self.rd, self.env),
-            "s2kit_version": __version__,
-            "host": self.host,
-            "pid": self.pid,
-            "job_id": self.job_id,
-            "attempt": attempt,
-            "started": started,
-            "ended": _now(),
-            "exit_code": ok.run.returncode,
-            "log": str(log),
-        }
+                "validated": True,
+                "l1c": {
+                    "scene": self.scene,
+                    "path": self.entry.l1c_path,
+                    "processing_baseline": self.entry.processing_baseline,
+                    "mgrs_tile": self.entry.mgrs_tile,
+                    **self.input_note,
+                },
+                "l2a": {
+                    "name": final.name,
+                    "path": str(final),
+                    "processing_baseline": r.processing_baseline,
+                    "warnings": [f"{f.code}: {f.message}" for f in r.findings if f.severity == "warning"],
+                },
+                "sen2cor": {
+                    "version": self.cfg.sen2cor.version,
+                    "version_in_metadata": r.sen2cor_version,
+                    "runtime": self.cfg.sen2cor.runtime,
+                    "executable": ok.run.argv[0],
+                    "argv": ok.run.argv,
+                    "resolution": self.cfg.sen2cor.resolution,
+                    "baseline": self.cfg.sen2cor.baseline,
+                    "seconds": round(ok.run.seconds, 3),
+                },
+                "gipp": {
+                    "threads": self.threads[0],
+                    "threads_from": self.threads[1],
+                    "files": {p.name: sha256_file(p) for p in self.gipp_files},
+                    # what decides the science, per-task paths normalised (s2kit.sen2cor): the
+                    # report compares this digest across the batch
+                    "settings_sha256": settings_sha256(self.gipp_science),
+                    "settings": self.gipp_science,
+                    "settings_excluded": list(SETTINGS_EXCLUDED),
+                },
+                "dem": self._dem_record(),
+                "container": container_record(self.cfg, self.rd, self.env),
+                "s2kit_version": __version__,
+                "host": self.host,
+                "pid": self.pid,
+                "job_id": self.job_id,
+                "attempt": attempt,
+                "started": started,
+                "ended": _now(),
+                "exit_code": ok.run.returncode,
+                "log": str(log),
+            }
+        )
 
     def _dem_record(self) -> dict[str, Any]:
         if self.cfg.sen2cor.dem == "none":
@@ -680,14 +546,13 @@ class _Task:
         l2a_dir.mkdir(parents=True, exist_ok=True)
         final = l2a_dir / ok.product.name
         partial = l2a_dir / (PARTIAL_PREFIX + ok.product.name)
-        if final.exists() or _sidecar(final).exists():
+        if final.exists() or sidecar_path(final).exists():
             raise InputError("expected a new product name in the L2A dir, found it taken", final)
         # Tell a successor what to clean up if we die from here on.
         self._state("running", attempt, started=started, log=str(log), l2a=str(final))
         self.publishing = final
-        doc = self._provenance(ok, final, attempt, log, started)
-        text = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-        atomic_write_text(self.rd.provenance_file(self.scene), text)
+        prov = self._provenance(ok, final, attempt, log, started)
+        prov.write(self.rd.provenance_file(self.scene))
         shutil.rmtree(partial, ignore_errors=True)
         try:
             os.rename(ok.product, partial)
@@ -695,7 +560,7 @@ class _Task:
             if exc.errno != errno.EXDEV:
                 raise
             shutil.copytree(ok.product, partial, symlinks=True)
-        atomic_write_text(_sidecar(final), text)
+        prov.write(sidecar_path(final))
         os.rename(partial, final)
         with contextlib.suppress(OSError):
             fd = os.open(l2a_dir, os.O_RDONLY)
@@ -839,28 +704,6 @@ def _append(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def _kill_sen2cor_orphans(prefixes: list[str]) -> int:
-    """SIGKILL live processes whose SEN2COR_HOME lies under one of *prefixes* (dead workers' scratch)."""
-    killed = 0
-    if not os.path.isdir("/proc"):  # pragma: no cover - not Linux
-        return killed
-    marks = [b"SEN2COR_HOME=" + os.fsencode(p) for p in prefixes]
-    me = os.getpid()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                environ = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if any(v.startswith(m) for v in environ for m in marks):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(name), signal.SIGKILL)
-                killed += 1
-    return killed
-
-
 def run_scene(
     cfg: BatchConfig,
     run_dir: str | os.PathLike[str],
@@ -874,7 +717,7 @@ def run_scene(
     scene, :class:`~s2kit.errors.InputError` when the scene is not a todo of the plan.
     """
     rd = RunDir(run_dir)
-    entry = plan_entry(rd, strip_product_suffix(scene))
+    entry = rd.find_entry(strip_product_suffix(scene))
     if entry.decision == "skipped":
         raise InputError(
             f"expected a scene to process, found it planned as skipped ({entry.reason})", rd.plan_file
@@ -908,7 +751,7 @@ def run_task(
     env = os.environ if env is None else env
     rd = RunDir(run_dir)
     try:
-        cfg = load_run_config(rd.path)
+        cfg = rd.config()
         scene = rd.scene_for_index(batch, task_index(index, offset, env))
     except S2kitError as exc:
         return TaskOutcome(EXIT_USAGE, f"s2kit: error: {exc}")

@@ -436,3 +436,41 @@ def test_reused_pid_of_a_dead_worker_is_not_taken_for_a_live_worker() -> None:
     assert not is_stale(mine, task="gone", host=host)  # this process: alive, started before the state
     reused = SceneState("S", "running", host=host, pid=os.getpid(), started="2000-01-01T00:00:00Z")
     assert is_stale(reused, task="gone", host=host)  # this process started long after that state
+
+
+# ------------------------------------------------------------ one owner per run-dir file (issue 13)
+def test_find_entry_returns_the_scene_line_of_the_plan(tmp_path: Path) -> None:
+    from s2kit.runs import PlanEntry
+
+    rd = RunDir(tmp_path / "run")
+    a = PlanEntry(scene="S2A_MSIL1C_A", l1c_path="/l1c/a.SAFE", decision="todo")
+    b = PlanEntry(scene="S2A_MSIL1C_A_B", l1c_path="/l1c/b.SAFE", decision="skipped", reason="r")
+    rd.write_plan([b, a])  # b's line contains a's scene id as a substring
+    assert rd.find_entry("S2A_MSIL1C_A") == a
+    assert rd.find_entry("S2A_MSIL1C_A_B") == b
+    with pytest.raises(InputError, match="expected scene S2A_MSIL1C_C in the plan"):
+        rd.find_entry("S2A_MSIL1C_C")
+
+
+def test_config_snapshot_errors_name_config_json(tmp_path: Path) -> None:
+    from s2kit.errors import ConfigError
+
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    with pytest.raises(InputError, match=r"expected config\.json \(written by 's2kit plan'\), found none"):
+        rd.config()
+    rd.config_file.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected a readable JSON config snapshot"):
+        rd.config()
+    rd.config_file.write_text(json.dumps({"paths": 3}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="key 'paths'"):
+        rd.config()
+
+
+def test_exit_codes_keep_their_numbers() -> None:
+    from s2kit.exitcodes import ExitCode
+    from s2kit.schedulers.local import EXIT_LOCKED
+    from s2kit.worker import EXIT_DONE, EXIT_FAILED, EXIT_USAGE
+
+    assert (EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED) == (0, 1, 2, 75)
+    assert EXIT_LOCKED is ExitCode.LOCKED and ExitCode(75).name == "LOCKED"

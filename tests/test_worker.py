@@ -900,16 +900,16 @@ def test_run_task_reports_outcomes(run1: Run) -> None:
 def test_failed_publication_leaves_nothing_under_a_final_name(
     run1: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import s2kit.worker as worker_mod
+    import s2kit.provenance as provenance_mod
 
-    real_write = worker_mod.atomic_write_text
+    real_write = provenance_mod.atomic_write_text
 
     def disk_full_for_sidecars(path: Path, text: str, mode: int = 0o644) -> Path:
         if str(path).endswith(PROVENANCE_SUFFIX):
             raise OSError(28, "No space left on device", str(path))
         return real_write(path, text, mode)
 
-    monkeypatch.setattr(worker_mod, "atomic_write_text", disk_full_for_sidecars)
+    monkeypatch.setattr(provenance_mod, "atomic_write_text", disk_full_for_sidecars)
     scene = run1.scenes[0]
     st = run_scene(run1.cfg, run1.rd.path, scene, env=clean_env())
     assert st.state == "failed" and (st.reason or "").startswith("publish: ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,12 +32,9 @@ def parse_threads(value: int | str, version: str = DEFAULT_VERSION) -> int | str
 
 def allocated_cores(env: Mapping[str, str] | None = None) -> tuple[int, str] | None:
     """Cores the batch system gave this job: (count, variable) from LSF or Slurm, else None."""
-    env = os.environ if env is None else env
-    for var in ("LSB_DJOB_NUMPROC", "SLURM_CPUS_PER_TASK"):
-        text = env.get(var, "").strip()
-        if re.fullmatch(r"[0-9]+", text) and int(text) > 0:
-            return int(text), var
-    return None
+    from ..schedulers.env import allocated_cores as scheduler_cores  # the schedulers own the variables
+
+    return scheduler_cores(env)
 
 
 def threads_for_allocation(version: str = DEFAULT_VERSION, env: Mapping[str, str] | None = None) -> int:

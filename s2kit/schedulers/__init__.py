@@ -10,6 +10,7 @@ submit by hand; a test keeps them identical).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from .base import (
     ACTIVE,
@@ -21,9 +22,9 @@ from .base import (
     SchedulerUnavailable,
     TaskState,
     chunk_ranges,
-    job_spec,
     run_command,
 )
+from .env import LsfTaskEnvironment, SlurmTaskEnvironment, TaskEnvironment
 from .local import LocalScheduler
 from .lsf import LsfScheduler
 from .slurm import SlurmScheduler
@@ -34,12 +35,15 @@ __all__ = [
     "JobSpec",
     "JobStatus",
     "LocalScheduler",
+    "LsfTaskEnvironment",
     "LsfScheduler",
     "Runner",
     "Scheduler",
     "SchedulerError",
     "SchedulerUnavailable",
     "SlurmScheduler",
+    "SlurmTaskEnvironment",
+    "TaskEnvironment",
     "TaskState",
     "chunk_ranges",
     "get_scheduler",
@@ -60,3 +64,13 @@ def get_scheduler(kind: str, runner: Runner | None = None, env: Mapping[str, str
     except KeyError:
         raise SchedulerError(f"expected a scheduler kind of {sorted(SCHEDULERS)}, found {kind!r}") from None
     return cls(runner=runner, env=env)
+
+
+def __getattr__(name: str) -> Any:
+    # job_spec moved to s2kit.jobs (it needs the config); the old import path keeps working
+    # without this package importing the config at import time
+    if name == "job_spec":
+        from ..jobs import job_spec
+
+        return job_spec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,10 +27,10 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from ..config import BatchConfig, batch_name_problem, control_character, printable
-from ..container import shell_line, worker_argv
-from ..errors import S2kitError, display_path
+from ..errors import S2kitError
 from ..runs import JobRecord
+from ..text import control_character, printable
+from .env import shell_line
 
 __all__ = [
     "ACTIVE",
@@ -46,7 +46,6 @@ __all__ = [
     "check_script_values",
     "chunk_ranges",
     "job_name",
-    "job_spec",
     "load_template",
     "render_template",
     "run_command",
@@ -174,30 +173,6 @@ def job_name(batch: str, offset: int = 0) -> str:
     """A job name every scheduler accepts: ``s2kit-<batch>[-<offset>]``, unsafe characters -> ``_``."""
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", f"s2kit-{batch}")[:60]
     return base if offset == 0 else f"{base}-{offset}"
-
-
-def job_spec(cfg: BatchConfig, run_dir: Path, batch: str, offset: int, count: int, log_dir: Path) -> JobSpec:
-    """Pure: config + chunk -> JobSpec (the worker command is container.worker_argv)."""
-    sch = cfg.scheduler
-    problem = batch_name_problem(batch)
-    if problem:
-        raise UnsafeScriptValue(f"job script batch: {problem}")
-    argv = [*worker_argv(cfg, run_dir), "--batch", batch, "--offset", str(offset)]
-    return JobSpec(
-        name=job_name(batch, offset),
-        batch=batch,
-        offset=offset,
-        count=count,
-        command=tuple(argv),
-        log_dir=log_dir,
-        cores=sch.cores_per_task,
-        memory_mb=sch.memory_per_task_mb,
-        walltime_minutes=sch.walltime_minutes,
-        queue=sch.queue,
-        max_concurrent=sch.max_concurrent,
-        extra_args=tuple(sch.extra_args),
-        make_dirs=(str(cfg.paths.scratch_dir), str(cfg.paths.l2a_dir)),
-    )
 
 
 def chunk_ranges(total: int, max_size: int) -> list[tuple[int, int]]:
@@ -358,6 +333,41 @@ class Scheduler(ABC):
     def submit(self, script: Path, spec: JobSpec) -> str:
         """Submit *script*; return the job id."""
 
+    def shown_command(self, script: Path, spec: JobSpec) -> str:
+        """The submit command as a shell line (what ``submit --dry-run`` prints)."""
+        return shlex.join(self.submit_argv(script, spec))
+
+    def chunk_note(self, tasks: int, arrays: int, limit: int, max_concurrent: int) -> str | None:
+        """A note when *tasks* had to be split into several arrays (None: nothing to say)."""
+        if arrays <= 1:
+            return None
+        return (
+            f"{tasks} tasks > array limit {limit}: {arrays} arrays; "
+            f"the throttle %{max_concurrent} applies to each array"
+        )
+
+    def start(
+        self,
+        script: Path,
+        spec: JobSpec,
+        record: Callable[[str], None],
+        labels: Sequence[str] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[int, int]]:
+        """Submit one array: (job id, task index -> exit status of the tasks that ran here).
+
+        *record* gets the job id as soon as it is known (the caller appends the JobRecord);
+        a batch system runs the tasks later, so no exit status is known here.
+        """
+        job_id = self.submit(script, spec)
+        record(job_id)
+        if echo is not None:
+            echo(
+                f"submitted {self.kind} job {job_id}: batch {spec.batch} "
+                f"lines {spec.offset}-{spec.offset + spec.count - 1}"
+            )
+        return job_id, {}
+
     # ----------------------------------------------------------- status
     @abstractmethod
     def query(self, records: Sequence[JobRecord]) -> dict[str, JobStatus]:
@@ -367,13 +377,6 @@ class Scheduler(ABC):
     def cancel(self, job_id: str) -> None:
         """Cancel a whole array."""
 
-    def line_of(self, first_index: int, task_index: int) -> int:
-        """Batch line of a scheduler task index of a chunk starting at *first_index*."""
-        return first_index + task_index - self.index_base
-
-    def task_of(self, first_index: int, line: int) -> int:
-        return line - first_index + self.index_base
-
     # ----------------------------------------------------------- helpers
     def _check(self, res: CommandResult, what: str) -> CommandResult:
         if res.returncode != 0:
@@ -381,10 +384,3 @@ class Scheduler(ABC):
                 f"expected {what} to succeed, found exit status {res.returncode}: {res.one_line()}"
             )
         return res
-
-    @staticmethod
-    def log_pattern(spec: JobSpec, pattern: str) -> str:
-        return str(spec.log_dir / pattern)
-
-    def describe_script(self, script: Path) -> str:
-        return display_path(script)

@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from ..container import shell_line
+from ..exitcodes import ExitCode
 from ..fsutil import atomic_write_text
-from ..runs import JobRecord, pid_alive
+from ..process import pid_alive
+from ..runs import JobRecord
 from .base import (
     TEMPLATE_NAMES,
     JobSpec,
@@ -36,10 +37,12 @@ from .base import (
     prepare_line,
     render_template,
 )
+from .env import shell_line
 
 __all__ = ["LocalScheduler", "render_local", "pid_alive", "EXIT_DONE", "EXIT_FAILED", "EXIT_LOCKED"]
 
-EXIT_DONE, EXIT_FAILED, EXIT_LOCKED = 0, 1, 75
+EXIT_DONE, EXIT_FAILED, EXIT_LOCKED = ExitCode.DONE, ExitCode.FAILED, ExitCode.LOCKED
+_OUTCOME: dict[int, str] = {EXIT_DONE: "done", EXIT_LOCKED: "locked by another worker"}
 
 
 def render_local(spec: JobSpec, template: str | None = None) -> str:
@@ -108,6 +111,24 @@ class LocalScheduler(Scheduler):
         self.run_array(script, spec, job_id)
         return job_id
 
+    def chunk_note(self, tasks: int, arrays: int, limit: int, max_concurrent: int) -> str | None:
+        return None  # no array limit worth a note here
+
+    def start(
+        self,
+        script: Path,
+        spec: JobSpec,
+        record: Callable[[str], None],
+        labels: Sequence[str] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> tuple[str, dict[int, int]]:
+        """Run the tasks here and now (recorded first, so ``status`` sees them running)."""
+        say = echo or (lambda _msg: None)
+        job_id = self.new_job_id()
+        record(job_id)
+        say(f"local: running {spec.count} task(s), at most {spec.max_concurrent} at a time")
+        return job_id, self.run_array(script, spec, job_id, labels, say)
+
     def run_array(
         self,
         script: Path,
@@ -146,9 +167,7 @@ class LocalScheduler(Scheduler):
                     i = futures[fut]
                     rc = fut.result()
                     results[i] = rc
-                    what = {EXIT_DONE: "done", EXIT_LOCKED: "locked by another worker"}.get(
-                        rc, f"failed (exit {rc})"
-                    )
+                    what = _OUTCOME.get(rc, f"failed (exit {rc})")
                     label = labels[i] if labels is not None and i < len(labels) else f"index {i}"
                     say(f"local: [{len(results)}/{spec.count}] {label}: {what}")
         except BaseException:

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ..config import printable
 from ..runs import JobRecord
+from ..text import printable
 from .base import (
     JobSpec,
     JobStatus,
@@ -251,6 +251,10 @@ class LsfScheduler(Scheduler):
 
     def submit_argv(self, script: Path, spec: JobSpec) -> list[str]:
         return ["bsub", *spec.extra_args]
+
+    def shown_command(self, script: Path, spec: JobSpec) -> str:
+        """``bsub ... < SCRIPT``: bsub reads the script on its standard input."""
+        return shlex.join(self.submit_argv(script, spec)) + f" < {shlex.quote(str(script))}"
 
     def submit(self, script: Path, spec: JobSpec) -> str:
         argv = self.submit_argv(script, spec)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import InputError, display_path
-from ..fsutil import atomic_write_text, read_json_object
-from ..runs import PROVENANCE_SUFFIX, RunDir
+from ..fsutil import atomic_write_text
+from ..provenance import Provenance
+from ..runs import RunDir
 from .geometry import lon_extent
 from .item import (
     CLASSIFICATION,
@@ -64,11 +65,11 @@ class StacResult:
         return out
 
 
-def _products(source: Path) -> tuple[str, list[tuple[Path, dict[str, Any] | None]], list[str], Path | None]:
+def _products(source: Path) -> tuple[str, list[tuple[Path, Provenance | None]], list[str], Path | None]:
     """(collection id, [(product, provenance)], skipped notes, run dir) of a run dir or one L2A."""
     if (source / "plan.jsonl").is_file():
         rd = RunDir(source)
-        out: list[tuple[Path, dict[str, Any] | None]] = []
+        out: list[tuple[Path, Provenance | None]] = []
         skipped: list[str] = []
         for scene, st in sorted(rd.read_states().items()):
             if st.state != "done":
@@ -76,14 +77,12 @@ def _products(source: Path) -> tuple[str, list[tuple[Path, dict[str, Any] | None
             if not st.l2a or not Path(st.l2a).is_dir():
                 skipped.append(f"{scene}: done, but its L2A {st.l2a or '?'} is gone")
                 continue
-            prov = read_json_object(rd.provenance_file(scene)) or read_json_object(
-                Path(st.l2a).with_name(Path(st.l2a).name + PROVENANCE_SUFFIX)
-            )
+            prov = Provenance.read(rd.provenance_file(scene)) or Provenance.read_sidecar(st.l2a)
             out.append((Path(st.l2a), prov))
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", source.absolute().name).strip("-") or "run"
         return f"s2kit-{name}", out, skipped, source
     if source.is_dir() and source.name.upper().endswith(".SAFE"):
-        prov = read_json_object(source.with_name(source.name + PROVENANCE_SUFFIX))
+        prov = Provenance.read_sidecar(source)
         return f"s2kit-{source.name[:-5]}", [(source, prov)], [], None
     raise InputError(
         "expected a run directory (with plan.jsonl) or an L2A .SAFE folder, found neither", source

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import InputError, MetadataError
-from ..runs import PROVENANCE_SUFFIX
+from ..provenance import Provenance, sidecar_path
 from ..safe import Product, iso_utc, open_product
 from .facts import ProductFacts, TileFacts, read_product_facts, read_tile_facts
 from .geometry import Footprint, parse_poslist, point_in_geometry
@@ -86,10 +86,10 @@ def dem_label(provenance: Mapping[str, Any] | None) -> str | None:
     """``s2kit:dem`` of an s2kit-made product: "none: flat terrain" or "srtm" (None for ESA's)."""
     if provenance is None:
         return None
-    dem = provenance.get("dem")
-    if not isinstance(dem, Mapping):
+    if not isinstance(provenance.get("dem"), Mapping):
         return None
-    mode = dem.get("mode")
+    prov = Provenance.of(provenance)
+    dem, mode = prov.dem, prov.dem_mode
     if mode == "none":
         return "none: flat terrain"
     if mode == "srtm":
@@ -101,13 +101,13 @@ def dem_label(provenance: Mapping[str, Any] | None) -> str | None:
 
 def _software(product: Product, provenance: Mapping[str, Any] | None) -> dict[str, str]:
     sw: dict[str, str] = {}
-    sen2cor = provenance.get("sen2cor") if provenance else None
-    if isinstance(sen2cor, Mapping) and sen2cor.get("version"):
-        sw["Sen2Cor"] = str(sen2cor["version"])
+    prov = Provenance.of(provenance) if provenance is not None else None
+    if prov is not None and prov.sen2cor.get("version"):
+        sw["Sen2Cor"] = str(prov.sen2cor["version"])
     elif product.metadata.sen2cor_version:
         sw["Sen2Cor"] = product.metadata.sen2cor_version
-    if provenance and provenance.get("s2kit_version"):
-        sw["s2kit"] = str(provenance["s2kit_version"])
+    if prov is not None and prov.s2kit_version:
+        sw["s2kit"] = prov.s2kit_version
     elif provenance is not None:
         sw["s2kit"] = __version__
     return sw
@@ -342,15 +342,15 @@ def make_item(
     if md.generation_time is not None:
         p["processing:datetime"] = iso_utc(md.generation_time)
     dem = dem_label(provenance)
-    l1c = provenance.get("l1c") if provenance else None
-    if isinstance(l1c, Mapping) and l1c.get("scene"):
+    prov = Provenance.of(provenance) if provenance is not None else None
+    if prov is not None and prov.scene:
         p["processing:lineage"] = (
             f"Sen2Cor {sw.get('Sen2Cor', '?')} run by s2kit {sw.get('s2kit', '?')} on "
-            f"{l1c['scene']} (L1C processing baseline {l1c.get('processing_baseline') or '?'})"
+            f"{prov.scene} (L1C processing baseline {prov.l1c.get('processing_baseline') or '?'})"
             + (f"; DEM: {dem}" if dem else "")
         )
-        if provenance and provenance.get("host"):
-            p["processing:facility"] = str(provenance["host"])
+        if prov.host:
+            p["processing:facility"] = prov.host
     elif not md.local_sen2cor:
         p["processing:lineage"] = "ESA processing (no s2kit provenance)"
     if dem:
@@ -360,7 +360,7 @@ def make_item(
 
     _add_assets(pystac, item, product, pfacts, tfacts, epsg, (ulx, uly), proj_bbox, band_scaling)
     if provenance is not None:
-        sidecar = product.path.with_name(product.path.name + PROVENANCE_SUFFIX)
+        sidecar = sidecar_path(product.path)
         if sidecar.is_file():
             item.add_asset(
                 "s2kit_provenance",

@@ -267,7 +267,9 @@ def run_demo(out: Path) -> Path:
         for product in PRODUCTS:
             bucket.add_product(TILE, *consistent_l1c(*product))
         base = server.url_for("/").rstrip("/")
-        say(f"[{BANNER}] fake Google bucket on loopback: {base} (tests/support/fake_bucket.py, real SAFE listings)")
+        say(
+            f"[{BANNER}] fake Google bucket on loopback: {base} (tests/support/fake_bucket.py, real SAFE listings)"
+        )
         run.run(
             "L1C from the (fake, loopback) public bucket",
             "fetch", "--tile", TILE, "--start", "2021-06-01", "--end", "2021-06-30",

@@ -21,27 +21,18 @@ unmounted; the worker gives each task its own ``SEN2COR_HOME`` in scratch.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from .config import BatchConfig
-from .errors import ConfigError
+from ..config import BatchConfig
+from ..errors import ConfigError, display_path
 
-__all__ = ["binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
+# Scheduler variables the worker reads inside the container (passed through --cleanenv) and
+# their quoting in a job script are scheduler knowledge: s2kit.schedulers.env (re-exported).
+from ..schedulers.env import TASK_ENV_VARS, passthrough, shell_line
 
-# Scheduler variables the worker reads inside the container (passed through --cleanenv).
-TASK_ENV_VARS = (
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_JOB_ID",
-    "SLURM_JOB_ID",
-    "SLURM_CPUS_PER_TASK",
-    "LSB_JOBINDEX",
-    "LSB_JOBID",
-    "LSB_DJOB_NUMPROC",
-)
+__all__ = ["binds", "check_binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
 
 
 def binds(cfg: BatchConfig, run_dir: Path | None = None) -> list[tuple[str, str]]:
@@ -97,24 +88,74 @@ def worker_argv(cfg: BatchConfig, run_dir: Path | None = None, s2kit_exe: str | 
     assert cfg.sen2cor.image is not None
     argv = [cfg.sen2cor.apptainer, "exec", "--cleanenv", "--no-home"]
     for var in TASK_ENV_VARS:
-        argv += ["--env", _passthrough(var)]
+        argv += ["--env", passthrough(var)]
     for path, mode in binds(cfg, Path(rd)):
         argv += ["--bind", _bind_spec(path, mode)]
     argv += [str(cfg.sen2cor.image), "s2kit", *tail]
     return argv
 
 
-def shell_line(argv: Sequence[str]) -> str:
-    """Quote an argument list for a job script; ``${VAR:-}`` env passthroughs stay expandable."""
-    passthrough = {_passthrough(v): v for v in TASK_ENV_VARS}
-    parts = []
-    for a in argv:
-        name = passthrough.get(a)
-        # only the exact placeholder worker_argv emits; anything else (a path that merely
-        # starts like one) is quoted literally
-        parts.append(f'{name}="${{{name}:-}}"' if name else shlex.quote(a))
-    return " ".join(parts)
+def check_binds(
+    cfg: BatchConfig, run_dir: Path | None = None, *, create_writable: bool = True
+) -> list[tuple[str, str]]:
+    """Verify every path ``apptainer exec`` will bind for *cfg*; return the (path, mode) binds.
 
-
-def _passthrough(var: str) -> str:
-    return f"{var}=${{{var}:-}}"
+    Apptainer only notices a missing bind source when a task starts on a compute node
+    (``FATAL: container creation failed: mount hook function failure: mount X->X error:
+    while mounting X: mount source X doesn't exist``), once per task. This check runs before
+    anything is launched: read-only sources (L1C dirs, DEM, image) must exist; writable ones
+    (scratch, L2A, run dir) are created when *create_writable*, else must exist. A native
+    runtime binds nothing and passes.
+    """
+    if cfg.sen2cor.runtime != "apptainer":
+        return []
+    rd: Path = run_dir or cfg.paths.run_dir
+    keys: dict[str, str] = {}
+    for i, p in enumerate(cfg.paths.l1c_dirs):
+        keys.setdefault(str(p), f"paths.l1c_dirs[{i}]")
+    named: list[tuple[str, Path | None]] = [
+        ("paths.dem_dir", cfg.paths.dem_dir),
+        ("sen2cor.image", cfg.sen2cor.image),
+        ("paths.scratch_dir", cfg.paths.scratch_dir),
+        ("paths.l2a_dir", cfg.paths.l2a_dir),
+        ("run dir", rd),
+    ]
+    for key, maybe in named:
+        if maybe is not None:
+            keys.setdefault(str(maybe), key)
+    pairs = binds(cfg, rd)
+    problems: list[str] = []
+    to_create: list[Path] = []
+    for path, mode in pairs:
+        key = keys.get(path, "bind")
+        p = Path(path)
+        if not p.is_absolute():
+            problems.append(f"{key} {display_path(p)}: not an absolute path")
+        elif ":" in path or "," in path:
+            problems.append(f"{key} {display_path(p)}: ':' or ',' cannot be bound by apptainer")
+        elif mode == "ro" and not p.exists():
+            problems.append(f"{key} {display_path(p)} (read-only): does not exist")
+        elif key == "sen2cor.image" and not p.is_file():
+            problems.append(f"{key} {display_path(p)}: not a file")
+        elif mode == "rw" and not p.is_dir():
+            if p.exists():
+                problems.append(f"{key} {display_path(p)} (writable): not a directory")
+            elif create_writable:
+                to_create.append(p)
+            else:
+                problems.append(f"{key} {display_path(p)} (writable): does not exist")
+    if not problems:  # create only when everything else is fine
+        for p in to_create:
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                key = keys.get(str(p), "bind")
+                problems.append(f"{key} {display_path(p)} (writable): cannot be created ({exc.strerror})")
+    if problems:
+        raise ConfigError(
+            "expected every path apptainer exec binds to exist, found: "
+            + "; ".join(problems)
+            + " (nothing launched)",
+            cfg.source,
+        )
+    return pairs

@@ -1,0 +1,292 @@
+"""Status of every planned scene of a run: ``s2kit status`` (library: :func:`status`).
+
+:func:`status` joins the plan, the worker state files and the scheduler's view of the
+recorded jobs into one :class:`SceneStatus` per scene (:data:`STATUSES`); :func:`classify`
+decides one scene. A state ``running`` is ``stale`` exactly when :func:`s2kit.runs.is_stale`
+says so (the one definition). A scheduler that cannot be asked makes its tasks ``unknown``;
+it never makes status fail. :func:`format_status` is the human-readable form.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import BatchConfig
+from .errors import InputError, display_path
+from .plan import NO_DEM_NOTE
+from .process import pid_alive
+from .runs import JobRecord, PlanEntry, RunDir, SceneState, held_flocks, is_stale, lock_held_here, one_line
+from .schedulers import ACTIVE, SCHEDULERS, JobStatus, Scheduler, SchedulerUnavailable, get_scheduler
+from .schedulers.local import this_host
+
+__all__ = [
+    "STATUSES",
+    "SceneStatus",
+    "StatusReport",
+    "classify",
+    "format_status",
+    "status",
+]
+
+STATUSES = ("todo", "pending", "running", "stale", "done", "failed", "skipped")
+
+
+@dataclass
+class SceneStatus:
+    scene: str
+    status: str
+    tile: str | None = None
+    reason: str | None = None
+    log: str | None = None
+    attempt: int | None = None
+    exit_code: int | None = None
+    host: str | None = None
+    pid: int | None = None
+    job: str | None = None  # "<scheduler> <job id>[<task>]" of the latest job that covers the scene
+    task: str | None = None  # that task's scheduler state
+
+
+@dataclass
+class StatusReport:
+    run_dir: Path
+    scenes: list[SceneStatus]
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    scheduler_errors: list[str] = field(default_factory=list)
+
+    @property
+    def flat_terrain(self) -> list[str]:
+        """Scenes planned with ``sen2cor.dem = "none"`` (not failed): "no DEM: flat terrain"."""
+        return [s.scene for s in self.scenes if s.reason == NO_DEM_NOTE]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(s.status for s in self.scenes)
+        return {k: c.get(k, 0) for k in STATUSES}
+
+    @property
+    def tiles(self) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter[str]] = {}
+        for s in self.scenes:
+            out.setdefault(s.tile or "?", Counter())[s.status] += 1
+        return {t: {k: c[k] for k in STATUSES if c[k]} for t, c in sorted(out.items())}
+
+    @property
+    def active(self) -> int:
+        c = self.counts
+        return c["pending"] + c["running"]
+
+    @property
+    def finished(self) -> int:
+        c = self.counts
+        return c["done"] + c["failed"] + c["skipped"] + c["stale"]
+
+    def by_status(self, *names: str) -> list[SceneStatus]:
+        return [s for s in self.scenes if s.status in names]
+
+    def to_dict(self) -> dict[str, Any]:
+        def brief(s: SceneStatus) -> dict[str, Any]:
+            return {k: v for k, v in asdict(s).items() if k != "status" and v is not None}
+
+        return {
+            "run_dir": str(self.run_dir),
+            "total": len(self.scenes),
+            "counts": self.counts,
+            "tiles": self.tiles,
+            "failed": [brief(s) for s in self.by_status("failed")],
+            "stale": [brief(s) for s in self.by_status("stale")],
+            **({"no_dem_flat_terrain": flat} if (flat := self.flat_terrain) else {}),
+            "jobs": self.jobs,
+            "scheduler_errors": self.scheduler_errors,
+            "scenes": {s.scene: s.status for s in self.scenes},
+        }
+
+
+def classify(
+    entry: PlanEntry | None,
+    state: SceneState | None,
+    task: str | None,
+    host: str,
+    alive: Callable[[int], bool] = pid_alive,
+    lock: bool | None = None,
+) -> str:
+    """One scene's status from its plan decision, worker state and scheduler task state.
+
+    ``task`` is the state of the latest recorded job task covering the scene
+    (None when no job covers it): pending | running | done | failed | gone | unknown.
+    ``lock`` is True when the scene's lock is seen held (None: not known). A state
+    ``running`` is ``stale`` exactly when :func:`s2kit.runs.is_stale` says so.
+    """
+    if entry is not None and entry.decision == "skipped":
+        return "skipped"
+    if (entry is not None and entry.decision == "done") or (state is not None and state.state == "done"):
+        return "done"
+    if task in ACTIVE:
+        return str(task)  # queued or running in a live job (a failed scene being retried too)
+    if state is None or state.state == "pending":
+        return "pending" if task == "unknown" else "todo"
+    if state.state == "failed":
+        return "failed"
+    # state "running": is the worker still there? (one definition: s2kit.runs.is_stale)
+    return "stale" if is_stale(state, task=task, host=host, alive=alive, lock=lock) else "running"
+
+
+def _query(
+    records: Sequence[JobRecord], schedulers: Mapping[str, Scheduler] | None
+) -> tuple[dict[tuple[str, str], JobStatus], list[str]]:
+    out: dict[tuple[str, str], JobStatus] = {}
+    errors: list[str] = []
+    kinds = sorted({r.scheduler for r in records})
+    for kind in kinds:
+        recs = [r for r in records if r.scheduler == kind]
+        try:
+            sched = (schedulers or {}).get(kind) or get_scheduler(kind)
+            got = sched.query(recs)
+        except SchedulerUnavailable as exc:
+            errors.append(f"{kind}: {exc}")
+            got = {}
+        except Exception as exc:  # noqa: BLE001 - status must not crash on a scheduler's reply
+            errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            got = {}
+        for r in recs:
+            out[(kind, r.job_id)] = got.get(r.job_id) or JobStatus(r.job_id, "unknown", default="unknown")
+    return out, errors
+
+
+def status(
+    cfg: BatchConfig | None,
+    rd: RunDir,
+    schedulers: Mapping[str, Scheduler] | None = None,
+    query: bool = True,
+) -> StatusReport:
+    """Join plan, state files and the scheduler's view into one status per planned scene."""
+    plan = rd.read_plan()
+    states = rd.read_states()
+    records = rd.read_jobs()
+    host = this_host()
+
+    # which (latest) job task covers each scene
+    batches: dict[str, list[str]] = {}
+    cover: dict[str, tuple[int, int]] = {}  # scene -> (record index, batch line)
+    for n, rec in enumerate(records):
+        if rec.batch not in batches:
+            try:
+                batches[rec.batch] = rd.read_batch(rec.batch)
+            except InputError:
+                batches[rec.batch] = []
+        lines = batches[rec.batch]
+        for line in range(rec.first_index, min(rec.first_index + rec.count, len(lines))):
+            cover[lines[line]] = (n, line)
+
+    if query and records:
+        js, errors = _query(records, schedulers)
+    else:
+        js = {(r.scheduler, r.job_id): JobStatus(r.job_id, "unknown", default="unknown") for r in records}
+        errors = []
+    index_base = {k: cls.index_base for k, cls in SCHEDULERS.items()}
+    running = [sc for sc, st in states.items() if st.state == "running"]
+    held = held_flocks() if running else frozenset()
+    locked = {sc for sc in running if lock_held_here(rd.lock_file(sc), held)}
+
+    scenes: list[SceneStatus] = []
+    for e in plan:
+        st = states.get(e.scene)
+        task: str | None = None
+        job = None
+        if e.scene in cover:
+            n, line = cover[e.scene]
+            rec = records[n]
+            t_index = line - rec.first_index + index_base.get(rec.scheduler, 0)
+            task = js[(rec.scheduler, rec.job_id)].task(t_index)
+            job = f"{rec.scheduler} {rec.job_id}[{t_index}]"
+        s = classify(e, st, task, host, lock=True if e.scene in locked else None)
+        reason = (st.reason if st is not None and s in ("failed", "stale") else None) or (
+            e.reason if s == "skipped" or e.reason == NO_DEM_NOTE else None
+        )
+        scenes.append(
+            SceneStatus(
+                scene=e.scene,
+                status=s,
+                tile=e.mgrs_tile,
+                reason=one_line(reason) if reason else None,
+                log=st.log if st is not None else None,
+                attempt=st.attempt if st is not None else None,
+                exit_code=st.exit_code if st is not None else None,
+                host=st.host if st is not None and s in ("running", "stale") else None,
+                pid=st.pid if st is not None and s in ("running", "stale") else None,
+                job=job,
+                task=task,
+            )
+        )
+        if s == "stale" and not scenes[-1].reason:
+            scenes[-1].reason = "worker lost: state says running but its job/process is gone"
+
+    jobs = []
+    for rec in records:
+        j = js[(rec.scheduler, rec.job_id)]
+        base = index_base.get(rec.scheduler, 0)
+        tasks = Counter(j.task(base + i) for i in range(rec.count))
+        jobs.append(
+            {
+                "scheduler": rec.scheduler,
+                "job_id": rec.job_id,
+                "batch": rec.batch,
+                "first_index": rec.first_index,
+                "count": rec.count,
+                "state": j.state,
+                "tasks": dict(sorted(tasks.items())),
+                "script": rec.script,
+                "submitted": rec.submitted,
+                **({"detail": j.detail} if j.detail else {}),
+            }
+        )
+    return StatusReport(run_dir=rd.path, scenes=scenes, jobs=jobs, scheduler_errors=errors)
+
+
+def _counts_line(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{counts[k]} {k}" for k in STATUSES if counts.get(k))
+
+
+def format_status(report: StatusReport, limit: int = 50) -> str:
+    """Human-readable status (the JSON form is ``report.to_dict()``)."""
+    c = report.counts
+    lines = [
+        f"run dir: {display_path(report.run_dir)}",
+        f"scenes: {len(report.scenes)}: {_counts_line(c) or 'none'}",
+    ]
+    if report.tiles:
+        lines.append("tiles:")
+        lines += [f"  {t:<6} {_counts_line(tc)}" for t, tc in report.tiles.items()]
+    if report.jobs:
+        lines.append("jobs:")
+        for j in report.jobs:
+            last = j["first_index"] + j["count"] - 1
+            tasks = ", ".join(f"{n} {k}" for k, n in j["tasks"].items())
+            lines.append(
+                f"  {j['scheduler']} {j['job_id']}: batch {j['batch']} lines {j['first_index']}-{last}, "
+                f"{j['state']}: {tasks}"
+            )
+    if report.flat_terrain:
+        lines.append(f'{NO_DEM_NOTE}: {len(report.flat_terrain)} scene(s) (sen2cor.dem = "none")')
+    for err in report.scheduler_errors:
+        lines.append(f"scheduler unreachable: {err} (its tasks are shown as unknown)")
+    for name, title in (
+        ("failed", "failed"),
+        ("stale", "stale (worker lost; `s2kit resubmit --failed` retries)"),
+    ):
+        items = report.by_status(name)
+        if not items:
+            continue
+        lines.append(f"{title}:")
+        for s in items[:limit]:
+            extra = f" attempt {s.attempt}" if s.attempt else ""
+            where = f" on {s.host}:{s.pid}" if name == "stale" and s.host else ""
+            lines.append(f"  {s.scene}{extra}{where}: {one_line(s.reason or 'no reason recorded')}")
+            if s.log:
+                lines.append(f"      log: {display_path(s.log)}")
+        if len(items) > limit:
+            lines.append(f"  ... and {len(items) - limit} more (--json lists all)")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Issue 13: one owner per concept. Import boundaries and the per-backend task environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from s2kit.container import TASK_ENV_VARS
+from s2kit.errors import UsageError
+from s2kit.schedulers import LsfTaskEnvironment, SlurmTaskEnvironment
+from s2kit.schedulers.env import allocated_cores, array_index, job_id
+
+
+def test_schedulers_import_nothing_from_batch_config_or_container() -> None:
+    code = (
+        "import sys, s2kit.schedulers, s2kit.schedulers.env\n"
+        "print(sorted(m for m in sys.modules if m in ('s2kit.batch', 's2kit.config', 's2kit.container')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_job_spec_keeps_its_old_import_path() -> None:
+    from s2kit.jobs import job_spec
+    from s2kit.schedulers import job_spec as old
+
+    assert old is job_spec
+
+
+def test_each_backend_owns_its_task_variables() -> None:
+    assert SlurmTaskEnvironment.variables + LsfTaskEnvironment.variables == TASK_ENV_VARS
+    for cls in (SlurmTaskEnvironment, LsfTaskEnvironment):
+        assert {cls.index_var, cls.job_id_var, cls.cores_var} <= set(cls.variables)
+    slurm = SlurmTaskEnvironment(
+        {"SLURM_ARRAY_TASK_ID": "3", "SLURM_JOB_ID": "77", "SLURM_CPUS_PER_TASK": "4"}
+    )
+    assert (slurm.array_index, slurm.job_id, slurm.cores) == (3, "77", 4)
+    lsf = LsfTaskEnvironment({"LSB_JOBINDEX": "3", "LSB_JOBID": "77", "LSB_DJOB_NUMPROC": "0"})
+    assert (lsf.array_index, lsf.job_id, lsf.cores) == (3 - LsfTaskEnvironment.index_base, "77[3]", None)
+    assert LsfTaskEnvironment({"LSB_JOBINDEX": "0"}).array_index is None  # not an array job
+
+
+def test_task_environment_lookup_order() -> None:
+    both = {"SLURM_ARRAY_TASK_ID": "1", "LSB_JOBINDEX": "5", "SLURM_JOB_ID": "s", "LSB_JOBID": "l"}
+    assert array_index(both) == 1 and job_id(both) == "s"  # Slurm first
+    cores = {"SLURM_CPUS_PER_TASK": "2", "LSB_DJOB_NUMPROC": "6"}
+    assert allocated_cores(cores) == (6, "LSB_DJOB_NUMPROC")  # LSF first, as gipp always did
+    assert array_index({}) is None and job_id({}) is None and allocated_cores({}) is None
+    with pytest.raises(UsageError, match=r"expected an integer in \$LSB_JOBINDEX"):
+        array_index({"LSB_JOBINDEX": "x"})
+
+
+def test_build_result_says_what_the_cli_printed(tmp_path: Path) -> None:
+    from s2kit.container.build import BuildResult, ca_bundle_choice
+
+    labels = {
+        "org.s2kit.sen2cor.version": "2.9",
+        "org.s2kit.sen2cor.installer": "Sen2Cor-02.09.00-Linux64.run",
+        "org.s2kit.sen2cor.installer.sha256": "ab" * 32,
+        "org.s2kit.sen2cor.installer.pinned": "none (trust on first use)",
+        "org.s2kit.version": "0.1",
+        "org.s2kit.base": "debian",
+    }
+    image, lock = tmp_path / "s.sif", tmp_path / "sen2cor.lock"
+    built = BuildResult(12.4, image, 2_000_000, labels, lock)
+    assert built.summary() == [
+        f"built {image} (2 MB) in 12 s",
+        f"Sen2Cor 2.9 from Sen2Cor-02.09.00-Linux64.run sha256 {'ab' * 32} (pinned: none (trust on first use))",
+        "s2kit 0.1; base debian",
+        f"lock: {lock} records Sen2Cor-02.09.00-Linux64.run",
+    ]
+    assert (built.warning() or "").endswith("; the lock now pins it for later builds")
+    pinned = BuildResult(1.0, image, 1, {**labels, "org.s2kit.sen2cor.installer.pinned": "argument"})
+    assert pinned.warning() is None and len(pinned.summary()) == 3
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("pem")
+    assert ca_bundle_choice("none") is None and ca_bundle_choice(" ") is None
+    assert ca_bundle_choice(str(bundle)) == bundle
+    assert ca_bundle_choice(None, {"SSL_CERT_FILE": str(bundle)}) == bundle
+
+
+def test_one_flock_helper_reports_contention_and_missing_flock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import fcntl
+    import os
+
+    from s2kit import fsutil
+
+    lock = tmp_path / "sub" / "x.lock"
+    with fsutil.flocked(lock) as held:
+        assert held >= 0 and lock.is_file()
+        other = os.open(lock, os.O_RDONLY)  # another open file description: flock contends
+        try:
+            assert fsutil.flock(other, blocking=False) is False
+            assert fsutil.flock(other, shared=True, blocking=False) is False
+        finally:
+            os.close(other)
+    again = os.open(lock, os.O_RDONLY)
+    try:
+        assert fsutil.flock(again, blocking=False) is True  # released when the holder closed
+    finally:
+        os.close(again)
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with fsutil.flocked(lock, best_effort=True):
+        pass  # proceeds unlocked
+    with pytest.raises(OSError), fsutil.flocked(lock):
+        pass
