@@ -486,3 +486,66 @@ def test_cli_bad_config_is_a_fail_row_not_a_traceback(tmp_path: Path, s2kit_exe:
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert any(r.startswith("config") and " FAIL " in r for r in proc.stdout.splitlines())
+
+
+# ----------------------------------------------------------------------------- install-sen2cor.sh: SEN2COR_HOME
+SCRIPT = Path(__file__).resolve().parents[1] / "containers" / "install-sen2cor.sh"
+
+
+def installed_standin(tmp: Path) -> tuple[Path, Path]:
+    """The stand-in installer's tree after its startup script ran as a user with home *tmp*/builder
+    (what makeself does in --target): L2A_Bashrc hard-codes that home in SEN2COR_HOME."""
+    from standins import stage_standin
+
+    target = stage_standin(tmp / "Sen2Cor-02.09.00-Linux64")
+    home = tmp / "builder"
+    home.mkdir()
+    proc = subprocess.run(
+        ["sh", "./setup.sh"], cwd=target, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return target, home
+
+
+def sourced_home(target: Path, **env: str) -> str:
+    """SEN2COR_HOME after sourcing the install's L2A_Bashrc, as bin/L2A_Process does."""
+    proc = subprocess.run(
+        ["bash", "-c", '. "$1/L2A_Bashrc"; printf %s "$SEN2COR_HOME"', "_", str(target)],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout
+
+
+def rewrite(target: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), "--rewrite-home", str(target), "--install-home", str(home)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(target.parent)},
+    )
+
+
+def test_hard_coded_sen2cor_home_is_rewritten_to_respect_the_environment(tmp_path: Path) -> None:
+    target, home = installed_standin(tmp_path)
+    # the defect: the launcher's L2A_Bashrc overrides the per-task home with the installer's
+    assert sourced_home(target, SEN2COR_HOME="/task/home", HOME="/u") == f"{home}/sen2cor/2.9"
+    proc = rewrite(target, home)
+    assert proc.returncode == 0, proc.stderr
+    assert "L2A_Bashrc: 1 line(s) -> SEN2COR_HOME=" in proc.stderr
+    assert sourced_home(target, SEN2COR_HOME="/task/home", HOME="/u") == "/task/home"
+    assert sourced_home(target, HOME="/u") == "/u/sen2cor/2.9"  # default: the runtime $HOME
+    text = (target / "L2A_Bashrc").read_text()
+    assert 'export SEN2COR_HOME="${SEN2COR_HOME:-$HOME/sen2cor/2.9}"' in text and str(home) not in text
+    assert os.access(target / "bin" / "L2A_Process", os.X_OK)
+    again = rewrite(target, home)  # idempotent
+    assert again.returncode == 0 and "not needed" in again.stderr
+
+
+def test_install_script_fails_when_it_cannot_find_where_the_home_is_set(tmp_path: Path) -> None:
+    target, home = installed_standin(tmp_path)
+    (target / "L2A_Bashrc").write_text("export LC_NUMERIC=C\n")
+    proc = rewrite(target, home)
+    assert proc.returncode == 1
+    assert "found no such line: cannot make Sen2Cor use s2kit's per-task home" in proc.stderr
