@@ -106,6 +106,8 @@ from .sen2cor import (
     task_threads,
     timeout_seconds,
 )
+from .sen2cor_home import REASON as HOME_IGNORED
+from .sen2cor_home import check_home
 from .validate import ProductReport, validate_product
 
 __all__ = [
@@ -412,6 +414,7 @@ class _Task:
         self.threads: tuple[int, str] = (1, "default")
         self.gipp_files: list[Path] = []
         self.gipp_science: dict[str, str] = {}
+        self.home_check: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- state
     def _state(self, state: str, attempt: int, **kw: Any) -> SceneState:
@@ -575,6 +578,9 @@ class _Task:
         if len(products) > 1:
             return _Failure("multiple-outputs", ", ".join(p.name for p in products), 0)
         product = products[0]
+        self.home_check = check_home(home, work, input_dir, exe, child_env)  # issue 14: which home it used
+        if self.home_check["problem"]:
+            return _Failure(HOME_IGNORED, self.home_check["problem"], run.returncode)
         report = validate_product(product, expect_sen2cor=self.cfg.sen2cor.version)
         codes = [f.code for f in report.findings if f.severity == "error"]
         if report.processing_baseline is not None and report.processing_baseline != self.cfg.sen2cor.baseline:
@@ -638,6 +644,7 @@ class _Task:
                 "resolution": self.cfg.sen2cor.resolution,
                 "baseline": self.cfg.sen2cor.baseline,
                 "seconds": round(ok.run.seconds, 3),
+                "home_check": self.home_check,
             },
             "gipp": {
                 "threads": self.threads[0],

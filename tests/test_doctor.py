@@ -501,7 +501,11 @@ def installed_standin(tmp: Path) -> tuple[Path, Path]:
     home = tmp / "builder"
     home.mkdir()
     proc = subprocess.run(
-        ["sh", "./setup.sh"], cwd=target, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True
+        ["sh", "./setup.sh"],
+        cwd=target,
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     return target, home
@@ -549,3 +553,61 @@ def test_install_script_fails_when_it_cannot_find_where_the_home_is_set(tmp_path
     proc = rewrite(target, home)
     assert proc.returncode == 1
     assert "found no such line: cannot make Sen2Cor use s2kit's per-task home" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- worker: which home Sen2Cor used
+DOUBLE_INSTALL = Path(__file__).resolve().parent / "sen2cor_double"  # bin/L2A_Process = the TEST DOUBLE
+
+
+def worker_site(tmp: Path) -> tuple[Path, str]:
+    """A planned run of one real L1C with the Sen2Cor TEST DOUBLE as the native install."""
+    from s2kit.config import load_config
+    from s2kit.plan import make_plan
+    from s2kit.runs import RunDir
+
+    cfg_file = make_site(tmp, sen2cor={"install_dir": str(DOUBLE_INSTALL), "retries": 0})
+    cfg = load_config(cfg_file)
+    make_plan(cfg, check_resources=False)
+    return cfg.paths.run_dir, RunDir(cfg.paths.run_dir).read_batch("all")[0]
+
+
+def run_worker(run_dir: Path, s2kit_exe: str, **env: str) -> subprocess.CompletedProcess[str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SEN2COR", "S2KIT_DOUBLE"))}
+    return subprocess.run(
+        [s2kit_exe, "worker", "--run-dir", str(run_dir), "--index", "0"],
+        env={**keep, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_worker_records_where_sen2cor_wrote_its_log(tmp_path: Path, s2kit_exe: str) -> None:
+    from s2kit.runs import RunDir
+
+    run_dir, scene = worker_site(tmp_path)
+    proc = run_worker(run_dir, s2kit_exe, HOME=str(tmp_path / "user"))
+    assert proc.returncode == 0, proc.stderr
+    st = RunDir(run_dir).read_state(scene)
+    assert st is not None and st.state == "done", st
+    prov = json.loads(RunDir(run_dir).provenance_file(scene).read_text())
+    rec = prov["sen2cor"]["home_check"]
+    assert rec["problem"] is None and rec["log_in"] == "home" and rec["foreign"] == []
+    assert rec["files"]["home"][0].startswith(rec["sen2cor_home"] + "/log/")
+
+
+def test_sen2cor_home_ignored_fails_the_attempt(tmp_path: Path, s2kit_exe: str) -> None:
+    """A launcher that overrides SEN2COR_HOME (the double's S2KIT_DOUBLE_HOME) with the user's
+    ~/sen2cor: the product is fine, but the task shared a home, so the attempt fails."""
+    from s2kit.runs import RunDir
+
+    run_dir, scene = worker_site(tmp_path)
+    user = tmp_path / "user"
+    proc = run_worker(run_dir, s2kit_exe, HOME=str(user), S2KIT_DOUBLE_HOME=str(user / "sen2cor" / "2.9"))
+    st = RunDir(run_dir).read_state(scene)
+    assert st is not None and st.state == "failed", proc.stderr
+    assert (st.reason or "").startswith(
+        "sen2cor-home-ignored: Sen2Cor wrote into another home than its SEN2COR_HOME"
+    )
+    assert "/user/sen2cor/2.9/log/L2A_" in (st.reason or "")
+    assert not any((tmp_path / "l2a").glob("S2*"))  # nothing published
