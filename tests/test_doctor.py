@@ -116,6 +116,7 @@ def apptainer_fake(bin_dir: Path, labels: dict[str, str] | None = None, version:
 
 def make_site(tmp: Path, *, dem: bool = True, **sections: dict[str, object]) -> Path:
     """A config file with one planned real L1C (tile 46RER) and its DEM zips."""
+    tmp.mkdir(parents=True, exist_ok=True)
     build_l1c_tree(tmp / "l1c", "03.01")
     if dem:
         (tmp / "dem" / TILE).mkdir(parents=True)
@@ -611,3 +612,111 @@ def test_sen2cor_home_ignored_fails_the_attempt(tmp_path: Path, s2kit_exe: str) 
     )
     assert "/user/sen2cor/2.9/log/L2A_" in (st.reason or "")
     assert not any((tmp_path / "l2a").glob("S2*"))  # nothing published
+
+
+# ----------------------------------------------------------------------------- --sen2cor-smoke (native, stand-in)
+def smoke_site(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, rewrite_home: bool) -> tuple[Path, str]:
+    """A site whose native Sen2Cor is the stand-in installation (launcher sourcing L2A_Bashrc with
+    the installer's home hard-coded), rewritten by install-sen2cor.sh or not."""
+
+    install, builder = installed_standin(tmp)
+    if rewrite_home:
+        assert rewrite(install, builder).returncode == 0
+    monkeypatch.setenv("HOME", str(tmp / "user"))
+    for var in ("SEN2COR_HOME", "SEN2COR_BIN", "S2KIT_DOUBLE_HOME", "S2KIT_DOUBLE_FAULT"):
+        monkeypatch.delenv(var, raising=False)
+    cfg_file = make_site(tmp, sen2cor={"install_dir": str(install)})
+    scene = next(p.name for p in (tmp / "l1c").iterdir())
+    return cfg_file, scene
+
+
+def test_sen2cor_smoke_passes_with_a_launcher_that_keeps_sen2cor_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s2kit.doctor import run_doctor
+
+    cfg_file, scene = smoke_site(tmp_path, monkeypatch, rewrite_home=True)
+    store = sorted(p.name for p in (tmp_path / "l1c" / scene).iterdir())
+    report = run_doctor(cfg_file, smoke_scene=scene)
+    assert report.ok, report.table()
+    names = by_name(report)
+    assert (
+        "exit 0" in names["sen2cor smoke"][1]
+        and "Application terminated successfully" in names["sen2cor smoke"][1]
+    )
+    assert (
+        "_MSIL2A_" in names["smoke product"][1] and "MTD Sen2Cor version 02.09" in names["smoke product"][1]
+    )
+    assert names["smoke sen2cor home"][1].startswith("log under the task's home: L2A_")
+    assert names["smoke store"][0] == PASS
+    assert sorted(p.name for p in (tmp_path / "l1c" / scene).iterdir()) == store
+    assert not (tmp_path / "user" / "sen2cor").exists()
+    assert not list((tmp_path / "scratch").glob("doctor-smoke-*"))  # cleaned up after a pass
+
+
+def test_sen2cor_smoke_fails_when_the_launcher_ignores_sen2cor_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s2kit.doctor import run_doctor
+
+    cfg_file, scene = smoke_site(tmp_path, monkeypatch, rewrite_home=False)
+    report = run_doctor(cfg_file, smoke_scene=scene)
+    name, value, fix = only_fail(report)
+    assert name == "smoke sen2cor home"
+    assert value.startswith("Sen2Cor wrote into another home than its SEN2COR_HOME: ")
+    assert str(tmp_path / "builder" / "sen2cor" / "2.9" / "log") in value
+    assert "--rewrite-home" in fix
+
+
+def test_sen2cor_smoke_of_an_unknown_scene_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from s2kit.doctor import run_doctor
+
+    cfg_file, _ = smoke_site(tmp_path, monkeypatch, rewrite_home=True)
+    report = run_doctor(cfg_file, smoke_scene="S2A_MSIL1C_20000101T000000_N0301_R001_T01AAA_20000101T000000")
+    name, value, _ = only_fail(report)
+    assert name == "sen2cor smoke" and "not in paths.l1c_dirs" in value
+
+
+# ----------------------------------------------------------------------------- --probe-job
+def test_probe_job_local_reports_the_node(tmp_path: Path) -> None:
+    from s2kit.doctor import run_doctor
+
+    report = run_doctor(make_site(tmp_path), probe_job=True)
+    assert report.ok, report.table()
+    names = by_name(report)
+    assert names["probe job"][1].startswith(f"ran here (exit 0) on {os.uname().nodename}")
+    assert "L2A/scratch/run writable" in names["probe binds"][1]
+    assert list((tmp_path / "run" / "doctor").glob("probe-*.txt"))
+
+
+def test_probe_job_on_slurm_with_an_unwritable_l2a_on_the_node_fails(tmp_path: Path, fakebin: Path) -> None:
+    """sbatch (FAKE) runs the probe script at once, as a node would; the L2A dir lies below a
+    regular file there, so it can be neither made nor written."""
+    from s2kit.doctor import run_doctor
+
+    slurm_fakes(fakebin)
+    fake(fakebin, "sbatch", 'for a; do s="$a"; done; SLURM_ARRAY_JOB_ID=7 bash "$s" >/dev/null 2>&1; echo 7')
+    fake(fakebin, "squeue", "exit 0")
+    good = run_doctor(make_site(tmp_path / "a", scheduler={"kind": "slurm"}), probe_job=True)
+    assert by_name(good)["probe job"][1].startswith("job 7 on ") and good.ok, good.table()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "afile").write_text("x")
+    bad = run_doctor(
+        make_site(tmp_path / "b", scheduler={"kind": "slurm"}, paths={"l2a_dir": "afile/l2a"}), probe_job=True
+    )
+    fails = {c.name: c.value for c in bad.checks if c.status == FAIL}
+    assert "probe binds" in fails and f"missing {tmp_path / 'b' / 'afile' / 'l2a'}" in fails["probe binds"]
+
+
+def test_probe_job_refused_by_sbatch_fails(tmp_path: Path, fakebin: Path) -> None:
+    from s2kit.doctor import run_doctor
+
+    slurm_fakes(fakebin)
+    fake(
+        fakebin,
+        "sbatch",
+        "echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2; exit 1",
+    )
+    report = run_doctor(make_site(tmp_path, scheduler={"kind": "slurm"}), probe_job=True)
+    name, value, _ = only_fail(report)
+    assert name == "probe job" and "Invalid partition name" in value
