@@ -305,6 +305,8 @@ def sen2cor_smoke_checks(cfg: BatchConfig, scene: str) -> list[Check]:
             exe = "L2A_Process"
             argv = [cfg.sen2cor.apptainer, "exec", "--cleanenv", "--no-home", "--env", f"SEN2COR_HOME={home}"]
             for path, mode in binds(cfg):
+                if mode == "rw":  # as the batch's job script does before apptainer exec
+                    Path(path).mkdir(parents=True, exist_ok=True)
                 argv += ["--bind", f"{path}:{path}:{mode}"]
             argv += [str(cfg.sen2cor.image)]
             argv += l2a_process_argv(exe, input_dir, out_dir, cfg.sen2cor.resolution, gipp_args, work)
@@ -324,6 +326,16 @@ def sen2cor_smoke_checks(cfg: BatchConfig, scene: str) -> list[Check]:
             "" if ok_run else f"read {display_path(log)}",
         )
     )
+    after = _snapshot(cand.path)
+    changed = sorted(set(before) ^ set(after) | {k for k in before if k in after and before[k] != after[k]})
+    store = Check(
+        "smoke store",
+        FAIL if changed else PASS,
+        f"L1C store changed: {', '.join(changed[:5])}" if changed else f"{display_path(cand.path)} unchanged",
+        "report this: Sen2Cor wrote into its input although s2kit staged a copy" if changed else "",
+    )
+    if not ok_run:  # what follows would only repeat that Sen2Cor did not run
+        return [*checks, store]
     products = find_products(out_dir)
     if len(products) != 1:
         checks.append(Check("smoke product", FAIL, f"expected one S2*_MSIL2A_*.SAFE, found {len(products)}",
@@ -369,18 +381,7 @@ def sen2cor_smoke_checks(cfg: BatchConfig, scene: str) -> list[Check]:
             else "",
         )
     )
-    after = _snapshot(cand.path)
-    changed = sorted(set(before) ^ set(after) | {k for k in before if k in after and before[k] != after[k]})
-    checks.append(
-        Check(
-            "smoke store",
-            FAIL if changed else PASS,
-            f"L1C store changed: {', '.join(changed[:5])}"
-            if changed
-            else f"{display_path(cand.path)} unchanged",
-            "report this: Sen2Cor wrote into its input although s2kit staged a copy" if changed else "",
-        )
-    )
+    checks.append(store)
     if all(c.status == PASS for c in checks):
         shutil.rmtree(smoke, ignore_errors=True)
     else:

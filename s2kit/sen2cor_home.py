@@ -8,7 +8,7 @@ task shares one home, or writes into a folder that does not exist on the node.
 :func:`check_home` looks, after a run, for what Sen2Cor wrote:
 
 * in the task's places (the attempt's home minus the ``cfg/`` s2kit wrote, the work dir, and
-  ``*.log``/``*report*`` files at the top of the staged input, where Sen2Cor's TOOLBOX mode
+  ``*.log`` files at the top of the staged input, where Sen2Cor's TOOLBOX mode
   puts its work directory);
 * in the homes a launcher could have used instead: ``$HOME/sen2cor`` and the value the
   installation's ``L2A_Bashrc`` assigns to ``SEN2COR_HOME``.
@@ -122,7 +122,7 @@ def check_home(
                 e.path
                 for e in it
                 if e.is_file(follow_symlinks=False)
-                and (e.name.lower().endswith(".log") or "report" in e.name.lower())
+                and e.name.lower().endswith(".log")  # a report there says nothing about the home
                 and e.stat(follow_symlinks=False).st_mtime >= since
             ]
     foreign = [str(p) for h in foreign_homes(home, exe, env) if h.is_dir() for p in _walk(h, since)]
