@@ -720,3 +720,33 @@ def test_probe_job_refused_by_sbatch_fails(tmp_path: Path, fakebin: Path) -> Non
     report = run_doctor(make_site(tmp_path, scheduler={"kind": "slurm"}), probe_job=True)
     name, value, _ = only_fail(report)
     assert name == "probe job" and "Invalid partition name" in value
+
+
+# ----------------------------------------------------------------------------- real Slurm (CI)
+def _slurm_up() -> bool:
+    conf = os.environ.get("SLURM_CONF", "")
+    return bool(conf) and Path(conf).is_file()
+
+
+@pytest.mark.slurm
+@pytest.mark.skipif(not _slurm_up(), reason="needs a real Slurm: SLURM_CONF naming an existing file")
+def test_doctor_probe_job_on_real_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All PASS on the single-node Slurm (native runtime: the probe runs without a container),
+    within the 90 s the probe may take; a walltime above the partition's MaxTime is one FAIL."""
+    import time
+
+    from s2kit.doctor import run_doctor
+
+    for var in list(os.environ):
+        if var.startswith(("SLURM_", "LSB_")) and var != "SLURM_CONF":
+            monkeypatch.delenv(var)
+    cfg_file = make_site(
+        tmp_path, scheduler={"kind": "slurm", "memory_per_task_gb": 0.5, "walltime": "00:10"}
+    )
+    start = time.monotonic()
+    report = run_doctor(cfg_file, probe_job=True)
+    assert report.ok, report.table()
+    names = by_name(report)
+    assert names["probe job"][1].startswith("job ") and "MB, apptainer" in names["probe job"][1]
+    assert names["probe binds"][0] == PASS
+    assert time.monotonic() - start < 120
