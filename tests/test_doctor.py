@@ -615,11 +615,13 @@ def test_sen2cor_home_ignored_fails_the_attempt(tmp_path: Path, s2kit_exe: str) 
 
 
 # ----------------------------------------------------------------------------- --sen2cor-smoke (native, stand-in)
-def smoke_site(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, rewrite_home: bool) -> tuple[Path, str]:
+def smoke_site(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, *, rewrite_home: bool, install_base: Path | None = None
+) -> tuple[Path, str]:
     """A site whose native Sen2Cor is the stand-in installation (launcher sourcing L2A_Bashrc with
     the installer's home hard-coded), rewritten by install-sen2cor.sh or not."""
 
-    install, builder = installed_standin(tmp)
+    install, builder = installed_standin(install_base or tmp)
     if rewrite_home:
         assert rewrite(install, builder).returncode == 0
     monkeypatch.setenv("HOME", str(tmp / "user"))
@@ -750,3 +752,19 @@ def test_doctor_probe_job_on_real_slurm(tmp_path: Path, monkeypatch: pytest.Monk
     assert names["probe job"][1].startswith("job ") and "MB, apptainer" in names["probe job"][1]
     assert names["probe binds"][0] == PASS
     assert time.monotonic() - start < 120
+
+
+def test_probe_job_and_smoke_with_hostile_paths(hostile_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spaces, quotes, $HOME and non-ASCII in every data path: the probe's script and the smoke run
+    pass them as quoted arguments, never as shell text. (The Sen2Cor install itself stays at a plain
+    path: like ESA's, the stand-in's L2A_Bashrc exports its paths unquoted.)"""
+    from s2kit.doctor import run_doctor
+
+    (hostile_dir.parent / "inst").mkdir()
+    cfg_file, scene = smoke_site(
+        hostile_dir, monkeypatch, rewrite_home=True, install_base=hostile_dir.parent / "inst"
+    )
+    report = run_doctor(cfg_file, probe_job=True, smoke_scene=scene)
+    assert report.ok, report.table()
+    probe = next((hostile_dir / "run" / "doctor").glob("probe-*.txt")).read_text()
+    assert f"bind=writable {hostile_dir / 'l2a'}" in probe
