@@ -31,15 +31,16 @@ from .config import BatchConfig
 from .doctor import FAIL, PASS, WARN, Check
 from .errors import S2kitError, display_path
 
-__all__ = ["PROBE_WAIT_S", "probe_job_check", "probe_script", "sen2cor_smoke_checks"]
+__all__ = ["PROBE_SH", "PROBE_WAIT_S", "probe_job_check", "probe_script", "sen2cor_smoke_checks"]
 
 PROBE_WAIT_S = 90.0
 SMOKE_TIMEOUT_S = 300.0
 _SUCCESS_RE = re.compile(r"Application terminated successfully")
 
 # Runs on the node (inside the image with runtime apptainer). Arguments: RESULT_FILE, then
-# "ro:PATH" / "rw:PATH" for every bind. Prints key=value lines; stdlib-free (POSIX sh).
-_PROBE_SH = r"""
+# "ro:PATH" / "rw:PATH" for every bind. Writes key=value lines (POSIX sh).
+PROBE_SH = r"""#!/bin/sh
+# s2kit doctor --probe-job: what an array task sees on its node (written by s2kit.doctor_probe)
 out="$1"; shift
 {
   echo "host=$(hostname 2>/dev/null || uname -n)"
@@ -65,22 +66,23 @@ mv "$out.tmp" "$out"
 """
 
 
-def probe_script(cfg: BatchConfig, result: Path) -> list[str]:
-    """The probe's argument list: ``apptainer exec ... IMAGE sh -c PROBE`` or ``sh -c PROBE``."""
+def probe_script(cfg: BatchConfig, probe_sh: Path, result: Path) -> list[str]:
+    """The probe's argument list: ``apptainer exec ... IMAGE sh PROBE_SH RESULT SPEC...`` (the
+    batch's own exec line up to the image) or ``sh PROBE_SH RESULT SPEC...`` natively. *probe_sh*
+    holds :data:`PROBE_SH` and lies in the run dir, which the batch binds."""
     from .container import binds, worker_argv
 
-    pairs = binds(cfg)
-    specs = [f"{mode}:{path}" for path, mode in pairs]
+    specs = [f"{mode}:{path}" for path, mode in binds(cfg)]
     if cfg.sen2cor.runtime == "native":
         specs = [f"ro:{p}" for p in cfg.paths.l1c_dirs] + [
             f"rw:{cfg.paths.scratch_dir}",
             f"rw:{cfg.paths.l2a_dir}",
             f"rw:{cfg.paths.run_dir}",
         ]
-        return ["sh", "-c", _PROBE_SH, "s2kit-probe", str(result), *specs]
+        return ["sh", str(probe_sh), str(result), *specs]
     argv = worker_argv(cfg)
     image_at = argv.index(str(cfg.sen2cor.image))
-    return [*argv[: image_at + 1], "sh", "-c", _PROBE_SH, "s2kit-probe", str(result), *specs]
+    return [*argv[: image_at + 1], "sh", str(probe_sh), str(result), *specs]
 
 
 def _render_probe_job(cfg: BatchConfig, argv: list[str], log: Path) -> str:
@@ -122,7 +124,6 @@ def _parse_probe(text: str) -> dict[str, Any]:
 
 def probe_job_check(cfg: BatchConfig, runner: Callable[..., Any] | None = None) -> list[Check]:
     """Submit the probe as a one-task array and turn its report into checks."""
-    from .config import control_character
     from .schedulers import SchedulerUnavailable, run_command
 
     run = runner or run_command
@@ -143,20 +144,20 @@ def probe_job_check(cfg: BatchConfig, runner: Callable[..., Any] | None = None) 
     stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     result = base / f"probe-{stamp}.txt"
     log = base / f"probe-{stamp}.log"
+    probe_sh = base / f"probe-{stamp}.sh"
     try:
-        argv = probe_script(cfg, result)
+        argv = probe_script(cfg, probe_sh, result)
     except S2kitError as exc:
         return [Check("probe job", FAIL, str(exc), "fix the paths the batch binds")]
-    if any(control_character(a) for a in argv[:-1] if a != _PROBE_SH):
-        return [Check("probe job", FAIL, "a path holds a control character", "rename it")]
+    from .fsutil import atomic_write_text
+
+    atomic_write_text(probe_sh, PROBE_SH)
     start = time.monotonic()
     if kind == "local":
         res = run(argv, timeout=PROBE_WAIT_S)
         where = f"ran here (exit {res.returncode})"
     else:
         script = base / f"probe-{stamp}.slurm"
-        from .fsutil import atomic_write_text
-
         atomic_write_text(script, _render_probe_job(cfg, argv, log))
         try:
             res = run(["sbatch", "--parsable", *cfg.scheduler.extra_args, str(script)], cwd=base, timeout=60)
