@@ -255,8 +255,7 @@ def memory_check(cfg: BatchConfig, node_memory_mb: int | None, name: str = "memo
             FAIL,
             f"expected a node with at least {need} MB ({sch.memory_per_task_mb} MB x {tasks} "
             f"concurrent task(s)), found {node_memory_mb} MB",
-            "lower scheduler.memory_per_task_gb (Sen2Cor 2.9 at 60 m needs ~3 GB, 10 m ~8 GB) "
-            "or pick a queue with bigger nodes",
+            "lower scheduler.memory_per_task_gb or pick a queue with bigger nodes",
         )
     return Check(
         name, PASS, f"memory: {need} MB needed per node ({tasks} task(s)), {node_memory_mb} MB available"
@@ -708,6 +707,12 @@ def run_checks(
     return cfg, report
 
 
+#: checks whose FAIL means the smoke run cannot even start
+_SMOKE_NEEDS = frozenset(
+    {"sen2cor install", "apptainer", "image", "binds", "paths.scratch_dir", "paths.l1c_dirs[0]", "dem"}
+)
+
+
 def run_doctor(
     config: str | os.PathLike[str],
     *,
@@ -719,12 +724,22 @@ def run_doctor(
     cfg, report = run_checks(config, runner)
     if cfg is None:
         return report
+    failed = {c.name for c in report.checks if c.status == FAIL}
     if probe_job:
         from .doctor_probe import probe_job_check
 
-        report.add(probe_job_check(cfg, runner))
+        if failed:  # a job would only fail for the same reason (one FAIL line per fault)
+            report.add(Check("probe job", WARN, f"not submitted: {', '.join(sorted(failed))} FAILed",
+                             "fix the FAILs above, then run doctor --probe-job again"))  # fmt: skip
+        else:
+            report.add(probe_job_check(cfg, runner))
     if smoke_scene is not None:
         from .doctor_probe import sen2cor_smoke_checks
 
-        report.add(sen2cor_smoke_checks(cfg, smoke_scene))
+        blocking = failed & _SMOKE_NEEDS
+        if blocking:
+            report.add(Check("sen2cor smoke", WARN, f"not run: {', '.join(sorted(blocking))} FAILed",
+                             "fix the FAILs above, then run doctor --sen2cor-smoke again"))  # fmt: skip
+        else:
+            report.add(sen2cor_smoke_checks(cfg, smoke_scene))
     return report

@@ -691,23 +691,41 @@ def test_probe_job_local_reports_the_node(tmp_path: Path) -> None:
     assert list((tmp_path / "run" / "doctor").glob("probe-*.txt"))
 
 
-def test_probe_job_on_slurm_with_an_unwritable_l2a_on_the_node_fails(tmp_path: Path, fakebin: Path) -> None:
-    """sbatch (FAKE) runs the probe script at once, as a node would; the L2A dir lies below a
-    regular file there, so it can be neither made nor written."""
+def test_probe_job_on_slurm_with_an_unwritable_l2a_on_the_node_fails(
+    tmp_path: Path, fakebin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sbatch (FAKE) runs the probe script at once, as a node would. On the second "node" the
+    L2A path is a regular file (a stale mount): fine on the login node, unwritable on the node."""
     from s2kit.doctor import run_doctor
 
     slurm_fakes(fakebin)
-    fake(fakebin, "sbatch", 'for a; do s="$a"; done; SLURM_ARRAY_JOB_ID=7 bash "$s" >/dev/null 2>&1; echo 7')
+    fake(
+        fakebin,
+        "sbatch",
+        'for a; do s="$a"; done; [ -z "$NODE_L2A_FILE" ] || : > "$NODE_L2A_FILE"\n'
+        'SLURM_ARRAY_JOB_ID=7 bash "$s" >/dev/null 2>&1; echo 7',
+    )
     fake(fakebin, "squeue", "exit 0")
     good = run_doctor(make_site(tmp_path / "a", scheduler={"kind": "slurm"}), probe_job=True)
     assert by_name(good)["probe job"][1].startswith("job 7 on ") and good.ok, good.table()
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "afile").write_text("x")
-    bad = run_doctor(
-        make_site(tmp_path / "b", scheduler={"kind": "slurm"}, paths={"l2a_dir": "afile/l2a"}), probe_job=True
+    monkeypatch.setenv("NODE_L2A_FILE", str(tmp_path / "b" / "l2a"))
+    bad = run_doctor(make_site(tmp_path / "b", scheduler={"kind": "slurm"}), probe_job=True)
+    name, value, fix = only_fail(bad)
+    assert name == "probe binds" and value == f"on the node: unwritable {tmp_path / 'b' / 'l2a'}"
+    assert "compute nodes" in fix
+
+
+def test_probe_job_is_not_submitted_when_a_check_already_fails(tmp_path: Path, fakebin: Path) -> None:
+    from s2kit.doctor import run_doctor
+
+    slurm_fakes(fakebin)
+    fake(fakebin, "sbatch", "echo submitted > sbatch-called; echo 8")
+    report = run_doctor(
+        make_site(tmp_path, scheduler={"kind": "slurm", "memory_per_task_gb": 64}), probe_job=True
     )
-    fails = {c.name: c.value for c in bad.checks if c.status == FAIL}
-    assert "probe binds" in fails and f"missing {tmp_path / 'b' / 'afile' / 'l2a'}" in fails["probe binds"]
+    assert only_fail(report)[0] == "memory"
+    assert by_name(report)["probe job"][:2] == (WARN, "not submitted: memory FAILed")
+    assert not list(tmp_path.rglob("sbatch-called"))
 
 
 def test_probe_job_refused_by_sbatch_fails(tmp_path: Path, fakebin: Path) -> None:
