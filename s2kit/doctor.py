@@ -333,7 +333,7 @@ def dem_check(cfg: BatchConfig, planned: _Planned | None = None) -> Check:
 
 
 # =========================================================================== scheduler
-_SLURM_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_SLURM_TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?\Z")
 
 
 def parse_slurm_minutes(text: str) -> int | None:

@@ -578,9 +578,6 @@ class _Task:
         if len(products) > 1:
             return _Failure("multiple-outputs", ", ".join(p.name for p in products), 0)
         product = products[0]
-        self.home_check = check_home(home, work, input_dir, exe, child_env)  # issue 14: which home it used
-        if self.home_check["problem"]:
-            return _Failure(HOME_IGNORED, self.home_check["problem"], run.returncode)
         report = validate_product(product, expect_sen2cor=self.cfg.sen2cor.version)
         codes = [f.code for f in report.findings if f.severity == "error"]
         if report.processing_baseline is not None and report.processing_baseline != self.cfg.sen2cor.baseline:
@@ -601,6 +598,9 @@ class _Task:
                         f"s2kit: validation: error wrong-product: {product.name} is not from {self.scene}\n"
                     )
             return _Failure("validation", ",".join(dict.fromkeys(codes)), 0)
+        self.home_check = check_home(home, work, input_dir, exe, child_env)  # issue 14: which home it used
+        if self.home_check["problem"]:
+            return _Failure(HOME_IGNORED, self.home_check["problem"], run.returncode)
         return _Success(product, report, run)
 
     def _same_scene(self, product: Path) -> bool:

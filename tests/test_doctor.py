@@ -604,6 +604,7 @@ def test_sen2cor_home_ignored_fails_the_attempt(tmp_path: Path, s2kit_exe: str) 
 
     run_dir, scene = worker_site(tmp_path)
     user = tmp_path / "user"
+    (user / "sen2cor" / "2.9").mkdir(parents=True)  # the user's own Sen2Cor home
     proc = run_worker(run_dir, s2kit_exe, HOME=str(user), S2KIT_DOUBLE_HOME=str(user / "sen2cor" / "2.9"))
     st = RunDir(run_dir).read_state(scene)
     assert st is not None and st.state == "failed", proc.stderr
