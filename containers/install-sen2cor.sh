@@ -9,6 +9,7 @@
 #                      [--esacci URL|FILE] [--require-esacci] [--gipp-dir DIR] [--s2kit EXE]
 #                      [--link PATH] [--labels FILE] [--ca-bundle FILE]
 #                      [--apt] [--install-s2kit SRC --venv DIR]       (image builds)
+#   install-sen2cor.sh --rewrite-home DIR [--install-home PATH]  (only step 3b, on an existing install)
 #
 # Steps, each one failing loudly:
 #   1. installer: the official Sen2Cor-02.09.00-Linux64.run (default URL on step.esa.int) or a local
@@ -17,6 +18,15 @@
 #   2. makeself's own integrity check (`INSTALLER --check`), always.
 #   3. `bash INSTALLER --nox11 --target TARGET` at its final path (the installer needs `file`); its
 #      writes to $HOME go to a throw-away folder.
+#   3b. SEN2COR_HOME: the installer hard-codes the installing user's $HOME/sen2cor/<version> in
+#      L2A_Bashrc, which bin/L2A_Process sources: every line of L2A_Bashrc and the bin/ launchers that
+#      sets SEN2COR_HOME becomes `export SEN2COR_HOME="${SEN2COR_HOME:-<its value>}"` (a value
+#      already in the environment wins: s2kit's per-task home), and the install-time $HOME in
+#      those files becomes `$HOME`. Fails when no such line is found, or when sourcing L2A_Bashrc
+#      still overrides a SEN2COR_HOME from the environment. Recorded (label
+#      org.s2kit.sen2cor.home-rewrite, sen2cor_home_rewrite= in .s2kit-install).
+#      --rewrite-home DIR does only this, on an install made earlier (--install-home: the $HOME of
+#      whoever ran the installer; default $HOME).
 #   4. ESACCI-LC: `s2kit aux esacci --source SRC --dest TARGET/.../sen2cor/aux_data`.
 #   5. GIPPs: `s2kit gipp render --out GIPP_DIR --sen2cor VERSION --threads 1` + `s2kit gipp check`.
 #   6. Record: TARGET/.s2kit-install (key=value) and, with --labels, Apptainer labels (name value).
@@ -58,6 +68,8 @@ APT=0
 S2KIT_SRC=""
 VENV=""
 CA_BUNDLE=none
+REWRITE_ONLY=""
+INSTALL_HOME="${HOME:-}"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -78,6 +90,8 @@ while [[ $# -gt 0 ]]; do
     --install-s2kit) S2KIT_SRC="${2:?--install-s2kit needs a value}"; shift 2 ;;
     --venv) VENV="${2:?--venv needs a value}"; shift 2 ;;
     --ca-bundle) CA_BUNDLE="${2:?--ca-bundle needs a value}"; shift 2 ;;
+    --rewrite-home) REWRITE_ONLY="${2:?--rewrite-home needs a value}"; shift 2 ;;
+    --install-home) INSTALL_HOME="${2:?--install-home needs a value}"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -212,10 +226,63 @@ run_installer() {
     die "the Sen2Cor installer failed (log above)"
   fi
   [[ -x $TARGET/bin/L2A_Process ]] || die "expected $TARGET/bin/L2A_Process after the installer ran, found none"
+  rewrite_home "$TARGET" "$WORK/home"
   PKG="$(find "$TARGET/lib" -maxdepth 4 -type d -path '*/site-packages/sen2cor' 2>/dev/null | head -n 1)"
   [[ -n $PKG ]] || die "expected Sen2Cor's package folder $TARGET/lib/python*/site-packages/sen2cor, found none"
   mkdir -p "$PKG/aux_data"
   if [[ -n $LINK ]]; then ln -sfn "$TARGET" "$LINK"; fi
+}
+
+rewrite_home() {  # $1 = install dir, $2 = $HOME of the installer run; sets HOME_REWRITE
+  local dir=$1 home=$2 f line value n total=0 found=0 already=0 where=() files=() got
+  [[ -d $dir ]] || die "expected a Sen2Cor install folder at '$dir', found none"
+  [[ -f $dir/L2A_Bashrc ]] && files+=("$dir/L2A_Bashrc")
+  for f in "$dir"/bin/*; do
+    [[ -f $f && ! -L $f ]] && grep -Iq . "$f" 2>/dev/null && files+=("$f")  # text launchers only
+  done
+  local re='^([[:space:]]*)(export[[:space:]]+)?SEN2COR_HOME=("([^"]*)"|'"'"'([^'"'"']*)'"'"'|([^[:space:];]*))(.*)$'
+  for f in "${files[@]}"; do
+    n=0
+    while IFS= read -r line || [[ -n $line ]]; do
+      if [[ $line =~ $re ]]; then
+        found=$((found + 1))
+        value="${BASH_REMATCH[4]}${BASH_REMATCH[5]}${BASH_REMATCH[6]}"
+        local indent="${BASH_REMATCH[1]}" rest="${BASH_REMATCH[7]}"
+        if [[ $value == "\${SEN2COR_HOME:-"* ]]; then
+          already=$((already + 1))
+        else
+          if [[ -n $home && $home != / ]]; then value="${value//"$home"/\$HOME}"; fi
+          line="${indent}export SEN2COR_HOME=\"\${SEN2COR_HOME:-$value}\"$rest"
+          n=$((n + 1))
+        fi
+      elif [[ -n $home && $home != / && $line == *"$home"* ]]; then
+        line="${line//"$home"/\$HOME}"  # other paths under the installer's $HOME
+        n=$((n + 1))
+      fi
+      printf '%s\n' "$line"
+    done < "$f" > "$f.s2kit-new"
+    if [[ $n -gt 0 ]]; then
+      cat "$f.s2kit-new" > "$f"  # keeps the file's mode
+      where+=("${f#"$dir"/}: $n line(s)")
+      total=$((total + n))
+    fi
+    rm -f "$f.s2kit-new"
+  done
+  if [[ $found == 0 ]]; then
+    die "expected L2A_Bashrc or a bin/ launcher in $dir to set SEN2COR_HOME, found no such line: cannot make Sen2Cor use s2kit's per-task home (look for where this Sen2Cor sets its home and report it)"
+  fi
+  if [[ -f $dir/L2A_Bashrc ]]; then
+    # shellcheck disable=SC2016  # $1 and SEN2COR_HOME expand in the child shell
+    got="$(env -i PATH=/usr/bin:/bin HOME=/nonexistent SEN2COR_HOME=/s2kit-probe/home bash -c '. "$1" >/dev/null 2>&1; printf %s "${SEN2COR_HOME:-}"' _ "$dir/L2A_Bashrc")" || true
+    [[ $got == /s2kit-probe/home ]] || die "expected L2A_Bashrc to keep a SEN2COR_HOME from the environment after the rewrite, found it sets '$got'"
+  fi
+  value="$(grep -hE '^[[:space:]]*export SEN2COR_HOME=' "${files[@]}" | head -n 1 | sed 's/^[[:space:]]*export //')"
+  if [[ $total == 0 ]]; then
+    HOME_REWRITE="not needed: $value"
+  else
+    HOME_REWRITE="$(IFS=,; echo "${where[*]}") -> $value"
+  fi
+  log "SEN2COR_HOME: $HOME_REWRITE"
 }
 
 find_s2kit() {
@@ -266,6 +333,7 @@ record() {
     echo "esacci_source=${ESACCI:-none}"
     echo "esacci_digest=$ESACCI_DIGEST"
     echo "gipp_dir=$GIPP_DIR"
+    echo "sen2cor_home_rewrite=$HOME_REWRITE"
     echo "s2kit_version=$s2kit_version"
   } > "$TARGET/.s2kit-install"
   if [[ -n $LABELS ]]; then
@@ -279,6 +347,7 @@ record() {
       echo "org.s2kit.esacci.source ${ESACCI:-none}"
       echo "org.s2kit.esacci.digest $ESACCI_DIGEST"
       echo "org.s2kit.gipp.dir $GIPP_DIR"
+      echo "org.s2kit.sen2cor.home-rewrite $HOME_REWRITE"
       echo "org.s2kit.version $s2kit_version"
       [[ -z $src_digest ]] || echo "org.s2kit.source.sha256 $src_digest"
       echo "org.s2kit.base.os $base_os"
@@ -290,6 +359,16 @@ record() {
 }
 
 # ---------------------------------------------------------------------------- main
+if [[ -n $REWRITE_ONLY ]]; then
+  [[ $REWRITE_ONLY == /* ]] || die "expected an absolute --rewrite-home path, found '$REWRITE_ONLY'"
+  rewrite_home "$REWRITE_ONLY" "$INSTALL_HOME"
+  if [[ -f $REWRITE_ONLY/.s2kit-install ]]; then
+    grep -v '^sen2cor_home_rewrite=' "$REWRITE_ONLY/.s2kit-install" > "$WORK/record" || true
+    echo "sen2cor_home_rewrite=$HOME_REWRITE" >> "$WORK/record"
+    cat "$WORK/record" > "$REWRITE_ONLY/.s2kit-install"
+  fi
+  exit 0
+fi
 # prerequisites first: fail before anything is downloaded or installed
 if [[ $APT == 0 ]] && ! command -v file >/dev/null; then
   die "the Sen2Cor installer needs the 'file' command, found none (Debian: apt-get install file)"

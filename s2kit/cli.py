@@ -1114,6 +1114,32 @@ def compare(
     typer.echo(_dump_json(doc) if as_json else format_comparison(doc))
 
 
+# --------------------------------------------------------------------------- doctor (issue 14)
+@app.command()
+def doctor(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The batch config (s2kit.toml).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    probe_job: Annotated[
+        bool, typer.Option("--probe-job", help="Also run one tiny array job on the scheduler (<= 90 s).")
+    ] = False,
+    sen2cor_smoke: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--sen2cor-smoke",
+            metavar="SCENE",
+            help="Also run Sen2Cor --cr_only on this planned L1C scene, exactly as the worker does.",
+        ),
+    ] = None,
+) -> None:
+    """Check config, folders, DEM, scheduler and image at this site; exit 1 if any check FAILs."""
+    from .doctor import run_doctor
+
+    with errors_to_exit():
+        report = run_doctor(config, probe_job=probe_job, smoke_scene=sen2cor_smoke)
+    typer.echo(_dump_json(report.to_json_dict()) if as_json else report.table())
+    raise typer.Exit(0 if report.ok else 1)
+
+
 # --------------------------------------------------------------------------- entry point
 EX_SOFTWARE = 70  # sysexits.h: internal software error
 _MAX_SHOWN = 200

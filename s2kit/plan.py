@@ -30,7 +30,6 @@ import errno
 import json
 import os
 import shlex
-import shutil
 import stat
 import zipfile
 from collections import Counter
@@ -391,39 +390,19 @@ def _gb(n: float) -> str:
 
 
 def preflight(cfg: BatchConfig, todo: list[PlanEntry], node_memory_mb: int | None) -> list[str]:
-    """Check disk and memory; raise PreflightError with the numbers, else return notes."""
-    notes: list[str] = []
-    need = sum(e.size_bytes for e in todo)  # an L2A is about as big as its L1C
-    l2a_dir = cfg.paths.l2a_dir
-    probe = l2a_dir if l2a_dir.exists() else next((p for p in l2a_dir.parents if p.exists()), Path("/"))
-    free = shutil.disk_usage(probe).free
-    if need > free:
-        raise PreflightError(
-            f"expected at least {_gb(need)} free for {len(todo)} L2A product(s) (the size of their L1C), "
-            f"found {_gb(free)} free",
-            probe,
-        )
-    notes.append(f"disk: {_gb(need)} planned output, {_gb(free)} free at {display_path(probe)}")
-    sch = cfg.scheduler
-    if cfg.scheduler.kind == "local":
-        cores = os.cpu_count() or 1
-        tasks = max(1, min(sch.max_concurrent, cores // sch.cores_per_task or 1))
-    else:
-        tasks = 1  # one array task per allocation; the scheduler packs nodes by --mem
-    mem_needed = sch.memory_per_task_mb * tasks
-    if node_memory_mb is not None:
-        if mem_needed > node_memory_mb:
-            raise PreflightError(
-                f"expected a node with at least {mem_needed} MB ({sch.memory_per_task_mb} MB x {tasks} "
-                f"concurrent task(s)), found {node_memory_mb} MB",
-                cfg.source,
-            )
-        notes.append(
-            f"memory: {mem_needed} MB needed per node ({tasks} task(s)), {node_memory_mb} MB available"
-        )
-    else:
-        notes.append(f"memory: node memory unknown ({sch.kind} did not tell); not checked")
-    return notes
+    """Check disk and memory; raise PreflightError with the numbers, else return notes.
+
+    The checks are ``s2kit doctor``'s (:func:`s2kit.doctor.disk_check`, :func:`memory_check`).
+    """
+    from .doctor import FAIL, disk_check, existing_parent, memory_check
+
+    disk = disk_check(cfg.paths.l2a_dir, sum(e.size_bytes for e in todo), len(todo))
+    if disk.status == FAIL:
+        raise PreflightError(disk.value, existing_parent(cfg.paths.l2a_dir))
+    memory = memory_check(cfg, node_memory_mb)
+    if memory.status == FAIL:
+        raise PreflightError(memory.value, cfg.source)
+    return [disk.value, memory.value]
 
 
 def make_plan(

@@ -100,6 +100,8 @@ from .sen2cor import (
     task_threads,
     timeout_seconds,
 )
+from .sen2cor_home import REASON as HOME_IGNORED
+from .sen2cor_home import check_home
 from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
 
@@ -276,6 +278,7 @@ class _Task:
         self.threads: tuple[int, str] = (1, "default")
         self.gipp_files: list[Path] = []
         self.gipp_science: dict[str, str] = {}
+        self.home_check: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- state
     def _state(self, state: str, attempt: int, **kw: Any) -> SceneState:
@@ -459,6 +462,9 @@ class _Task:
                         f"s2kit: validation: error wrong-product: {product.name} is not from {self.scene}\n"
                     )
             return _Failure("validation", ",".join(dict.fromkeys(codes)), 0)
+        self.home_check = check_home(home, work, input_dir, exe, child_env)  # issue 14: which home it used
+        if self.home_check["problem"]:
+            return _Failure(HOME_IGNORED, self.home_check["problem"], run.returncode)
         return _Success(product, report, run)
 
     def _same_scene(self, product: Path) -> bool:
@@ -503,6 +509,7 @@ class _Task:
                     "resolution": self.cfg.sen2cor.resolution,
                     "baseline": self.cfg.sen2cor.baseline,
                     "seconds": round(ok.run.seconds, 3),
+                    "home_check": self.home_check,
                 },
                 "gipp": {
                     "threads": self.threads[0],

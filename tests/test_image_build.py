@@ -186,6 +186,8 @@ def test_labels_record_what_was_installed(built: Built) -> None:
     assert labels["org.s2kit.base"].startswith("bootstrap=debootstrap osversion=bookworm mirror=")
     assert "bookworm" in labels["org.s2kit.base.os"]
     assert len(labels["org.s2kit.esacci.digest"]) == 64
+    # issue 14: the stand-in's L2A_Bashrc hard-codes the installer's home; install-sen2cor.sh rewrote it
+    assert labels["org.s2kit.sen2cor.home-rewrite"].startswith("L2A_Bashrc: 1 line(s) -> SEN2COR_HOME=")
     assert len(labels["org.s2kit.source.sha256"]) == 64
     # the lock records the (stand-in) installer under its own name: it never pins ESA's file
     lock = read_lock(built.lock)
@@ -211,6 +213,41 @@ def test_environment_help_and_runscript(built: Built) -> None:
     assert "s2kit worker --run-dir RUN" in helptext and "never in the image" in helptext
     dem = built.run("apptainer", "exec", str(built.sif), "ls", "-A", "/dem")
     assert dem.returncode == 0 and dem.stdout == ""  # the DEM is bound at run time, never baked
+
+
+# --------------------------------------------------------------------------- s2kit doctor (issue 14)
+def test_doctor_sen2cor_smoke_inside_the_real_image(built: Built, tmp_path: Path) -> None:
+    """`s2kit doctor --sen2cor-smoke` with runtime apptainer: the image's launcher (the stand-in's,
+    sourcing L2A_Bashrc, rewritten at build time) keeps the per-task SEN2COR_HOME under
+    --cleanenv --no-home as the non-root sandbox user, and every check passes."""
+    base = built.root / f"doctor-{tmp_path.name}"
+    (base / "l1c").mkdir(parents=True)
+    tree = build_l1c_tree(base / "l1c", baseline="03.01")
+    (base / "dem" / "46RER").mkdir(parents=True)
+    (base / "dem" / "46RER" / "srtm_55_07.zip").write_bytes(b"PK placeholder, not a DEM")
+    wrapper = base / "apptainer"  # sen2cor.apptainer: apptainer inside the sandbox
+    wrapper.write_text(f'#!/bin/sh\nexec {built.prefix} "$@"\n')
+    wrapper.chmod(0o755)
+    cfg = base / "s2kit.toml"
+    cfg.write_text(
+        "[paths]\n"
+        f'l1c_dirs = ["{base / "l1c"}"]\nl2a_dir = "{base / "l2a"}"\ndem_dir = "{base / "dem"}"\n'
+        f'scratch_dir = "{base / "scratch"}"\nrun_dir = "{base / "run"}"\n'
+        "[sen2cor]\n"
+        f'runtime = "apptainer"\nimage = "{built.sif}"\napptainer = "{wrapper}"\n'
+        "[scheduler]\n"
+        'kind = "local"\nmemory_per_task_gb = 1\nmax_concurrent = 1\n'
+    )
+    proc = s2kit_cli("doctor", "--config", str(cfg), "--sen2cor-smoke", tree.name, "--json", timeout=600)
+    doc = json.loads(proc.stdout)
+    status = {c["name"]: (c["status"], c["value"]) for c in doc["checks"]}
+    assert proc.returncode == 0 and doc["ok"], json.dumps(doc["checks"], indent=1)
+    assert status["apptainer"][1].startswith("apptainer version ")
+    assert status["esacci"][0] == "PASS" and status["sen2cor home"][0] == "PASS"
+    assert status["sen2cor smoke"][0] == "PASS" and "exit 0" in status["sen2cor smoke"][1]
+    assert "MTD Sen2Cor version 02.09" in status["smoke product"][1]
+    assert status["smoke sen2cor home"][1].startswith("log under the task's home: L2A_")
+    assert status["smoke store"][0] == "PASS"
 
 
 # --------------------------------------------------------------------------- one scene, for real

@@ -110,7 +110,8 @@ class Run:
 
     def logs(self, scene: str) -> list[str]:
         d = self.rd.path / "logs" / scene
-        return sorted(os.listdir(d)) if d.is_dir() else []
+        # the attempt logs (not the attempt-N.sen2cor/ copies of the double's own log folder)
+        return sorted(n for n in os.listdir(d) if n.endswith(".log")) if d.is_dir() else []
 
     def scene_scratch(self, scene: str) -> Path:
         return self.cfg.paths.scratch_dir / scene

@@ -1,10 +1,12 @@
 """STAND-INS for the two big inputs of the Sen2Cor image, made by tests (never shipped, never L2A).
 
 * :func:`make_standin_installer` -- a real makeself archive (Debian ``makeself``) laid out like
-  ESA's ``Sen2Cor-02.09.00-Linux64.run``: ``bin/L2A_Process`` (the TEST DOUBLE of
-  tests/sen2cor_double, with its 3 real-ESA-metadata templates in ``fixtures/``),
-  ``lib/python2.7/site-packages/sen2cor/{aux_data,cfg}`` and a startup script that, like the real
-  one, needs ``file`` and writes ``L2A_Bashrc`` and a default ``$HOME/sen2cor/<version>``. Its
+  ESA's ``Sen2Cor-02.09.00-Linux64.run``: a ``bin/L2A_Process`` launcher that sources
+  ``L2A_Bashrc`` and runs the TEST DOUBLE of tests/sen2cor_double (installed as
+  ``lib/python2.7/site-packages/sen2cor/L2A_Process.py``, its 3 real-ESA-metadata templates in
+  ``site-packages/fixtures/``), ``sen2cor/{aux_data,cfg}`` and a startup script that, like the
+  real one, needs ``file`` and writes ``L2A_Bashrc`` exporting a hard-coded
+  ``SEN2COR_HOME=<installing user's $HOME>/sen2cor/<version>``, and creates that folder. Its
   name says STANDIN, so its sha256 never pins the real installer (pins are keyed by file name).
 * :func:`make_standin_esacci` -- an ``ESACCI-LC-L4-ALL-FOR-SEN2COR`` zip with the real archive's
   shape (``CCI4SEN2COR/`` with two inner tars, macOS ``._`` junk) holding tiny global one-band
@@ -40,13 +42,23 @@ echo "STAND-IN Sen2Cor {version} installer (tests/standins.py) -- NOT ESA Sen2Co
 command -v file >/dev/null || {{ echo "the installer needs 'file'" >&2; exit 1; }}
 file -b bin/L2A_Process
 here="$(pwd)"
+# like ESA's installer: the installing user's $HOME is written into L2A_Bashrc, hard-coded
 {{
-  echo "export SEN2COR_HOME=\\$HOME/sen2cor/{version}"
+  echo "export SEN2COR_HOME=$HOME/sen2cor/{version}"
   echo "export SEN2COR_BIN=$here/lib/python2.7/site-packages/sen2cor"
   echo "export LC_NUMERIC=C"
 }} > L2A_Bashrc
 mkdir -p "$HOME/sen2cor/{version}/cfg"
 echo "installed into $here"
+"""
+
+#: bin/L2A_Process of the stand-in: like ESA's launcher it sources L2A_Bashrc itself (so whatever
+#: SEN2COR_HOME that file sets wins over the caller's), then runs the program (the TEST DOUBLE).
+_LAUNCHER = """#!/bin/sh
+# bin/L2A_Process of the STAND-IN Sen2Cor installer (tests/standins.py) -- NOT ESA Sen2Cor
+here="$(cd "$(dirname "$0")/.." && pwd)"
+. "$here/L2A_Bashrc"
+exec python3 "$SEN2COR_BIN/L2A_Process.py" "$@"
 """
 
 
@@ -68,26 +80,38 @@ def double_templates() -> list[Path]:
     return [FIXTURES / d / n for d, n in found]
 
 
-def make_standin_installer(dest_dir: Path, version: str = "2.9") -> StandIn:
-    """``dest_dir/Sen2Cor-<long>-Linux64.STANDIN.run`` (makeself, MD5 + SHA256 inside)."""
-    if shutil.which("makeself") is None:
-        raise RuntimeError("makeself is not installed (Debian: apt-get install makeself)")
-    stage = dest_dir / f"standin-{version}"
+def stage_standin(stage: Path, version: str = "2.9") -> Path:
+    """The stand-in installer's payload in *stage*: what ``--target`` holds before ``setup.sh`` runs.
+
+    Real layout: ``bin/L2A_Process`` sources ``L2A_Bashrc`` (written by ``setup.sh`` with the
+    installing user's ``$HOME`` hard-coded in ``SEN2COR_HOME``) and runs the program, here the
+    TEST DOUBLE at ``lib/python2.7/site-packages/sen2cor/L2A_Process.py`` (templates beside it in
+    ``site-packages/fixtures``).
+    """
     if stage.exists():
         shutil.rmtree(stage)
     (stage / "bin").mkdir(parents=True)
-    shutil.copy2(DOUBLE, stage / "bin" / "L2A_Process")
+    (stage / "bin" / "L2A_Process").write_text(_LAUNCHER)
     (stage / "bin" / "L2A_Process").chmod(0o755)
-    for src in double_templates():
-        (stage / "fixtures" / src.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, stage / "fixtures" / src.parent.name / src.name)
     pkg = stage / "lib" / "python2.7" / "site-packages" / "sen2cor"
     (pkg / "aux_data").mkdir(parents=True)
     (pkg / "cfg").mkdir()
+    shutil.copy2(DOUBLE, pkg / "L2A_Process.py")
+    for src in double_templates():
+        (pkg.parent / "fixtures" / src.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, pkg.parent / "fixtures" / src.parent.name / src.name)
     (pkg / "aux_data" / "STANDIN.txt").write_text(STANDIN_NOTE)
     (stage / "STANDIN.txt").write_text(STANDIN_NOTE)
     (stage / "setup.sh").write_text(_SETUP.format(version=version))
     (stage / "setup.sh").chmod(0o755)
+    return stage
+
+
+def make_standin_installer(dest_dir: Path, version: str = "2.9") -> StandIn:
+    """``dest_dir/Sen2Cor-<long>-Linux64.STANDIN.run`` (makeself, MD5 + SHA256 inside)."""
+    if shutil.which("makeself") is None:
+        raise RuntimeError("makeself is not installed (Debian: apt-get install makeself)")
+    stage = stage_standin(dest_dir / f"standin-{version}", version)
     out = dest_dir / f"Sen2Cor-{LONG[version]}-Linux64.STANDIN.run"
     subprocess.run(
         [
