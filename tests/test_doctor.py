@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from safe_trees import build_l1c_tree
 
 from s2kit.doctor import (
     FAIL,
@@ -25,6 +24,7 @@ from s2kit.doctor import (
     run_checks,
 )
 from s2kit.tiles import tile_geometry
+from tests.support.safe_trees import build_l1c_tree
 
 TILE = "46RER"  # the tile of the real 03.01 L1C fixture
 
@@ -496,7 +496,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "containers" / "install-sen2cor.s
 def installed_standin(tmp: Path) -> tuple[Path, Path]:
     """The stand-in installer's tree after its startup script ran as a user with home *tmp*/builder
     (what makeself does in --target): L2A_Bashrc hard-codes that home in SEN2COR_HOME."""
-    from standins import stage_standin
+    from tests.support.standins import stage_standin
 
     target = stage_standin(tmp / "Sen2Cor-02.09.00-Linux64")
     home = tmp / "builder"
