@@ -114,3 +114,16 @@ def test_one_flock_helper_reports_contention_and_missing_flock(
         pass  # proceeds unlocked
     with pytest.raises(OSError), fsutil.flocked(lock):
         pass
+
+
+def test_cli_imported_library_functions_under_command_names() -> None:
+    """Library functions are named apart from the commands (no ``do_``/``get_`` aliases in the
+    CLI); the old library names keep working."""
+    import s2kit.cli
+    from s2kit import batch, status
+
+    source = Path(s2kit.cli.__file__).read_text(encoding="utf-8")
+    assert " as do_" not in source and " as get_" not in source
+    assert batch.submit is batch.submit_batch
+    assert status.status is status.run_status and batch.status is status.run_status
+    assert {"submit_batch", "run_status"} <= set(batch.__all__)
