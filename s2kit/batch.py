@@ -57,6 +57,7 @@ from .schedulers import (
 )
 from .schedulers.local import this_host
 from .status import STATUSES, SceneStatus, StatusReport, classify, format_status, run_status, status
+from .versions import installer_file
 
 __all__ = [
     "STATUSES",
@@ -77,7 +78,7 @@ __all__ = [
 
 Echo = Callable[[str], None]
 
-SEN2COR_INSTALLER = "Sen2Cor-02.09.00-Linux64.run"
+SEN2COR_INSTALLER = installer_file("2.9")  # the installer SEN2COR_URL offers
 SEN2COR_URL = "https://step.esa.int/main/snap-supported-plugins/sen2cor/sen2cor-v2-9/"
 
 

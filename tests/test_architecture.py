@@ -127,3 +127,29 @@ def test_cli_imported_library_functions_under_command_names() -> None:
     assert batch.submit is batch.submit_batch
     assert status.status is status.run_status and batch.status is status.run_status
     assert {"submit_batch", "run_status"} <= set(batch.__all__)
+
+
+def test_installer_table_repeated_the_supported_versions() -> None:
+    from s2kit.container.build import INSTALLERS, installer_name, installer_url
+    from s2kit.versions import INSTALLER_RELEASES, SUPPORTED_VERSIONS, installer_file
+
+    assert tuple(INSTALLERS) == SUPPORTED_VERSIONS == tuple(INSTALLER_RELEASES)
+    for v in SUPPORTED_VERSIONS:
+        name = installer_name(v)
+        assert name == installer_file(v) == f"Sen2Cor-{INSTALLER_RELEASES[v]}-Linux64.run"
+        assert installer_url(v) == f"https://step.esa.int/thirdparties/sen2cor/{v}.0/{name}"
+
+
+def test_sen2cor_kept_its_own_copy_of_sha256_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from s2kit import fsutil, sen2cor
+    from s2kit.errors import InputError
+
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"s2kit" * 1000)
+    assert sen2cor.sha256_file(f) == fsutil.sha256_file(f)
+    calls: list[object] = []
+    monkeypatch.setattr(fsutil, "sha256_file", lambda path, chunk=0: calls.append(path) or "h")
+    assert sen2cor.sha256_file(f) == "h" and calls == [f]  # one implementation: fsutil's
+    monkeypatch.undo()
+    with pytest.raises(InputError, match="expected a readable file to hash, found: No such file"):
+        sen2cor.sha256_file(tmp_path / "missing")
