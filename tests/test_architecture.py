@@ -153,3 +153,29 @@ def test_sen2cor_kept_its_own_copy_of_sha256_file(tmp_path: Path, monkeypatch: p
     monkeypatch.undo()
     with pytest.raises(InputError, match="expected a readable file to hash, found: No such file"):
         sen2cor.sha256_file(tmp_path / "missing")
+
+
+def test_write_batch_carried_a_copy_of_the_atomic_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect
+    import os
+
+    from s2kit import runs
+    from s2kit.runs import BatchImmutable, RunDir
+
+    assert "mkstemp" not in inspect.getsource(runs)  # fsutil.written_beside serves both
+    rd = RunDir(tmp_path / "run")
+    target = rd.write_batch("all", ["a", "b"])
+    assert target.read_text(encoding="utf-8") == "a\nb\n" and oct(target.stat().st_mode & 0o777) == "0o644"
+    assert rd.write_batch("all", ["a", "b"]) == target  # the same scenes again: a no-op
+    with pytest.raises(BatchImmutable):
+        rd.write_batch("all", ["c"])
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_link)
+    with pytest.raises(runs.RunDirNotWritable):
+        rd.write_batch("other", ["a"])
+    assert sorted(p.name for p in target.parent.iterdir()) == ["all.txt"]  # no temp file left
