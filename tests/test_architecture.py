@@ -179,3 +179,13 @@ def test_write_batch_carried_a_copy_of_the_atomic_write(
     with pytest.raises(runs.RunDirNotWritable):
         rd.write_batch("other", ["a"])
     assert sorted(p.name for p in target.parent.iterdir()) == ["all.txt"]  # no temp file left
+
+
+def test_worker_wrote_the_failed_state_in_three_copies() -> None:
+    import inspect
+
+    from s2kit import worker
+
+    assert (
+        inspect.getsource(worker).count("started=self.task_started") == 1
+    )  # one _failed helper records failures
