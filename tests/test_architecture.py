@@ -189,3 +189,23 @@ def test_worker_wrote_the_failed_state_in_three_copies() -> None:
     assert (
         inspect.getsource(worker).count("started=self.task_started") == 1
     )  # one _failed helper records failures
+
+
+@pytest.mark.parametrize("kind, tool", [("lsf", "bsub"), ("slurm", "sbatch")])
+def test_lsf_and_slurm_refused_submissions_in_two_copies(tmp_path: Path, kind: str, tool: str) -> None:
+    import inspect
+
+    from s2kit.schedulers import JobSpec, SchedulerError, get_scheduler
+    from s2kit.schedulers.base import CommandResult
+
+    def refuse(argv: object, **_kw: object) -> CommandResult:
+        return CommandResult(("x",), 2, "", "queue closed\nsecond line")
+
+    sched = get_scheduler(kind, runner=refuse)
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n", encoding="utf-8")
+    spec = JobSpec("n", "all", 0, 1, ("true",), tmp_path, 1, 100, 10)
+    with pytest.raises(SchedulerError) as err:
+        sched.submit(script, spec)
+    assert err.value.message == f"expected {tool} to accept job.sh, found exit 2: queue closed / second line"
+    assert "to accept" not in inspect.getsource(type(sched))  # the base class's _accepted says it
