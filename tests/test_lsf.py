@@ -31,10 +31,9 @@ from s2kit.schedulers.lsf import (
 from tests.support import REPO
 from tests.support.batch_runs import (
     FAKE_LSF,
-    hostile_batch,
     partials,
     published,
-    run_script_like_the_scheduler,
+    run_hostile_job_script,
     s2kit_cli,
 )
 from tests.support.configs import batch_config, write_toml
@@ -379,20 +378,16 @@ def test_cli_end_to_end_with_fake_lsf_running_the_elements(tmp_path: Path) -> No
 # ============================================================================ issue 12 item 2: no shell from data
 # Hostile but legal: every character here is allowed in a path and must arrive verbatim.
 def test_hostile_paths_in_an_lsf_script_run_no_shell_code(tmp_path: Path) -> None:
-    cfg, rd = hostile_batch(tmp_path, "lsf")
-    log_dir = rd.path / "jobs" / "all"
-    spec = job_spec(cfg, rd.path, "all", 0, 1, log_dir)
-    text = render_lsf(spec, LsfSite(unit="MB", unit_source="test"))
-    directives = [ln for ln in text.splitlines() if ln.startswith("#BSUB")]
-    assert len(directives) == 6 and directives[-1].startswith("#BSUB -e ")  # no directive was cut off
-    script = tmp_path / "job.lsf"
-    script.write_text(text, encoding="utf-8")
-    run_script_like_the_scheduler(
-        tmp_path, ["bash", str(script)], {"LSB_JOBID": "7", "LSB_JOBINDEX": "1", "LSB_DJOB_NUMPROC": "1"}
+    cfg, st = run_hostile_job_script(
+        tmp_path,
+        "lsf",
+        lambda spec: render_lsf(spec, LsfSite(unit="MB", unit_source="test")),
+        "#BSUB",
+        6,
+        "#BSUB -e ",
+        {"LSB_JOBID": "7", "LSB_JOBINDEX": "1", "LSB_DJOB_NUMPROC": "1"},
     )
-    scene = rd.read_batch("all")[0]
-    st = rd.read_state(scene)
-    assert st is not None and st.state == "done" and st.job_id == "7[1]"
+    assert st.job_id == "7[1]"
     assert published(cfg) and str(published(cfg)).count("PWNED") == 0
 
 

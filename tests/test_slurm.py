@@ -26,10 +26,9 @@ from s2kit.schedulers.base import CommandResult, JobSpec, UnsafeScriptValue, hhm
 from s2kit.schedulers.slurm import parse_max_array_size, parse_sbatch_reply, parse_squeue, render_slurm
 from tests.support.batch_runs import (
     FakeSlurm,
-    hostile_batch,
     partials,
     published,
-    run_script_like_the_scheduler,
+    run_hostile_job_script,
     s2kit_cli,
 )
 from tests.support.configs import batch_config, write_toml
@@ -384,22 +383,15 @@ def test_real_slurm_scancel_mid_array_then_plan_and_submit(
 
 # ============================================================================ issue 12 item 2: no shell from data
 def test_hostile_paths_in_a_slurm_script_run_no_shell_code(tmp_path: Path) -> None:
-    cfg, rd = hostile_batch(tmp_path, "slurm")
-    spec = job_spec(cfg, rd.path, "all", 0, 1, rd.path / "jobs" / "all")
-    text = render_slurm(spec, 1001, "test")
-    directives = [ln for ln in text.splitlines() if ln.startswith("#SBATCH")]
-    assert len(directives) == 8 and directives[-1].startswith("#SBATCH --error=")  # none was cut off
-    script = tmp_path / "job.slurm"
-    script.write_text(text, encoding="utf-8")
     env = {
         "SLURM_ARRAY_JOB_ID": "9",
         "SLURM_ARRAY_TASK_ID": "0",
         "SLURM_JOB_ID": "10",
         "SLURM_CPUS_PER_TASK": "1",
     }
-    run_script_like_the_scheduler(tmp_path, ["bash", str(script)], env)
-    st = rd.read_state(rd.read_batch("all")[0])
-    assert st is not None and st.state == "done" and st.job_id == "10"  # SLURM_JOB_ID
+    render = lambda spec: render_slurm(spec, 1001, "test")  # noqa: E731
+    cfg, st = run_hostile_job_script(tmp_path, "slurm", render, "#SBATCH", 8, "#SBATCH --error=", env)
+    assert st.job_id == "10"  # SLURM_JOB_ID
     assert published(cfg)
 
 

@@ -7,15 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from s2kit.config import BatchConfig
+from s2kit.jobs import job_spec
 from s2kit.plan import make_plan
-from s2kit.runs import RunDir
+from s2kit.runs import RunDir, SceneState
 from s2kit.schedulers import SchedulerUnavailable
-from s2kit.schedulers.base import CommandResult
+from s2kit.schedulers.base import CommandResult, JobSpec
 
 from . import TESTS
 from .configs import batch_config
@@ -107,6 +108,31 @@ def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
     )
     make_plan(cfg, check_resources=False)
     return cfg, RunDir(cfg.paths.run_dir)
+
+
+def run_hostile_job_script(
+    tmp_path: Path,
+    kind: str,
+    render: Callable[[JobSpec], str],
+    directive: str,
+    count: int,
+    last: str,
+    env: dict[str, str],
+) -> tuple[BatchConfig, SceneState]:
+    """Render the job script of a :func:`hostile_batch` with *render*, check that none of its
+    *count* ``directive`` lines was cut off (the last starts with *last*), run it like the
+    scheduler and return the scene's state (done)."""
+    cfg, rd = hostile_batch(tmp_path, kind)
+    spec = job_spec(cfg, rd.path, "all", 0, 1, rd.path / "jobs" / "all")
+    text = render(spec)
+    directives = [ln for ln in text.splitlines() if ln.startswith(directive)]
+    assert len(directives) == count and directives[-1].startswith(last)  # no directive was cut off
+    script = tmp_path / f"job.{kind}"
+    script.write_text(text, encoding="utf-8")
+    run_script_like_the_scheduler(tmp_path, ["bash", str(script)], env)
+    st = rd.read_state(rd.read_batch("all")[0])
+    assert st is not None and st.state == "done"
+    return cfg, st
 
 
 def run_script_like_the_scheduler(tmp_path: Path, argv: list[str], env: dict[str, str]) -> None:
