@@ -31,12 +31,13 @@ from s2kit.schedulers.lsf import (
 from tests.support import REPO
 from tests.support.batch_runs import (
     FAKE_LSF,
+    SCRIPT_VALUES_WITH_CONTROL_CHARACTERS,
     partials,
     published,
     run_hostile_job_script,
     s2kit_cli,
 )
-from tests.support.configs import batch_config, write_toml
+from tests.support.configs import batch_config, config_data, write_toml
 
 
 @pytest.fixture
@@ -125,19 +126,9 @@ def test_golden_gb_per_slot_four_cores(file_regression) -> None:  # type: ignore
 
 def test_golden_apptainer_hostile_paths(file_regression) -> None:  # type: ignore[no-untyped-def]
     root = "/data/dir with spaces 'quote' \"dq\" $HOME ünïcødé"
-    cfg = BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [f"{root}/l1c"],
-                "l2a_dir": f"{root}/l2a",
-                "scratch_dir": f"{root}/scratch",
-                "run_dir": f"{root}/run",
-                "dem_dir": f"{root}/dem",
-            },
-            "sen2cor": {"runtime": "apptainer", "image": f"{root}/sen2cor-2.9.sif"},
-            "scheduler": {"kind": "lsf", "queue": "long q", "max_concurrent": 10, "walltime": "12:30"},
-        }
-    )
+    scheduler = {"kind": "lsf", "queue": "long q", "max_concurrent": 10, "walltime": "12:30"}
+    data = config_data(root, runtime="apptainer", image=f"{root}/sen2cor-2.9.sif", scheduler=scheduler)
+    cfg = BatchConfig.model_validate(data)
     spec = job_spec(cfg, cfg.paths.run_dir, "resubmit-1", 0, 3, cfg.paths.run_dir / "jobs" / "resubmit-1")
     text = render_lsf(spec, LsfSite(unit="MB", unit_source="lsadmin showconf lim"))
     # every path is one shell word: bash parses the exec line back into the exact argv
@@ -391,18 +382,7 @@ def test_hostile_paths_in_an_lsf_script_run_no_shell_code(tmp_path: Path) -> Non
     assert published(cfg) and str(published(cfg)).count("PWNED") == 0
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("queue", "normal\ntouch PWNED #"),
-        ("queue", "normal\rx"),
-        ("batch", "x\ntouch P #"),
-        ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
-        ("name", "s2kit-all\u2028x"),
-        ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\x00x")),
-        ("make_dirs", ("/scratch/\x1b[31m",)),
-    ],
-)
+@pytest.mark.parametrize(("field", "value"), SCRIPT_VALUES_WITH_CONTROL_CHARACTERS)
 def test_lsf_renderer_refuses_a_control_character_in_a_script_value(field: str, value: object) -> None:
     """Defence in depth: the pure renderer itself refuses, whatever the caller validated."""
     from dataclasses import replace

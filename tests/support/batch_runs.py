@@ -93,6 +93,22 @@ class FakeSlurm:
 HOSTILE_PARTS = ("sp ace 'q' \"dq\" $(touch PWNED) `touch PWNED` ; touch PWNED # ü \\ 100% $HOME", "-lead")
 
 
+#: (JobSpec field, value) pairs no job script renderer may accept: each value carries a
+#: control character (the union of the cases the LSF and Slurm tests had, each renderer gets all)
+SCRIPT_VALUES_WITH_CONTROL_CHARACTERS: list[tuple[str, object]] = [
+    ("queue", "normal\ntouch PWNED #"),
+    ("queue", "normal\rx"),
+    ("batch", "x\ntouch P #"),
+    ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
+    ("name", "s2kit-all\u2028x"),
+    ("name", "s2kit-all\u2029x"),
+    ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\x00x")),
+    ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\nx")),
+    ("make_dirs", ("/scratch/\x1b[31m",)),
+    ("extra_args", ("--account=a\x7f",)),
+]
+
+
 def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
     """A planned 1-scene batch whose every path (L1C, L2A, scratch, run) is under a hostile root."""
     root = tmp_path.joinpath(*HOSTILE_PARTS)
