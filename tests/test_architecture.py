@@ -209,3 +209,14 @@ def test_lsf_and_slurm_refused_submissions_in_two_copies(tmp_path: Path, kind: s
         sched.submit(script, spec)
     assert err.value.message == f"expected {tool} to accept job.sh, found exit 2: queue closed / second line"
     assert "to accept" not in inspect.getsource(type(sched))  # the base class's _accepted says it
+
+
+def test_gipp_report_and_diff_wrote_their_common_head_twice() -> None:
+    from s2kit.gipp import GippDiff, GippReport
+    from s2kit.gipp.detect import GippAsVersion
+
+    report = GippReport("f.xml", "L2A_GIPP", "2.9", "flag", None, "e", None)
+    diff = GippDiff("f.xml", "L2A_GIPP", "2.9", "flag", ())
+    assert isinstance(report, GippAsVersion) and isinstance(diff, GippAsVersion)
+    head = {"file": "f.xml", "kind": "L2A_GIPP", "version": "2.9", "version_source": "flag"}
+    assert list(report.to_dict().items())[:4] == list(diff.to_dict().items())[:4] == list(head.items())
