@@ -34,6 +34,7 @@ from tests.support.batch_runs import (
     SCRIPT_VALUES_WITH_CONTROL_CHARACTERS,
     partials,
     published,
+    resubmit_fixed,
     run_hostile_job_script,
     s2kit_cli,
 )
@@ -352,15 +353,8 @@ def test_cli_end_to_end_with_fake_lsf_running_the_elements(tmp_path: Path) -> No
     assert failed["reason"].startswith("exit-code") and Path(failed["log"]).is_file()
     logs = sorted(p.name for p in RunDir(cfg.paths.run_dir).jobs_dir("all").glob("*.log"))
     assert logs == ["100_1.log", "100_2.log", "100_3.log", "100_4.log"]  # %J_%I
-    for f in cfg.paths.l1c_dirs[0].glob("*/S2KIT_DOUBLE_FAULT"):
-        f.unlink()
-    again = s2kit_cli("resubmit", "--failed", "--config", str(conf), env=env)
-    assert again.returncode == 0, again.stderr
+    again, _pub = resubmit_fixed(cfg, conf, env, done=4)
     assert "batch resubmit-1" in again.stdout
-    doc = json.loads(s2kit_cli("status", "--config", str(conf), "--json", env=env).stdout)
-    assert doc["counts"]["done"] == 4 and doc["counts"]["failed"] == 0
-    pub = published(cfg)
-    assert len(pub) == 4 and all(len(v) == 1 for v in pub.values()) and partials(cfg) == []
     nothing = s2kit_cli("submit", "--config", str(conf), env=env)
     assert nothing.returncode == 0 and "nothing to submit" in nothing.stdout
     assert len([c for c in (tmp_path / "lsf" / "calls.jsonl").read_text().splitlines() if '"bsub"' in c]) == 2

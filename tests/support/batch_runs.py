@@ -54,6 +54,22 @@ def partials(cfg: BatchConfig) -> list[str]:
     return sorted(p.name for p in l2a.iterdir() if p.name.startswith(".partial-")) if l2a.is_dir() else []
 
 
+def resubmit_fixed(
+    cfg: BatchConfig, conf: Path, env: Mapping[str, str], done: int
+) -> tuple[subprocess.CompletedProcess[str], dict[str, list[str]]]:
+    """Take the Sen2Cor double's fault markers away and ``resubmit --failed``: then all *done*
+    scenes are done, none failed, each published once, nothing partial. (The resubmit, published.)"""
+    for f in cfg.paths.l1c_dirs[0].glob("*/S2KIT_DOUBLE_FAULT"):
+        f.unlink()
+    again = s2kit_cli("resubmit", "--failed", "--config", str(conf), env=env)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(s2kit_cli("status", "--config", str(conf), "--json", env=env).stdout)
+    assert doc["counts"]["done"] == done and doc["counts"]["failed"] == 0
+    pub = published(cfg)
+    assert len(pub) == done and all(len(v) == 1 for v in pub.values()) and partials(cfg) == []
+    return again, pub
+
+
 class FakeSlurm:
     """The subprocess boundary of SlurmScheduler, answering like Slurm 22.05 (submitit style)."""
 
