@@ -56,7 +56,8 @@ from .schedulers import (
     get_scheduler,
 )
 from .schedulers.local import this_host
-from .status import STATUSES, SceneStatus, StatusReport, classify, format_status, status
+from .status import STATUSES, SceneStatus, StatusReport, classify, format_status, run_status, status
+from .versions import installer_file
 
 __all__ = [
     "STATUSES",
@@ -69,13 +70,15 @@ __all__ = [
     "format_status",
     "load_target",
     "resubmit_failed",
+    "run_status",
     "status",
     "submit",
+    "submit_batch",
 ]
 
 Echo = Callable[[str], None]
 
-SEN2COR_INSTALLER = "Sen2Cor-02.09.00-Linux64.run"
+SEN2COR_INSTALLER = installer_file("2.9")  # the installer SEN2COR_URL offers
 SEN2COR_URL = "https://step.esa.int/main/snap-supported-plugins/sen2cor/sen2cor-v2-9/"
 
 
@@ -194,7 +197,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def submit(
+def submit_batch(
     cfg: BatchConfig,
     rd: RunDir,
     batch: str | None = None,
@@ -229,7 +232,7 @@ def submit(
     scenes = rd.read_batch(batch)
     sched = scheduler or get_scheduler(cfg.scheduler.kind)
     if report is None:
-        report = status(cfg, rd, schedulers={sched.kind: sched})
+        report = run_status(cfg, rd, schedulers={sched.kind: sched})
     by_scene = {s.scene: s for s in report.scenes}
     unreachable = {e.split(":", 1)[0] for e in report.scheduler_errors}
     keep: list[str] = []
@@ -305,6 +308,10 @@ def submit(
     return result
 
 
+#: the library name from before the commands and the library functions were named apart
+submit = submit_batch
+
+
 def _append_record(
     rd: RunDir, kind: str, batch: str, offset: int, count: int, script: Path, argv: list[str], job_id: str
 ) -> None:
@@ -335,9 +342,9 @@ def resubmit_failed(
 ) -> SubmitResult | None:
     """Write ``batches/resubmit-<n>.txt`` with the failed and stale scenes and submit it (None: nothing)."""
     sched = scheduler or get_scheduler(cfg.scheduler.kind)
-    report = status(cfg, rd, schedulers={sched.kind: sched})
+    report = run_status(cfg, rd, schedulers={sched.kind: sched})
     scenes = [s.scene for s in report.by_status("failed", "stale")]
     if not scenes:
         return None
     name = _write_new_batch(rd, "resubmit", scenes)
-    return submit(cfg, rd, batch=name, dry_run=dry_run, scheduler=sched, echo=echo, report=report)
+    return submit_batch(cfg, rd, batch=name, dry_run=dry_run, scheduler=sched, echo=echo, report=report)

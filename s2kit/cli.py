@@ -463,14 +463,13 @@ def submit(
     With scheduler kind "local" the tasks run here (at most max_concurrent at a time) and the
     command returns when all are finished: exit 1 if any scene failed.
     """
-    from .batch import load_target
-    from .batch import submit as do_submit
+    from .batch import load_target, submit_batch
 
     with run_dir_errors():
         if batch is not None:
             _check_batch(batch)
         cfg, rd = load_target(config, run_dir)
-        result = do_submit(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
+        result = submit_batch(cfg, rd, batch=batch, dry_run=dry_run, echo=_echo_err)
     typer.echo(result.summary())
     if any(rc not in (ExitCode.DONE, ExitCode.LOCKED) for rc in result.exit_codes.values()):
         raise typer.Exit(1)
@@ -488,14 +487,13 @@ def status(
 ) -> None:
     """Counts per state and tile, failures with reasons and logs, jobs and their scheduler state."""
     from .batch import load_target
-    from .status import format_status
-    from .status import status as get_status
+    from .status import format_status, run_status
 
     with run_dir_errors():
         cfg, rd = load_target(config, run_dir)
-        report = get_status(cfg, rd)
+        report = run_status(cfg, rd)
         if watch and report.active:
-            report = _watch(lambda: get_status(cfg, rd), report, interval)
+            report = _watch(lambda: run_status(cfg, rd), report, interval)
     typer.echo(_dump_json(report.to_dict()) if as_json else format_status(report))
 
 

@@ -21,11 +21,14 @@ __all__ = [
     "flocked",
     "read_json_object",
     "sha256_file",
+    "written_beside",
 ]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
-    """Write *data* to *path* so readers see either the old file or the whole new one."""
+@contextlib.contextmanager
+def written_beside(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Iterator[Path]:
+    """A temp file in *path*'s directory holding *data* (fsynced, chmod *mode*), for the caller
+    to give *path*'s name (rename, link); whatever is left of it is removed on exit."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -35,11 +38,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
+        yield Path(tmp)
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
+    """Write *data* to *path* so readers see either the old file or the whole new one."""
+    target = Path(path)
+    with written_beside(target, data, mode) as tmp:
+        os.replace(tmp, target)
     return target
 
 

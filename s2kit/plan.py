@@ -482,10 +482,10 @@ def _plan_batch_name(rd: RunDir, scenes: list[str]) -> str:
 def _live_scenes(cfg: BatchConfig, rd: RunDir) -> tuple[set[str], set[str]]:
     """Scenes queued or running in a live job of this run dir (not to be planned into
     another batch), and those whose job's scheduler cannot be asked (planned again)."""
-    from .batch import status
     from .schedulers import ACTIVE
+    from .status import run_status
 
-    report = status(cfg, rd)
+    report = run_status(cfg, rd)
     unreachable = {e.split(":", 1)[0] for e in report.scheduler_errors}
     live: set[str] = set()
     unconfirmed: set[str] = set()

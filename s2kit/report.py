@@ -46,7 +46,7 @@ from .errors import InputError, display_path
 from .fsutil import atomic_write_text, read_json_object
 from .provenance import Provenance
 from .runs import RunDir, writing
-from .status import STATUSES, status
+from .status import STATUSES, run_status
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -257,7 +257,7 @@ def build_report(
 ) -> dict[str, Any]:
     """Everything the report shows, as a JSON-able dict (schema ``s2kit-report/1``)."""
     rd = RunDir(os.path.abspath(run_dir)).require()
-    rep = status(None, rd, query=False)
+    rep = run_status(None, rd, query=False)
     plan = {e.scene: e for e in rd.read_plan()}
     states = rd.read_states()
 

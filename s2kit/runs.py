@@ -30,14 +30,13 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError, S2kitError, display_path
-from .fsutil import atomic_write_text, flock
+from .fsutil import atomic_write_text, flock, written_beside
 from .process import pid_alive, started_after
 from .provenance import PROVENANCE_SUFFIX, published_provenance
 
@@ -347,31 +346,20 @@ class RunDir:
         """
         target = self.batch_file(name)
         data = "".join(s + "\n" for s in scenes).encode("utf-8")
-        with writing(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with writing(target), written_beside(target, data) as tmp:
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o644)
+                os.link(tmp, target)  # atomic and exclusive: fails when the name exists
+            except FileExistsError:
                 try:
-                    os.link(tmp, target)  # atomic and exclusive: fails when the name exists
-                except FileExistsError:
-                    try:
-                        same = target.read_bytes() == data
-                    except OSError:
-                        same = False
-                    if not same:
-                        raise BatchImmutable(
-                            "expected a new batch name, found this batch file already written with "
-                            "other scenes (batch files are never rewritten: queued array tasks index them)",
-                            target,
-                        ) from None
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                    same = target.read_bytes() == data
+                except OSError:
+                    same = False
+                if not same:
+                    raise BatchImmutable(
+                        "expected a new batch name, found this batch file already written with "
+                        "other scenes (batch files are never rewritten: queued array tasks index them)",
+                        target,
+                    ) from None
         return target
 
     def read_batch(self, name: str) -> list[str]:

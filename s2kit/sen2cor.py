@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import fsutil
 from .config import BatchConfig
 from .dem import dem_files, dem_for_tile, stage_dem  # DEM resolution and staging: s2kit.dem
 from .errors import ConfigError, InputError
@@ -255,11 +256,8 @@ def find_products(output_dir: Path) -> list[Path]:
 
 
 def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
-    h = hashlib.sha256()
+    """:func:`s2kit.fsutil.sha256_file`, with an unreadable file as one InputError."""
     try:
-        with open(path, "rb") as fh:
-            while block := fh.read(chunk):
-                h.update(block)
+        return fsutil.sha256_file(path, chunk)
     except OSError as exc:
         raise InputError(f"expected a readable file to hash, found: {exc.strerror}", path) from exc
-    return h.hexdigest()

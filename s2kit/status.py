@@ -1,10 +1,11 @@
-"""Status of every planned scene of a run: ``s2kit status`` (library: :func:`status`).
+"""Status of every planned scene of a run: ``s2kit status`` (library: :func:`run_status`).
 
-:func:`status` joins the plan, the worker state files and the scheduler's view of the
-recorded jobs into one :class:`SceneStatus` per scene (:data:`STATUSES`); :func:`classify`
-decides one scene. A state ``running`` is ``stale`` exactly when :func:`s2kit.runs.is_stale`
-says so (the one definition). A scheduler that cannot be asked makes its tasks ``unknown``;
-it never makes status fail. :func:`format_status` is the human-readable form.
+:func:`run_status` (old name :func:`status`) joins the plan, the worker state files and the
+scheduler's view of the recorded jobs into one :class:`SceneStatus` per scene
+(:data:`STATUSES`); :func:`classify` decides one scene. A state ``running`` is ``stale``
+exactly when :func:`s2kit.runs.is_stale` says so (the one definition). A scheduler that
+cannot be asked makes its tasks ``unknown``; it never makes status fail.
+:func:`format_status` is the human-readable form.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "StatusReport",
     "classify",
     "format_status",
+    "run_status",
     "status",
 ]
 
@@ -156,7 +158,7 @@ def _query(
     return out, errors
 
 
-def status(
+def run_status(
     cfg: BatchConfig | None,
     rd: RunDir,
     schedulers: Mapping[str, Scheduler] | None = None,
@@ -244,6 +246,10 @@ def status(
             }
         )
     return StatusReport(run_dir=rd.path, scenes=scenes, jobs=jobs, scheduler_errors=errors)
+
+
+#: the library name from before the commands and the library functions were named apart
+status = run_status
 
 
 def _counts_line(counts: Mapping[str, int]) -> str:

@@ -8,7 +8,9 @@ One owner for every fact about Sen2Cor versions:
 * :func:`version_prefix` (``2.9`` -> ``02.09``): the prefix ``validate --expect-sen2cor`` matches;
 * :data:`SEN2COR_VERSION_FORMS` / :func:`sen2cor_version_from_gipp`: the version attribute an
   L2A's metadata records (``GIP_L2ACSC/@version``) -> ``02.09.00``;
-* :data:`BASELINE_GATE`: the first L1C processing baseline a version must not process.
+* :data:`BASELINE_GATE`: the first L1C processing baseline a version must not process;
+* :data:`INSTALLER_RELEASES` / :func:`installer_file`: the release of ESA's Linux installer
+  s2kit installs for each supported version (``Sen2Cor-02.10.01-Linux64.run`` for 2.10).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from .errors import ConfigError, UsageError
 __all__ = [
     "BASELINE_GATE",
     "DEFAULT_VERSION",
+    "INSTALLER_RELEASES",
     "SEN2COR_VERSION_FORMS",
     "SUPPORTED_VERSIONS",
     "Sen2CorVersion",
+    "installer_file",
     "normalize_version",
     "sen2cor_version_from_gipp",
     "version_label",
@@ -39,6 +43,17 @@ DEFAULT_VERSION: Sen2CorVersion = "2.9"
 #: Sen2Cor version -> first L1C processing baseline it must not process (2.9 ignores the
 #: radiometric offset that baseline 04.00 introduced).
 BASELINE_GATE: Mapping[str, tuple[int, int]] = {"2.9": (4, 0)}
+
+#: supported version -> the release of ESA's Linux installer s2kit installs for it
+INSTALLER_RELEASES: Mapping[str, str] = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}
+if tuple(INSTALLER_RELEASES) != SUPPORTED_VERSIONS:  # pragma: no cover - a module that cannot import
+    raise AssertionError("INSTALLER_RELEASES must name exactly the SUPPORTED_VERSIONS, in order")
+
+
+def installer_file(version: str) -> str:
+    """ESA's Linux installer for a supported *version* (``2.9`` -> ``Sen2Cor-02.09.00-Linux64.run``)."""
+    return f"Sen2Cor-{INSTALLER_RELEASES[version]}-Linux64.run"
+
 
 _VERSION_RE = re.compile(r"^\s*0*([0-9]+)\.0*([0-9]+)(?:\.[0-9]+)*\s*\Z")
 

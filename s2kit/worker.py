@@ -294,6 +294,18 @@ class _Task:
         self.rd.write_state(st)
         return st
 
+    def _failed(self, attempt: int, reason: str, log: Path, exit_code: int | None = None) -> SceneState:
+        """Record the scene failed: since the task started, ended now, with *log*."""
+        return self._state(
+            "failed",
+            attempt,
+            reason=reason,
+            started=self.task_started,
+            ended=_now(),
+            log=str(log),
+            exit_code=exit_code,
+        )
+
     # ----------------------------------------------------------------- takeover
     def _recover(self, prev: SceneState) -> SceneState | None:
         """Clean up after a dead worker; return a done state if it had finished publishing."""
@@ -628,14 +640,7 @@ class _Task:
                 except OSError as exc:  # scratch or log not writable, disk full, ...
                     result = _Failure("setup", str(exc))
                 except Exception as exc:  # a bug: record it, then let it surface
-                    self._state(
-                        "failed",
-                        attempt,
-                        reason=f"internal: {type(exc).__name__}: {exc}",
-                        started=self.task_started,
-                        ended=_now(),
-                        log=str(log),
-                    )
+                    self._failed(attempt, f"internal: {type(exc).__name__}: {exc}", log)
                     raise
                 if isinstance(result, _Success):
                     try:
@@ -660,29 +665,14 @@ class _Task:
                 _append(log, f"s2kit: attempt {attempt} failed: {result.reason}\n")
                 self._keep_sen2cor_logs(log)
                 if not result.retryable or attempt >= last:
-                    return self._state(
-                        "failed",
-                        attempt,
-                        reason=result.reason,
-                        started=self.task_started,
-                        ended=_now(),
-                        log=str(log),
-                        exit_code=result.exit_code,
-                    )
+                    return self._failed(attempt, result.reason, log, result.exit_code)
                 self._drop_scratch(keep=self._input_root())
                 attempt += 1
         except WorkerInterrupted as exc:
             if self.publishing is not None:
                 self._abort_publication(self.publishing)
             _append(log, f"s2kit: interrupted by {signal.Signals(exc.signum).name}\n")
-            self._state(
-                "failed",
-                attempt,
-                reason=f"signal: worker received {signal.Signals(exc.signum).name}",
-                started=self.task_started,
-                ended=_now(),
-                log=str(log),
-            )
+            self._failed(attempt, f"signal: worker received {signal.Signals(exc.signum).name}", log)
             raise
         finally:
             self._drop_scratch()

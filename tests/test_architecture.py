@@ -114,3 +114,109 @@ def test_one_flock_helper_reports_contention_and_missing_flock(
         pass  # proceeds unlocked
     with pytest.raises(OSError), fsutil.flocked(lock):
         pass
+
+
+def test_cli_imported_library_functions_under_command_names() -> None:
+    """Library functions are named apart from the commands (no ``do_``/``get_`` aliases in the
+    CLI); the old library names keep working."""
+    import s2kit.cli
+    from s2kit import batch, status
+
+    source = Path(s2kit.cli.__file__).read_text(encoding="utf-8")
+    assert " as do_" not in source and " as get_" not in source
+    assert batch.submit is batch.submit_batch
+    assert status.status is status.run_status and batch.status is status.run_status
+    assert {"submit_batch", "run_status"} <= set(batch.__all__)
+
+
+def test_installer_table_repeated_the_supported_versions() -> None:
+    from s2kit.container.build import INSTALLERS, installer_name, installer_url
+    from s2kit.versions import INSTALLER_RELEASES, SUPPORTED_VERSIONS, installer_file
+
+    assert tuple(INSTALLERS) == SUPPORTED_VERSIONS == tuple(INSTALLER_RELEASES)
+    for v in SUPPORTED_VERSIONS:
+        name = installer_name(v)
+        assert name == installer_file(v) == f"Sen2Cor-{INSTALLER_RELEASES[v]}-Linux64.run"
+        assert installer_url(v) == f"https://step.esa.int/thirdparties/sen2cor/{v}.0/{name}"
+
+
+def test_sen2cor_kept_its_own_copy_of_sha256_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from s2kit import fsutil, sen2cor
+    from s2kit.errors import InputError
+
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"s2kit" * 1000)
+    assert sen2cor.sha256_file(f) == fsutil.sha256_file(f)
+    calls: list[object] = []
+    monkeypatch.setattr(fsutil, "sha256_file", lambda path, chunk=0: calls.append(path) or "h")
+    assert sen2cor.sha256_file(f) == "h" and calls == [f]  # one implementation: fsutil's
+    monkeypatch.undo()
+    with pytest.raises(InputError, match="expected a readable file to hash, found: No such file"):
+        sen2cor.sha256_file(tmp_path / "missing")
+
+
+def test_write_batch_carried_a_copy_of_the_atomic_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect
+    import os
+
+    from s2kit import runs
+    from s2kit.runs import BatchImmutable, RunDir
+
+    assert "mkstemp" not in inspect.getsource(runs)  # fsutil.written_beside serves both
+    rd = RunDir(tmp_path / "run")
+    target = rd.write_batch("all", ["a", "b"])
+    assert target.read_text(encoding="utf-8") == "a\nb\n" and oct(target.stat().st_mode & 0o777) == "0o644"
+    assert rd.write_batch("all", ["a", "b"]) == target  # the same scenes again: a no-op
+    with pytest.raises(BatchImmutable):
+        rd.write_batch("all", ["c"])
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_link)
+    with pytest.raises(runs.RunDirNotWritable):
+        rd.write_batch("other", ["a"])
+    assert sorted(p.name for p in target.parent.iterdir()) == ["all.txt"]  # no temp file left
+
+
+def test_worker_wrote_the_failed_state_in_three_copies() -> None:
+    import inspect
+
+    from s2kit import worker
+
+    assert (
+        inspect.getsource(worker).count("started=self.task_started") == 1
+    )  # one _failed helper records failures
+
+
+@pytest.mark.parametrize("kind, tool", [("lsf", "bsub"), ("slurm", "sbatch")])
+def test_lsf_and_slurm_refused_submissions_in_two_copies(tmp_path: Path, kind: str, tool: str) -> None:
+    import inspect
+
+    from s2kit.schedulers import JobSpec, SchedulerError, get_scheduler
+    from s2kit.schedulers.base import CommandResult
+
+    def refuse(argv: object, **_kw: object) -> CommandResult:
+        return CommandResult(("x",), 2, "", "queue closed\nsecond line")
+
+    sched = get_scheduler(kind, runner=refuse)
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n", encoding="utf-8")
+    spec = JobSpec("n", "all", 0, 1, ("true",), tmp_path, 1, 100, 10)
+    with pytest.raises(SchedulerError) as err:
+        sched.submit(script, spec)
+    assert err.value.message == f"expected {tool} to accept job.sh, found exit 2: queue closed / second line"
+    assert "to accept" not in inspect.getsource(type(sched))  # the base class's _accepted says it
+
+
+def test_gipp_report_and_diff_wrote_their_common_head_twice() -> None:
+    from s2kit.gipp import GippDiff, GippReport
+    from s2kit.gipp.detect import GippAsVersion
+
+    report = GippReport("f.xml", "L2A_GIPP", "2.9", "flag", None, "e", None)
+    diff = GippDiff("f.xml", "L2A_GIPP", "2.9", "flag", ())
+    assert isinstance(report, GippAsVersion) and isinstance(diff, GippAsVersion)
+    head = {"file": "f.xml", "kind": "L2A_GIPP", "version": "2.9", "version_source": "flag"}
+    assert list(report.to_dict().items())[:4] == list(diff.to_dict().items())[:4] == list(head.items())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from s2kit import cli, safe
 from s2kit.errors import InputError
+from tests.support.cli_runs import one_error_line, run_exe
 from tests.support.safe_trees import build_l2a_tree
 
 INTERNAL_RE = re.compile(r"s2kit: internal error: (?P<what>.*); details in (?P<log>/.*)")
@@ -161,18 +161,12 @@ def test_s2kit_error_outside_errors_to_exit_is_one_error_line(
 
 
 # ----------------------------------------------------------------------------- the real console script
-def _run(exe: str, *args: str | os.PathLike[str], **env: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [exe, *map(os.fsencode, args)], capture_output=True, timeout=60, env={**os.environ, **env}
-    )
-
-
 def test_cli_validate_json_into_a_folder_is_one_oserror_line(s2kit_exe: str, hostile_dir: Path) -> None:
     """``--json`` naming an existing folder: the OSError of the write is one line, exit 1."""
     product = build_l2a_tree(hostile_dir)
     target = hostile_dir / "report dir"
     target.mkdir()
-    res = _run(s2kit_exe, "validate", "--json", target, product, XDG_STATE_HOME=str(hostile_dir / "state"))
+    res = run_exe(s2kit_exe, "validate", "--json", target, product, XDG_STATE_HOME=str(hostile_dir / "state"))
     assert res.returncode == 1
     lines = res.stderr.decode("utf-8").splitlines()
     assert lines == [f"s2kit: error: Is a directory: {target}"]
@@ -182,11 +176,7 @@ def test_cli_validate_json_into_a_folder_is_one_oserror_line(s2kit_exe: str, hos
 
 def test_cli_error_naming_a_path_with_a_newline_is_one_line(s2kit_exe: str, tmp_path: Path) -> None:
     missing = tmp_path / "evil\nname.SAFE"
-    res = _run(s2kit_exe, "inspect", missing)
-    assert res.returncode == 1 and res.stdout == b""
-    lines = res.stderr.decode("utf-8").splitlines()
-    assert len(lines) == 1 and lines[0].startswith("s2kit: error: ")
-    assert "evil\\nname.SAFE" in lines[0]
+    assert "evil\\nname.SAFE" in one_error_line(run_exe(s2kit_exe, "inspect", missing))
 
 
 @pytest.mark.parametrize(
@@ -203,10 +193,7 @@ def test_cli_inspect_hostile_entry_is_one_line(
 ) -> None:
     make(tmp_path)
     (entry,) = tmp_path.iterdir()
-    res = _run(s2kit_exe, "inspect", entry)
-    assert res.returncode == 1 and res.stdout == b""
-    lines = res.stderr.decode("utf-8").splitlines()
-    assert len(lines) == 1 and lines[0].startswith("s2kit: error: "), lines
+    one_error_line(run_exe(s2kit_exe, "inspect", entry))
 
 
 def test_command_that_reports_its_own_interruption_prints_one_line(

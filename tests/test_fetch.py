@@ -335,6 +335,15 @@ def deep_out(tmp_path: Path) -> Path:
     return tmp_path / "a" / "b" / "c" / "out"  # so "../" escapes still land inside tmp_path
 
 
+def good_and_another(fake_server: Any) -> tuple[FakeBucket, Any, Any]:
+    """A bucket serving one good product of 17SQV, and a second L1C (ten days later) that the
+    test serves in some broken way."""
+    bucket = FakeBucket().register(fake_server)
+    good = derive_l1c(sensing="20210602T160829")
+    bucket.add_product("17SQV", good.name, good.files)
+    return bucket, good, derive_l1c(sensing="20210612T160829")
+
+
 HOSTILE_FOLDERS = {
     "dotdot": "tiles/17/S/QV/../../../../escape/{name}/",
     "absolute": "XXXXXXXXXXXXXX{tmp}/abs/{name}/",  # as long as "tiles/17/S/QV/": slicing leaves "/..."
@@ -350,10 +359,7 @@ HOSTILE_FOLDERS = {
 def test_listing_with_dotdot_prefix_writes_nothing_outside_out(
     fake_server, client: HttpClient, tmp_path: Path, kind: str
 ) -> None:
-    bucket = FakeBucket().register(fake_server)
-    good = derive_l1c(sensing="20210602T160829")
-    bucket.add_product("17SQV", good.name, good.files)
-    evil = derive_l1c(sensing="20210612T160829")
+    bucket, good, evil = good_and_another(fake_server)
     folder = HOSTILE_FOLDERS[kind].format(name=evil.name, stem=evil.name[:-5], tmp=tmp_path)
     for rel, data in evil.files.items():  # the mirror serves the files under the hostile folder too
         bucket.put(folder + rel, data)
@@ -408,10 +414,7 @@ HOSTILE_LISTINGS: dict[str, Any] = {
 def test_listing_of_wrong_json_shape_fails_one_product_without_a_crash(
     fake_server, client: HttpClient, tmp_path: Path, kind: str
 ) -> None:
-    bucket = FakeBucket().register(fake_server)
-    good = derive_l1c(sensing="20210602T160829")
-    bucket.add_product("17SQV", good.name, good.files)
-    bad = derive_l1c(sensing="20210612T160829")
+    bucket, good, bad = good_and_another(fake_server)
     prefix = bucket.add_product("17SQV", bad.name, bad.files)
     doc = HOSTILE_LISTINGS[kind]
     bucket.listing_docs[prefix] = (

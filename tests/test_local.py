@@ -19,8 +19,8 @@ from s2kit.schedulers.base import JobSpec, UnsafeScriptValue
 from s2kit.schedulers.local import pid_alive, render_local
 from tests.support.batch_runs import (
     hostile_batch,
-    partials,
     published,
+    resubmit_fixed,
     run_script_like_the_scheduler,
     s2kit_cli,
 )
@@ -76,15 +76,8 @@ def test_cli_local_end_to_end(tmp_path: Path) -> None:
 
     # nothing is done twice: a second submit leaves the 4 done scenes out
     before = published(cfg)
-    for f in cfg.paths.l1c_dirs[0].glob("*/S2KIT_DOUBLE_FAULT"):
-        f.unlink()
-    again = s2kit_cli("resubmit", "--failed", "--config", str(conf), env=env)
-    assert again.returncode == 0, again.stderr
+    again, after = resubmit_fixed(cfg, conf, env, done=5)
     assert "1 scene(s) of batch resubmit-1" in again.stdout
-    doc = json.loads(s2kit_cli("status", "--config", str(conf), "--json", env=env).stdout)
-    assert doc["counts"]["done"] == 5 and doc["counts"]["failed"] == 0
-    after = published(cfg)
-    assert len(after) == 5 and all(len(v) == 1 for v in after.values()) and partials(cfg) == []
     assert all(after[s] == before[s] for s in before)  # the first four were not redone
     nothing = s2kit_cli("submit", "--config", str(conf), env=env)
     assert nothing.returncode == 0 and "nothing to submit in batch all (5 done)" in nothing.stdout

@@ -31,13 +31,14 @@ from s2kit.schedulers.lsf import (
 from tests.support import REPO
 from tests.support.batch_runs import (
     FAKE_LSF,
-    hostile_batch,
+    SCRIPT_VALUES_WITH_CONTROL_CHARACTERS,
     partials,
     published,
-    run_script_like_the_scheduler,
+    resubmit_fixed,
+    run_hostile_job_script,
     s2kit_cli,
 )
-from tests.support.configs import batch_config, write_toml
+from tests.support.configs import batch_config, config_data, write_toml
 
 
 @pytest.fixture
@@ -126,19 +127,9 @@ def test_golden_gb_per_slot_four_cores(file_regression) -> None:  # type: ignore
 
 def test_golden_apptainer_hostile_paths(file_regression) -> None:  # type: ignore[no-untyped-def]
     root = "/data/dir with spaces 'quote' \"dq\" $HOME ünïcødé"
-    cfg = BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [f"{root}/l1c"],
-                "l2a_dir": f"{root}/l2a",
-                "scratch_dir": f"{root}/scratch",
-                "run_dir": f"{root}/run",
-                "dem_dir": f"{root}/dem",
-            },
-            "sen2cor": {"runtime": "apptainer", "image": f"{root}/sen2cor-2.9.sif"},
-            "scheduler": {"kind": "lsf", "queue": "long q", "max_concurrent": 10, "walltime": "12:30"},
-        }
-    )
+    scheduler = {"kind": "lsf", "queue": "long q", "max_concurrent": 10, "walltime": "12:30"}
+    data = config_data(root, runtime="apptainer", image=f"{root}/sen2cor-2.9.sif", scheduler=scheduler)
+    cfg = BatchConfig.model_validate(data)
     spec = job_spec(cfg, cfg.paths.run_dir, "resubmit-1", 0, 3, cfg.paths.run_dir / "jobs" / "resubmit-1")
     text = render_lsf(spec, LsfSite(unit="MB", unit_source="lsadmin showconf lim"))
     # every path is one shell word: bash parses the exec line back into the exact argv
@@ -362,15 +353,8 @@ def test_cli_end_to_end_with_fake_lsf_running_the_elements(tmp_path: Path) -> No
     assert failed["reason"].startswith("exit-code") and Path(failed["log"]).is_file()
     logs = sorted(p.name for p in RunDir(cfg.paths.run_dir).jobs_dir("all").glob("*.log"))
     assert logs == ["100_1.log", "100_2.log", "100_3.log", "100_4.log"]  # %J_%I
-    for f in cfg.paths.l1c_dirs[0].glob("*/S2KIT_DOUBLE_FAULT"):
-        f.unlink()
-    again = s2kit_cli("resubmit", "--failed", "--config", str(conf), env=env)
-    assert again.returncode == 0, again.stderr
+    again, _pub = resubmit_fixed(cfg, conf, env, done=4)
     assert "batch resubmit-1" in again.stdout
-    doc = json.loads(s2kit_cli("status", "--config", str(conf), "--json", env=env).stdout)
-    assert doc["counts"]["done"] == 4 and doc["counts"]["failed"] == 0
-    pub = published(cfg)
-    assert len(pub) == 4 and all(len(v) == 1 for v in pub.values()) and partials(cfg) == []
     nothing = s2kit_cli("submit", "--config", str(conf), env=env)
     assert nothing.returncode == 0 and "nothing to submit" in nothing.stdout
     assert len([c for c in (tmp_path / "lsf" / "calls.jsonl").read_text().splitlines() if '"bsub"' in c]) == 2
@@ -379,35 +363,20 @@ def test_cli_end_to_end_with_fake_lsf_running_the_elements(tmp_path: Path) -> No
 # ============================================================================ issue 12 item 2: no shell from data
 # Hostile but legal: every character here is allowed in a path and must arrive verbatim.
 def test_hostile_paths_in_an_lsf_script_run_no_shell_code(tmp_path: Path) -> None:
-    cfg, rd = hostile_batch(tmp_path, "lsf")
-    log_dir = rd.path / "jobs" / "all"
-    spec = job_spec(cfg, rd.path, "all", 0, 1, log_dir)
-    text = render_lsf(spec, LsfSite(unit="MB", unit_source="test"))
-    directives = [ln for ln in text.splitlines() if ln.startswith("#BSUB")]
-    assert len(directives) == 6 and directives[-1].startswith("#BSUB -e ")  # no directive was cut off
-    script = tmp_path / "job.lsf"
-    script.write_text(text, encoding="utf-8")
-    run_script_like_the_scheduler(
-        tmp_path, ["bash", str(script)], {"LSB_JOBID": "7", "LSB_JOBINDEX": "1", "LSB_DJOB_NUMPROC": "1"}
+    cfg, st = run_hostile_job_script(
+        tmp_path,
+        "lsf",
+        lambda spec: render_lsf(spec, LsfSite(unit="MB", unit_source="test")),
+        "#BSUB",
+        6,
+        "#BSUB -e ",
+        {"LSB_JOBID": "7", "LSB_JOBINDEX": "1", "LSB_DJOB_NUMPROC": "1"},
     )
-    scene = rd.read_batch("all")[0]
-    st = rd.read_state(scene)
-    assert st is not None and st.state == "done" and st.job_id == "7[1]"
+    assert st.job_id == "7[1]"
     assert published(cfg) and str(published(cfg)).count("PWNED") == 0
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("queue", "normal\ntouch PWNED #"),
-        ("queue", "normal\rx"),
-        ("batch", "x\ntouch P #"),
-        ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
-        ("name", "s2kit-all\u2028x"),
-        ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\x00x")),
-        ("make_dirs", ("/scratch/\x1b[31m",)),
-    ],
-)
+@pytest.mark.parametrize(("field", "value"), SCRIPT_VALUES_WITH_CONTROL_CHARACTERS)
 def test_lsf_renderer_refuses_a_control_character_in_a_script_value(field: str, value: object) -> None:
     """Defence in depth: the pure renderer itself refuses, whatever the caller validated."""
     from dataclasses import replace

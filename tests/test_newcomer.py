@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from s2kit.batch import Sen2CorMissing, check_sen2cor
 from s2kit.cli import app
 from s2kit.config import load_config
+from tests.support.configs import config_data
 from tests.support.infra_groups import INFRA_COMMAND, require_tool, skip_group
 
 TESTS = Path(__file__).resolve().parent
@@ -207,15 +208,7 @@ def test_submit_without_the_image_names_make_container_with_esacci(tmp_path: Pat
     from s2kit.config import BatchConfig
 
     cfg = BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [str(tmp_path / "l1c")],
-                "l2a_dir": str(tmp_path / "l2a"),
-                "scratch_dir": str(tmp_path / "scratch"),
-                "run_dir": str(tmp_path / "run"),
-            },
-            "sen2cor": {"runtime": "apptainer", "image": str(tmp_path / "sen2cor-2.9.sif")},
-        }
+        config_data(tmp_path, runtime="apptainer", image=tmp_path / "sen2cor-2.9.sif", dem=None)
     )
     with pytest.raises(Sen2CorMissing) as exc:
         check_sen2cor(cfg)
@@ -345,15 +338,7 @@ def test_resubmit_needs_no_failed_flag_and_still_accepts_it(tmp_path: Path) -> N
 
     (tmp_path / "l1c").mkdir()
     cfg = BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [str(tmp_path / "l1c")],
-                "l2a_dir": str(tmp_path / "l2a"),
-                "scratch_dir": str(tmp_path / "scratch"),
-                "run_dir": str(tmp_path / "run"),
-            },
-            "sen2cor": {"runtime": "native", "install_dir": str(tmp_path / "sen2cor")},
-        }
+        config_data(tmp_path, runtime="native", install_dir=tmp_path / "sen2cor", dem=None)
     )
     make_plan(cfg, check_resources=False)
     runner = CliRunner()

@@ -25,14 +25,14 @@ from s2kit.schedulers import SchedulerError, SlurmScheduler, chunk_ranges, job_s
 from s2kit.schedulers.base import CommandResult, JobSpec, UnsafeScriptValue, hhmmss
 from s2kit.schedulers.slurm import parse_max_array_size, parse_sbatch_reply, parse_squeue, render_slurm
 from tests.support.batch_runs import (
+    SCRIPT_VALUES_WITH_CONTROL_CHARACTERS,
     FakeSlurm,
-    hostile_batch,
     partials,
     published,
-    run_script_like_the_scheduler,
+    run_hostile_job_script,
     s2kit_cli,
 )
-from tests.support.configs import batch_config, write_toml
+from tests.support.configs import batch_config, config_data, write_toml
 
 SPEC = JobSpec(
     name="s2kit-all",
@@ -76,23 +76,9 @@ def test_golden_slurm_script(file_regression) -> None:  # type: ignore[no-untype
 
 def test_golden_slurm_hostile_paths_apptainer(file_regression) -> None:  # type: ignore[no-untyped-def]
     root = "/data/dir with spaces 'quote' \"dq\" $HOME ünïcødé 100%"
-    cfg = BatchConfig.model_validate(
-        {
-            "paths": {
-                "l1c_dirs": [f"{root}/l1c"],
-                "l2a_dir": f"{root}/l2a",
-                "scratch_dir": f"{root}/scratch",
-                "run_dir": f"{root}/run",
-            },
-            "sen2cor": {"runtime": "apptainer", "image": f"{root}/sen2cor.sif"},
-            "scheduler": {
-                "kind": "slurm",
-                "memory_per_task_gb": 0.5,
-                "walltime": "00:05",
-                "max_concurrent": 2,
-            },
-        }
-    )
+    scheduler = {"kind": "slurm", "memory_per_task_gb": 0.5, "walltime": "00:05", "max_concurrent": 2}
+    data = config_data(root, runtime="apptainer", image=f"{root}/sen2cor.sif", dem=None, scheduler=scheduler)
+    cfg = BatchConfig.model_validate(data)
     spec = job_spec(cfg, cfg.paths.run_dir, "all-1", 2002, 7, cfg.paths.run_dir / "jobs" / "all-1")
     text = render_slurm(spec, 1001, "scontrol show config")
     assert "#SBATCH --mem=512" in text and "#SBATCH --time=0:05:00" in text and "--offset 2002" in text
@@ -384,36 +370,19 @@ def test_real_slurm_scancel_mid_array_then_plan_and_submit(
 
 # ============================================================================ issue 12 item 2: no shell from data
 def test_hostile_paths_in_a_slurm_script_run_no_shell_code(tmp_path: Path) -> None:
-    cfg, rd = hostile_batch(tmp_path, "slurm")
-    spec = job_spec(cfg, rd.path, "all", 0, 1, rd.path / "jobs" / "all")
-    text = render_slurm(spec, 1001, "test")
-    directives = [ln for ln in text.splitlines() if ln.startswith("#SBATCH")]
-    assert len(directives) == 8 and directives[-1].startswith("#SBATCH --error=")  # none was cut off
-    script = tmp_path / "job.slurm"
-    script.write_text(text, encoding="utf-8")
     env = {
         "SLURM_ARRAY_JOB_ID": "9",
         "SLURM_ARRAY_TASK_ID": "0",
         "SLURM_JOB_ID": "10",
         "SLURM_CPUS_PER_TASK": "1",
     }
-    run_script_like_the_scheduler(tmp_path, ["bash", str(script)], env)
-    st = rd.read_state(rd.read_batch("all")[0])
-    assert st is not None and st.state == "done" and st.job_id == "10"  # SLURM_JOB_ID
+    render = lambda spec: render_slurm(spec, 1001, "test")  # noqa: E731
+    cfg, st = run_hostile_job_script(tmp_path, "slurm", render, "#SBATCH", 8, "#SBATCH --error=", env)
+    assert st.job_id == "10"  # SLURM_JOB_ID
     assert published(cfg)
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("queue", "compute\ntouch PWNED #"),
-        ("batch", "x\ntouch P #"),
-        ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
-        ("name", "s2kit-all\u2029x"),
-        ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\nx")),
-        ("extra_args", ("--account=a\x7f",)),
-    ],
-)
+@pytest.mark.parametrize(("field", "value"), SCRIPT_VALUES_WITH_CONTROL_CHARACTERS)
 def test_slurm_renderer_refuses_a_control_character_in_a_script_value(field: str, value: object) -> None:
     from dataclasses import replace
 

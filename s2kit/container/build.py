@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError, S2kitError, UsageError, display_path
 from ..fsutil import atomic_write_text
+from ..versions import SUPPORTED_VERSIONS, installer_file
 from .exec import check_binds
 
 __all__ = [
@@ -63,20 +64,11 @@ __all__ = [
     "update_lock",
 ]
 
-#: Sen2Cor version -> (installer file name, official URL). ESA's server layout (step.esa.int).
+#: Sen2Cor version -> (installer file name, official URL). ESA's server layout (step.esa.int);
+#: the versions and their installer releases are s2kit.versions'.
 INSTALLERS: dict[str, tuple[str, str]] = {
-    "2.9": (
-        "Sen2Cor-02.09.00-Linux64.run",
-        "https://step.esa.int/thirdparties/sen2cor/2.9.0/Sen2Cor-02.09.00-Linux64.run",
-    ),
-    "2.10": (
-        "Sen2Cor-02.10.01-Linux64.run",
-        "https://step.esa.int/thirdparties/sen2cor/2.10.0/Sen2Cor-02.10.01-Linux64.run",
-    ),
-    "2.11": (
-        "Sen2Cor-02.11.00-Linux64.run",
-        "https://step.esa.int/thirdparties/sen2cor/2.11.0/Sen2Cor-02.11.00-Linux64.run",
-    ),
+    v: (installer_file(v), f"https://step.esa.int/thirdparties/sen2cor/{v}.0/{installer_file(v)}")
+    for v in SUPPORTED_VERSIONS
 }
 #: Labels every s2kit image must carry (static in %labels, or written by install-sen2cor.sh).
 REQUIRED_LABELS = (

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from lxml import etree
 
@@ -17,7 +17,7 @@ from .. import findings
 from ..errors import display_path
 from ..findings import Severity
 from ..versions import SUPPORTED_VERSIONS, normalize_version
-from .detect import _detect
+from .detect import GippAsVersion, _detect
 from .settings import allocated_cores
 from .templates import (
     DEFAULT_BASELINE,
@@ -98,13 +98,9 @@ def _finding(code: str, message: str, element: str | None = None, line: int | No
 
 
 @dataclass(frozen=True)
-class GippReport:
+class GippReport(GippAsVersion):
     """Result of :func:`check_gipp` for one file."""
 
-    source: str
-    kind: str
-    version: str | None
-    version_source: Literal["flag", "document"] | None
     detected: str | None
     evidence: str
     xsd_valid: bool | None
@@ -125,10 +121,7 @@ class GippReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.source,
-            "kind": self.kind,
-            "version": self.version,
-            "version_source": self.version_source,
+            **self._head(),
             "detected": self.detected,
             "evidence": self.evidence,
             "candidates": list(self.candidates),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from lxml import etree
 
@@ -24,6 +25,26 @@ class VersionGuess:
     version: str | None
     candidates: tuple[str, ...]
     evidence: str
+
+
+@dataclass(frozen=True)
+class GippAsVersion:
+    """A GIPP file (``source``, ``kind``) taken as Sen2Cor ``version``, chosen by ``version_source``
+    (``flag``: --sen2cor, ``document``: detected); what :class:`~s2kit.gipp.GippReport` and
+    :class:`~s2kit.gipp.GippDiff` start with."""
+
+    source: str
+    kind: str
+    version: str | None
+    version_source: Literal["flag", "document"] | None
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "file": self.source,
+            "kind": self.kind,
+            "version": self.version,
+            "version_source": self.version_source,
+        }
 
 
 _L2A_210_MARKERS = ("Product_DOI", "Product_Generator", "Handle_L1C_QLT_Mask", "PSD_Version", "QI_Scheme")

@@ -8,29 +8,21 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from ..versions import SUPPORTED_VERSIONS, normalize_version
-from .detect import _detect
+from .detect import GippAsVersion, _detect
 from .templates import GippSource, _kind_of, _load, _template_root
 from .tree import GippChange, _diff_changes
 
 
 @dataclass(frozen=True)
-class GippDiff:
+class GippDiff(GippAsVersion):
     """Result of :func:`diff_gipp`: the changes against the pristine Sen2Cor template."""
 
-    source: str
-    kind: str
     version: str
     version_source: Literal["flag", "document"]
     changes: tuple[GippChange, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.source,
-            "kind": self.kind,
-            "version": self.version,
-            "version_source": self.version_source,
-            "changes": [c.to_dict() for c in self.changes],
-        }
+        return {**self._head(), "changes": [c.to_dict() for c in self.changes]}
 
 
 def diff_gipp(source: GippSource, version: str | None = None, *, name: str | None = None) -> GippDiff:

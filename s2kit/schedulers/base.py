@@ -378,6 +378,15 @@ class Scheduler(ABC):
         """Cancel a whole array."""
 
     # ----------------------------------------------------------- helpers
+    def _accepted(self, res: CommandResult, tool: str, script: Path) -> CommandResult:
+        """*res* of submitting *script* with *tool*; a SchedulerError when *tool* refused it."""
+        if res.returncode != 0:
+            raise SchedulerError(
+                f"expected {tool} to accept {script.name}, found exit {res.returncode}: {res.one_line()}",
+                script,
+            )
+        return res
+
     def _check(self, res: CommandResult, what: str) -> CommandResult:
         if res.returncode != 0:
             raise SchedulerError(

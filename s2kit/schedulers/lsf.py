@@ -258,12 +258,9 @@ class LsfScheduler(Scheduler):
 
     def submit(self, script: Path, spec: JobSpec) -> str:
         argv = self.submit_argv(script, spec)
-        res = self._run(argv, input=script.read_text(encoding="utf-8"), cwd=spec.log_dir)
-        if res.returncode != 0:
-            raise SchedulerError(
-                f"expected bsub to accept {script.name}, found exit {res.returncode}: {res.one_line()}",
-                script,
-            )
+        res = self._accepted(
+            self._run(argv, input=script.read_text(encoding="utf-8"), cwd=spec.log_dir), "bsub", script
+        )
         job_id, _queue = parse_bsub_reply(res.stdout + "\n" + res.stderr)
         return job_id
 

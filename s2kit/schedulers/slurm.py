@@ -192,12 +192,7 @@ class SlurmScheduler(Scheduler):
         return ["sbatch", "--parsable", *spec.extra_args, str(script)]
 
     def submit(self, script: Path, spec: JobSpec) -> str:
-        res = self._run(self.submit_argv(script, spec), cwd=spec.log_dir)
-        if res.returncode != 0:
-            raise SchedulerError(
-                f"expected sbatch to accept {script.name}, found exit {res.returncode}: {res.one_line()}",
-                script,
-            )
+        res = self._accepted(self._run(self.submit_argv(script, spec), cwd=spec.log_dir), "sbatch", script)
         return parse_sbatch_reply(res.stdout)
 
     def _squeue(self, ids: Sequence[str]) -> CommandResult:

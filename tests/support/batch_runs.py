@@ -7,15 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from s2kit.config import BatchConfig
+from s2kit.jobs import job_spec
 from s2kit.plan import make_plan
-from s2kit.runs import RunDir
+from s2kit.runs import RunDir, SceneState
 from s2kit.schedulers import SchedulerUnavailable
-from s2kit.schedulers.base import CommandResult
+from s2kit.schedulers.base import CommandResult, JobSpec
 
 from . import TESTS
 from .configs import batch_config
@@ -51,6 +52,22 @@ def published(cfg: BatchConfig) -> dict[str, list[str]]:
 def partials(cfg: BatchConfig) -> list[str]:
     l2a = cfg.paths.l2a_dir
     return sorted(p.name for p in l2a.iterdir() if p.name.startswith(".partial-")) if l2a.is_dir() else []
+
+
+def resubmit_fixed(
+    cfg: BatchConfig, conf: Path, env: Mapping[str, str], done: int
+) -> tuple[subprocess.CompletedProcess[str], dict[str, list[str]]]:
+    """Take the Sen2Cor double's fault markers away and ``resubmit --failed``: then all *done*
+    scenes are done, none failed, each published once, nothing partial. (The resubmit, published.)"""
+    for f in cfg.paths.l1c_dirs[0].glob("*/S2KIT_DOUBLE_FAULT"):
+        f.unlink()
+    again = s2kit_cli("resubmit", "--failed", "--config", str(conf), env=env)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(s2kit_cli("status", "--config", str(conf), "--json", env=env).stdout)
+    assert doc["counts"]["done"] == done and doc["counts"]["failed"] == 0
+    pub = published(cfg)
+    assert len(pub) == done and all(len(v) == 1 for v in pub.values()) and partials(cfg) == []
+    return again, pub
 
 
 class FakeSlurm:
@@ -92,6 +109,22 @@ class FakeSlurm:
 HOSTILE_PARTS = ("sp ace 'q' \"dq\" $(touch PWNED) `touch PWNED` ; touch PWNED # ü \\ 100% $HOME", "-lead")
 
 
+#: (JobSpec field, value) pairs no job script renderer may accept: each value carries a
+#: control character (the union of the cases the LSF and Slurm tests had, each renderer gets all)
+SCRIPT_VALUES_WITH_CONTROL_CHARACTERS: list[tuple[str, object]] = [
+    ("queue", "normal\ntouch PWNED #"),
+    ("queue", "normal\rx"),
+    ("batch", "x\ntouch P #"),
+    ("log_dir", Path("/data/r\ntouch PWNED #/jobs/all")),
+    ("name", "s2kit-all\u2028x"),
+    ("name", "s2kit-all\u2029x"),
+    ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\x00x")),
+    ("command", ("/opt/s2kit", "worker", "--run-dir", "/data/r\nx")),
+    ("make_dirs", ("/scratch/\x1b[31m",)),
+    ("extra_args", ("--account=a\x7f",)),
+]
+
+
 def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
     """A planned 1-scene batch whose every path (L1C, L2A, scratch, run) is under a hostile root."""
     root = tmp_path.joinpath(*HOSTILE_PARTS)
@@ -107,6 +140,31 @@ def hostile_batch(tmp_path: Path, kind: str) -> tuple[BatchConfig, RunDir]:
     )
     make_plan(cfg, check_resources=False)
     return cfg, RunDir(cfg.paths.run_dir)
+
+
+def run_hostile_job_script(
+    tmp_path: Path,
+    kind: str,
+    render: Callable[[JobSpec], str],
+    directive: str,
+    count: int,
+    last: str,
+    env: dict[str, str],
+) -> tuple[BatchConfig, SceneState]:
+    """Render the job script of a :func:`hostile_batch` with *render*, check that none of its
+    *count* ``directive`` lines was cut off (the last starts with *last*), run it like the
+    scheduler and return the scene's state (done)."""
+    cfg, rd = hostile_batch(tmp_path, kind)
+    spec = job_spec(cfg, rd.path, "all", 0, 1, rd.path / "jobs" / "all")
+    text = render(spec)
+    directives = [ln for ln in text.splitlines() if ln.startswith(directive)]
+    assert len(directives) == count and directives[-1].startswith(last)  # no directive was cut off
+    script = tmp_path / f"job.{kind}"
+    script.write_text(text, encoding="utf-8")
+    run_script_like_the_scheduler(tmp_path, ["bash", str(script)], env)
+    st = rd.read_state(rd.read_batch("all")[0])
+    assert st is not None and st.state == "done"
+    return cfg, st
 
 
 def run_script_like_the_scheduler(tmp_path: Path, argv: list[str], env: dict[str, str]) -> None:
