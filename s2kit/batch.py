@@ -103,10 +103,13 @@ def check_sen2cor(cfg: BatchConfig) -> None:
     assert s.install_dir is not None
     exe = s.install_dir / "bin" / "L2A_Process"
     if not exe.is_file():
+        from .container.build import installer_url
+
+        installer = installer_file(s.version)  # the installer of the configured version, not 2.9's
         raise Sen2CorMissing(
             f"Sen2Cor {s.version} not installed: no {display_path(exe)} (sen2cor.install_dir{where}); "
-            f"install it with ESA's installer {SEN2COR_INSTALLER} ({SEN2COR_URL}): "
-            f"`bash {SEN2COR_INSTALLER} --target {shlex.quote(str(s.install_dir))}`, "
+            f"install it with ESA's installer {installer} ({installer_url(s.version)}): "
+            f"`bash {installer} --target {shlex.quote(str(s.install_dir))}`, "
             'or use runtime = "apptainer" with the image `make container` builds; nothing was submitted'
         )
 

@@ -351,3 +351,26 @@ def test_submit_refuses_missing_bind_dir_before_launching(tmp_path: Path) -> Non
     assert not (cfg.paths.l2a_dir).exists()  # nothing created either
     dry = submit(cfg, rd, dry_run=True)  # a dry run only warns
     assert any("paths.dem_dir" in n for n in dry.notes)
+
+
+def test_missing_native_install_names_the_installer_of_the_configured_version(tmp_path: Path) -> None:
+    """The hint named Sen2Cor 2.9's installer whatever sen2cor.version said."""
+    from s2kit.batch import Sen2CorMissing, check_sen2cor
+    from s2kit.config import config_from_dict
+
+    cfg = config_from_dict(
+        {
+            "paths": {
+                "l1c_dirs": ["l1c"],
+                "l2a_dir": "l2a",
+                "scratch_dir": "s",
+                "run_dir": "r",
+                "dem_dir": "d",
+            },
+            "sen2cor": {"version": "2.11", "runtime": "native", "install_dir": "nowhere"},
+        },
+        tmp_path,
+    )
+    with pytest.raises(Sen2CorMissing) as exc:
+        check_sen2cor(cfg)
+    assert "Sen2Cor-02.11.00-Linux64.run" in str(exc.value) and "02.09" not in str(exc.value)
