@@ -1048,7 +1048,11 @@ def report(
     parts = ", ".join(f"{c[k]} {k}" for k in c if c[k])
     devs = len(data["provenance"]["deviations"])
     typer.echo(f"report: {result.html}")
-    typer.echo(f"scenes: {data['total']}: {parts or 'none'}; provenance differences: {devs}")
+    missing = len(data["provenance"]["missing"])
+    typer.echo(
+        f"scenes: {data['total']}: {parts or 'none'}; provenance differences: {devs}"
+        + (f"; provenance missing: {missing}" if missing else "")
+    )
 
 
 @app.command()
@@ -1078,6 +1082,8 @@ def stac(
 
     with errors_to_exit():
         result = stac_for(source, out, schemas)
+    for warning in result.warnings:
+        typer.echo(f"s2kit: warning: {warning}", err=True)
     if as_json:
         typer.echo(_dump_json(result.to_dict()))
     else:
