@@ -96,6 +96,7 @@ class PlanResult:
     batch: str = "all"  # the batch file this plan wrote (batches/<batch>.txt)
     batch_scenes: int = 0
     live: int = 0  # todo scenes left out of the batch: queued/running in a live job
+    batch_written: bool = True  # False: every todo scene is in a live job, no batch written
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -106,7 +107,12 @@ class PlanResult:
             + (f" (skipped: {why})" if why else ""),
             f"plan: written to {display_path(self.run_dir / 'plan.jsonl')}",
         ]
-        if self.batch != "all" or self.live:
+        if not self.batch_written:
+            lines.append(
+                f"plan: nothing new to submit: {self.live} scene(s) queued/running in live jobs "
+                f"(batch {self.batch} unchanged)"
+            )
+        elif self.batch != "all" or self.live:
             lines.append(
                 f"plan: batch {self.batch}: {self.batch_scenes} scene(s)"
                 + (f"; {self.live} queued/running in live jobs left out" if self.live else "")
@@ -436,7 +442,8 @@ def make_plan(
 
     The batch holds the todo scenes that are not queued/running in a live job of this run
     dir; it is ``batches/all.txt`` for the first plan and ``all-2``, ``all-3``, ... after
-    that (see :func:`_plan_batch_name`); ``plan.batch`` names it for ``submit``.
+    that (see :func:`_plan_batch_name`); ``plan.batch`` names it for ``submit``. When every
+    todo scene is in a live job no (empty) batch is written and ``plan.batch`` is unchanged.
     """
     rd = RunDir(run_dir or cfg.paths.run_dir)
     cands = discover(cfg.paths.l1c_dirs)
@@ -469,6 +476,11 @@ def make_plan(
     with writing(rd.config_file):
         atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
     rd.write_plan(entries)
+    if not batch_scenes and result.live and rd.batch_file(rd.plan_batch()).is_file():
+        # every todo scene is queued/running in a live array: an empty batch would only be a
+        # file that submit finds nothing in; the latest plan batch stays the one to submit
+        result.batch, result.batch_written = rd.plan_batch(), False
+        return result
     while True:
         result.batch = _plan_batch_name(rd, batch_scenes)
         try:
