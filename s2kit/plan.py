@@ -213,6 +213,18 @@ def _kind_of_mode(mode: int) -> str:
     return "a regular file"
 
 
+def _what_is_there(path: Path) -> str:
+    """What a path that is not a directory is: "none", "a symlink loop", "a dangling symlink", ..."""
+    try:
+        return _kind_of_mode(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        if exc.errno == errno.ENOENT:
+            return "a dangling symlink" if os.path.islink(path) else "none"
+        return _os_reason(exc)
+
+
 def _entry_kind(e: os.DirEntry[str]) -> tuple[int | None, str | None]:
     """(st_mode following symlinks, or None; the OS error text when it cannot be stat'ed)."""
     try:
@@ -245,7 +257,7 @@ def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
     broken: set[str] = set()  # scenes whose kept entry is itself unusable (dangling link, FIFO, ...)
     for d in l1c_dirs:
         if not d.is_dir():
-            raise InputError("expected an L1C directory, found none", d)
+            raise InputError(f"expected an L1C directory, found {_what_is_there(d)}", d)
         try:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)

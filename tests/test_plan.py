@@ -572,3 +572,24 @@ def test_replan_while_every_todo_scene_is_in_a_live_array_writes_no_empty_batch(
     assert "plan: nothing new to submit: 3 scene(s) queued/running in live jobs (batch all unchanged)" in (
         again.summary()
     )
+
+
+def test_symlink_loop_as_an_l1c_dir_is_named_a_symlink_loop(tmp_path: Path) -> None:
+    """Finding 14: an l1c_dirs entry that is a symlink loop said "expected an L1C directory, found
+    none", as if nothing were there."""
+    from s2kit.errors import InputError
+    from s2kit.plan import discover
+
+    loop = tmp_path / "l1c"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match=r"expected an L1C directory, found a symlink loop"):
+        discover([loop])
+    dangling = tmp_path / "gone"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match=r"found a dangling symlink"):
+        discover([dangling])
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match=r"found a regular file"):
+        discover([tmp_path / "f"])
+    with pytest.raises(InputError, match=r"found none"):
+        discover([tmp_path / "missing"])
