@@ -168,14 +168,20 @@ _TilesOpt = Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17
 @app.command()
 def inspect(
     path: Annotated[
-        Path, typer.Argument(help="A .SAFE dir, .SAFE.zip, MTD_*.xml, MTD_TL.xml or manifest.safe.")
+        str,  # not Path: click turns '' into '.', and an empty path is not the current directory
+        typer.Argument(
+            metavar="PATH", help="A .SAFE dir, .SAFE.zip, MTD_*.xml, MTD_TL.xml or manifest.safe."
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (stable keys).")] = False,
 ) -> None:
     """Show the facts that decide how a product is processed."""
+    from .errors import UsageError
     from .safe import inspect_path, record_table
 
     with errors_to_exit():
+        if not path:
+            raise UsageError("expected a product path, found an empty string (not the current directory)")
         record = inspect_path(path)
     if as_json:
         typer.echo(_dump_json(record))
@@ -1046,7 +1052,11 @@ def report(
     parts = ", ".join(f"{c[k]} {k}" for k in c if c[k])
     devs = len(data["provenance"]["deviations"])
     typer.echo(f"report: {result.html}")
-    typer.echo(f"scenes: {data['total']}: {parts or 'none'}; provenance differences: {devs}")
+    missing = len(data["provenance"]["missing"])
+    typer.echo(
+        f"scenes: {data['total']}: {parts or 'none'}; provenance differences: {devs}"
+        + (f"; provenance missing: {missing}" if missing else "")
+    )
 
 
 @app.command()
@@ -1076,6 +1086,8 @@ def stac(
 
     with errors_to_exit():
         result = stac_for(source, out, schemas)
+    for warning in result.warnings:
+        typer.echo(f"s2kit: warning: {warning}", err=True)
     if as_json:
         typer.echo(_dump_json(result.to_dict()))
     else:

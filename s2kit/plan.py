@@ -95,6 +95,7 @@ class PlanResult:
     batch: str = "all"  # the batch file this plan wrote (batches/<batch>.txt)
     batch_scenes: int = 0
     live: int = 0  # todo scenes left out of the batch: queued/running in a live job
+    batch_written: bool = True  # False: every todo scene is in a live job, no batch written
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -105,7 +106,12 @@ class PlanResult:
             + (f" (skipped: {why})" if why else ""),
             f"plan: written to {display_path(self.run_dir / 'plan.jsonl')}",
         ]
-        if self.batch != "all" or self.live:
+        if not self.batch_written:
+            lines.append(
+                f"plan: nothing new to submit: {self.live} scene(s) queued/running in live jobs "
+                f"(batch {self.batch} unchanged)"
+            )
+        elif self.batch != "all" or self.live:
             lines.append(
                 f"plan: batch {self.batch}: {self.batch_scenes} scene(s)"
                 + (f"; {self.live} queued/running in live jobs left out" if self.live else "")
@@ -206,6 +212,18 @@ def _kind_of_mode(mode: int) -> str:
     return "a regular file"
 
 
+def _what_is_there(path: Path) -> str:
+    """What a path that is not a directory is: "none", "a symlink loop", "a dangling symlink", ..."""
+    try:
+        return _kind_of_mode(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        if exc.errno == errno.ENOENT:
+            return "a dangling symlink" if os.path.islink(path) else "none"
+        return _os_reason(exc)
+
+
 def _entry_kind(e: os.DirEntry[str]) -> tuple[int | None, str | None]:
     """(st_mode following symlinks, or None; the OS error text when it cannot be stat'ed)."""
     try:
@@ -238,7 +256,7 @@ def discover(l1c_dirs: Iterable[Path], check: bool = True) -> list[Candidate]:
     broken: set[str] = set()  # scenes whose kept entry is itself unusable (dangling link, FIFO, ...)
     for d in l1c_dirs:
         if not d.is_dir():
-            raise InputError("expected an L1C directory, found none", d)
+            raise InputError(f"expected an L1C directory, found {_what_is_there(d)}", d)
         try:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -415,7 +433,8 @@ def make_plan(
 
     The batch holds the todo scenes that are not queued/running in a live job of this run
     dir; it is ``batches/all.txt`` for the first plan and ``all-2``, ``all-3``, ... after
-    that (see :func:`_plan_batch_name`); ``plan.batch`` names it for ``submit``.
+    that (see :func:`_plan_batch_name`); ``plan.batch`` names it for ``submit``. When every
+    todo scene is in a live job no (empty) batch is written and ``plan.batch`` is unchanged.
     """
     rd = RunDir(run_dir or cfg.paths.run_dir)
     cands = discover(cfg.paths.l1c_dirs)
@@ -448,6 +467,11 @@ def make_plan(
     with writing(rd.config_file):
         atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
     rd.write_plan(entries)
+    if not batch_scenes and result.live and rd.batch_file(rd.plan_batch()).is_file():
+        # every todo scene is queued/running in a live array: an empty batch would only be a
+        # file that submit finds nothing in; the latest plan batch stays the one to submit
+        result.batch, result.batch_written = rd.plan_batch(), False
+        return result
     while True:
         result.batch = _plan_batch_name(rd, batch_scenes)
         try:

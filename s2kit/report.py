@@ -15,7 +15,8 @@ Everything comes from the run directory (:mod:`s2kit.runs`); the scheduler is no
   GIPP file hashes (``L2A_GIPP.xml`` within the scenes of the same threads and DEM dir; it holds
   the per-task DEM path, so it may differ falsely) and the report says so. Scenes processed
   with ``sen2cor.dem = "none"`` are listed as "no DEM: flat terrain". A done scene without
-  provenance is flagged;
+  readable provenance is listed as "provenance missing" (not counted as a difference: there is
+  nothing to compare), its flat-terrain flag taken from the config.json snapshot;
 * time per scene: wall time from the state file, Sen2Cor's own seconds from the provenance;
 * failures (failed and stale) with reason, exit code and the tail of the attempt's log;
 * a quicklook per produced L2A (:mod:`s2kit.quicklook`, cached in ``RUN_DIR/quicklooks``), or
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import InputError, display_path
+from .errors import InputError, S2kitError, display_path
 from .fsutil import atomic_write_text, read_json_object
 from .provenance import Provenance
 from .runs import RunDir, writing
@@ -65,6 +66,7 @@ LOG_TAIL_BYTES = 16 * 1024
 PER_TASK_GIPP = "L2A_GIPP.xml"
 SETTINGS_DIM = "GIPP settings sha256"
 NO_DEM_NOTE = "no DEM: flat terrain"  # = s2kit.plan.NO_DEM_NOTE, provenance dem.note
+PROVENANCE_MISSING = "provenance missing"
 _SHOWN_SETTINGS = 5
 
 
@@ -111,6 +113,17 @@ def _stats(values: Sequence[float]) -> dict[str, float] | None:
 
 
 # --------------------------------------------------------------------------- provenance
+def snapshot_dem_mode(rd: RunDir) -> str | None:
+    """``sen2cor.dem`` ("srtm" / "none") of the run dir's config.json snapshot; None when the
+    snapshot is unreadable or has no such key (written before it existed)."""
+    try:
+        data = rd.config_data()
+    except S2kitError:
+        return None
+    mode = _dict(data.get("sen2cor")).get("dem")
+    return mode if mode in ("srtm", "none") else None
+
+
 def _majority(values: Mapping[str, str]) -> tuple[str, int, bool]:
     """Most common value, its count, and whether another value is as common (a tie: the
     smallest value is taken, so the choice is stable, and the report says it is a tie)."""
@@ -308,11 +321,19 @@ def build_report(
 
     checks = provenance_checks(provenance)
     checks["scenes_with_provenance"] = len(provenance)
+    # done in the run dir, provenance missing or unreadable: said as such, not counted as a
+    # difference (nothing to compare); flat terrain from the config.json snapshot
     checks["missing"] = missing_prov
-    for scene in missing_prov:
-        checks["deviations"].append(
-            {"scene": scene, "what": "provenance", "value": "missing", "majority": "present"}
-        )
+    if missing_prov:
+        dem_mode = snapshot_dem_mode(rd)
+        checks["missing_dem_mode"] = dem_mode
+        for row in scenes:
+            if row["scene"] in missing_prov:
+                row["provenance"] = PROVENANCE_MISSING
+                if dem_mode == "none":
+                    row["dem"] = NO_DEM_NOTE
+        if dem_mode == "none":
+            checks["flat_terrain"] = sorted({*checks["flat_terrain"], *missing_prov})
 
     failures = []
     for s in rep.by_status("failed", "stale"):
@@ -541,8 +562,16 @@ def render_html(data: Mapping[str, Any]) -> str:
         )
     else:
         dev = (
-            f'<p class="ok">All {prov["scenes_with_provenance"]} produced scene(s) share the majority '
-            "Sen2Cor version, GIPP settings and image digest.</p>"
+            f'<p class="ok">All {prov["scenes_with_provenance"]} produced scene(s) with provenance share '
+            "the majority Sen2Cor version, GIPP settings and image digest.</p>"
+        )
+    missing = prov.get("missing") or []
+    if missing:
+        dem_mode = prov.get("missing_dem_mode")
+        dev += (
+            f'<p class="warn">{len(missing)} done scene(s) with {PROVENANCE_MISSING} (no readable '
+            f"provenance/&lt;scene&gt;.json; not compared; DEM from config.json: "
+            f"{_e(f'sen2cor.dem = {dem_mode}' if dem_mode else 'unknown')}): {_e(', '.join(missing))}</p>"
         )
     flat = prov.get("flat_terrain") or []
     if flat:

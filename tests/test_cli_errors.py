@@ -234,3 +234,13 @@ def test_crash_handler_survives_undecodable_and_broken_messages(
         assert code == 70 and m, err
         assert m["what"] == shown
         assert Path(m["log"]).is_file()
+
+
+def test_inspect_empty_path_is_refused_not_the_current_directory(s2kit_exe: str, tmp_path: Path) -> None:
+    """Finding 15: `s2kit inspect ''` inspected the current directory (click turns '' into '.')."""
+    (tmp_path / "MTD_MSIL1C.xml").write_text("<not-read/>")  # a cwd that would be inspected
+    r = subprocess.run([s2kit_exe, "inspect", ""], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        "s2kit: error: expected a product path, found an empty string (not the current directory)\n"
+    )

@@ -547,3 +547,49 @@ def test_dem_none_plans_flat_terrain_and_says_so(tmp_path: Path) -> None:
     (entry,) = res.entries
     assert (entry.decision, entry.reason) == ("todo", "no DEM: flat terrain")
     assert 'plan: 1 todo scene(s) with no DEM: flat terrain (sen2cor.dem = "none")' in res.summary()
+
+
+def test_replan_while_every_todo_scene_is_in_a_live_array_writes_no_empty_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 15: a re-plan while all its todo scenes were queued/running in a live array wrote an
+    empty batch all-2 and pointed plan.batch at it. Now: no batch, plan.batch unchanged, one line.
+    (Which scenes are live is status's job, tested in test_rundir.py; here it is given.)"""
+    import s2kit.plan as plan_mod
+    from s2kit.runs import JobRecord
+    from tests.support.configs import batch_config
+
+    cfg = batch_config(tmp_path, 3)
+    rd = RunDir(cfg.paths.run_dir)
+    make_plan(cfg, check_resources=False)
+    scenes = rd.read_batch("all")
+    rd.append_job(JobRecord("local", "h:1:1", "all", 0, 3, "/x.sh", "2026-01-01T00:00:00Z"))
+    monkeypatch.setattr(plan_mod, "_live_scenes", lambda _cfg, _rd: (set(scenes), set()))
+    again = make_plan(cfg, check_resources=False)
+    assert again.live == 3 and again.batch == "all" and not again.batch_written
+    assert rd.plan_batch() == "all" and rd.read_batch("all") == scenes
+    assert sorted(p.name for p in (rd.path / "batches").iterdir()) == ["all.txt"]  # no all-2
+    assert "plan: nothing new to submit: 3 scene(s) queued/running in live jobs (batch all unchanged)" in (
+        again.summary()
+    )
+
+
+def test_symlink_loop_as_an_l1c_dir_is_named_a_symlink_loop(tmp_path: Path) -> None:
+    """Finding 14: an l1c_dirs entry that is a symlink loop said "expected an L1C directory, found
+    none", as if nothing were there."""
+    from s2kit.errors import InputError
+    from s2kit.plan import discover
+
+    loop = tmp_path / "l1c"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match=r"expected an L1C directory, found a symlink loop"):
+        discover([loop])
+    dangling = tmp_path / "gone"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match=r"found a dangling symlink"):
+        discover([dangling])
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match=r"found a regular file"):
+        discover([tmp_path / "f"])
+    with pytest.raises(InputError, match=r"found none"):
+        discover([tmp_path / "missing"])

@@ -96,13 +96,14 @@ def test_provenance_deviations_are_flagged(demo: dict[str, Any], tmp_path: Path)
         (scenes[1], "sen2cor version"),
         (scenes[1], "GIPP settings sha256"),
         (scenes[1], "image sha256"),
-        (scenes[2], "provenance"),
     }
+    assert data["provenance"]["missing"] == [scenes[2]]  # said as missing, not as a difference
     assert data["provenance"]["majority"]["sen2cor version"] == {
         "value": "2.9 (metadata: 02.09.00)", "scenes": 2, "of": 3, "tie": False,
     }  # fmt: skip
     html = (tmp_path / "r.html").read_text()
-    assert "4 difference(s) from the batch majority" in html and "f" * 64 in html
+    assert "3 difference(s) from the batch majority" in html and "f" * 64 in html
+    assert "1 done scene(s) with provenance missing" in html
 
 
 def _change_setting(doc: dict[str, Any], key: str, value: str) -> None:
@@ -191,6 +192,47 @@ def test_flat_terrain_scenes_say_so_in_status_and_report(tmp_path: Path) -> None
     assert all(r["dem"] == "no DEM: flat terrain" for r in data["scenes"])
     assert data["provenance"]["deviations"] == []
     assert "2 scene(s) with no DEM: flat terrain" in (tmp_path / "r.html").read_text()
+
+
+def _flat_run_without_provenance(root: Path) -> tuple[RunDir, str, str]:
+    """A 2-scene flat-terrain run of the TEST DOUBLE; one scene's run-dir provenance deleted and
+    its sidecar torn. Returns (run dir, the scene without provenance, the other)."""
+    from s2kit.batch import submit
+    from s2kit.plan import make_plan
+    from s2kit.provenance import sidecar_path
+    from tests.support.configs import batch_config
+
+    cfg = batch_config(root, 2, sen2cor={"dem": "none"})
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": None})})
+    make_plan(cfg, check_resources=False)
+    rd = RunDir(cfg.paths.run_dir)
+    submit(cfg, rd)
+    lost, kept = sorted(s for s, st in rd.read_states().items() if st.state == "done")
+    rd.provenance_file(lost).unlink()
+    l2a = rd.read_state(lost).l2a  # type: ignore[union-attr]
+    sidecar_path(l2a).write_text('{"schema": "s2kit-prov')  # torn
+    return rd, lost, kept
+
+
+def test_report_says_provenance_missing_not_a_difference_and_keeps_flat_terrain(
+    tmp_path: Path, s2kit_exe: str
+) -> None:
+    """Finding 7: a done scene whose provenance is missing was counted as a provenance difference
+    and lost its "no DEM: flat terrain" flag; now it is "provenance missing", flat from config.json."""
+    rd, lost, kept = _flat_run_without_provenance(tmp_path)
+    data = write_report(rd.path, tmp_path / "r.html", quicklooks=False).data
+    prov = data["provenance"]
+    assert prov["deviations"] == [] and prov["missing"] == [lost]
+    assert prov["flat_terrain"] == sorted([lost, kept])
+    row = next(r for r in data["scenes"] if r["scene"] == lost)
+    assert row["provenance"] == "provenance missing" and row["dem"] == "no DEM: flat terrain"
+    html = (tmp_path / "r.html").read_text()
+    assert "1 done scene(s) with provenance missing" in html
+    assert "2 scene(s) with no DEM: flat terrain" in html
+    r = subprocess.run([s2kit_exe, "report", str(rd.path), "--no-quicklooks"],
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "provenance differences: 0; provenance missing: 1" in r.stdout
 
 
 def test_per_task_gipp_is_compared_within_its_group() -> None:

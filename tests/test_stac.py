@@ -373,3 +373,36 @@ def test_a_moved_catalog_still_resolves(demo: dict[str, Any], tmp_path: Path) ->
     shutil.move(str(tmp_path / "a"), moved)
     coll = pystac.Collection.from_file(str(moved / "collection.json"))
     assert len(list(coll.get_items())) == len(result.items)
+
+
+def test_run_dir_product_without_provenance_is_not_called_esa_processing(
+    tmp_path: Path, s2kit_exe: str
+) -> None:
+    """Finding 7: a product the run dir says s2kit made (state done), its provenance missing and its
+    sidecar torn, was called "ESA processing (no s2kit provenance)" and lost its flat-terrain flag,
+    silently (exit 0, no warning). Now: s2kit:provenance "missing", DEM from config.json, warnings."""
+    from tests.test_report import _flat_run_without_provenance
+
+    rd, lost, kept = _flat_run_without_provenance(tmp_path / "run")
+    result = stac_for(rd.path, tmp_path / "stac")
+    items = {json.loads(p.read_text())["properties"]["s2:product_uri"]: json.loads(p.read_text())
+             for p in result.items}  # fmt: skip
+    states = rd.read_states()
+    lost_p = items[Path(states[lost].l2a or "").name]["properties"]
+    kept_p = items[Path(states[kept].l2a or "").name]["properties"]
+    assert lost_p["s2kit:provenance"] == "missing" and "s2kit:provenance" not in kept_p
+    assert "ESA processing" not in lost_p["processing:lineage"]
+    assert "run by s2kit (s2kit provenance missing)" in lost_p["processing:lineage"]
+    assert lost_p["s2kit:dem"] == kept_p["s2kit:dem"] == "none: flat terrain"
+    assert [pr["roles"] for pr in lost_p["providers"]] == [["producer", "licensor"], ["processor"]]
+    assert len(result.warnings) == 2
+    assert result.warnings[0].startswith(f"{lost}: done in the run dir, but no readable s2kit provenance")
+    assert result.warnings[1].startswith("1 of 2 product(s) without readable s2kit provenance")
+    assert 'sen2cor.dem = "none"' in result.warnings[1]
+    coll = json.loads(result.collection.read_text())
+    assert coll["summaries"]["s2kit:provenance"] == ["missing"]
+    r = subprocess.run([s2kit_exe, "stac", str(rd.path), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("s2kit: warning: ") for line in lines)

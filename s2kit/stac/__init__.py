@@ -16,8 +16,12 @@ same ESA product (tests/test_stac_reference.py compares them), with the extensio
 * ``sentinel-2`` v1.0.0: product URI, tile/datastrip/datatake ids, baseline, QI percentages, ...;
 * ``classification`` v2.0.0: the SCL classes on the ``scl`` assets.
 
-s2kit's own fields: ``s2kit:dem`` ("none: flat terrain" / "srtm") on products s2kit made, and
-``s2kit:geometry`` only when the footprint could not be used (the geometry is then the tile's).
+s2kit's own fields: ``s2kit:dem`` ("none: flat terrain" / "srtm") on products s2kit made,
+``s2kit:geometry`` only when the footprint could not be used (the geometry is then the tile's),
+and ``s2kit:provenance = "missing"`` on a product a run dir says s2kit made (state done) whose
+provenance is missing or unreadable: never called ESA processing, its ``s2kit:dem`` taken from
+the run dir's config.json snapshot, and ``stac_for`` returns a warning per such product plus a
+summary (``s2kit stac`` prints them on stderr).
 
 Geometry: the product's data footprint (s2kit.stac.geometry), not the tile's bounds; split at
 the antimeridian per RFC 7946. Asset hrefs are absolute paths of the product files; Item and

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import InputError, display_path
 from ..fsutil import atomic_write_text
-from ..provenance import Provenance
+from ..provenance import Provenance, sidecar_path
 from ..runs import RunDir
 from .geometry import lon_extent
 from .item import (
@@ -42,6 +42,8 @@ class StacResult:
     validation: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: one line per run-dir product without readable provenance, then a summary (for stderr)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class StacResult:
             "validated_with": self.validation,
             "skipped": self.skipped,
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
     def lines(self) -> list[str]:
@@ -65,25 +68,55 @@ class StacResult:
         return out
 
 
-def _products(source: Path) -> tuple[str, list[tuple[Path, Provenance | None]], list[str], Path | None]:
-    """(collection id, [(product, provenance)], skipped notes, run dir) of a run dir or one L2A."""
+@dataclass
+class _Source:
+    """What a run dir (or one L2A) holds: the products, what was skipped, what is missing."""
+
+    coll_id: str
+    products: list[tuple[Path, Provenance | None]]
+    skipped: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
+    #: products the run dir says s2kit made (state done) whose provenance is missing or unreadable
+    no_provenance: set[Path] = field(default_factory=set)
+    dem_mode: str | None = None  # sen2cor.dem of the run dir's config.json snapshot
+    warnings: list[str] = field(default_factory=list)
+
+
+def _products(source: Path) -> _Source:
+    """The products of a run dir (state done) or of one L2A, with their provenance."""
+    from ..report import snapshot_dem_mode
+
     if (source / "plan.jsonl").is_file():
         rd = RunDir(source)
-        out: list[tuple[Path, Provenance | None]] = []
-        skipped: list[str] = []
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", source.absolute().name).strip("-") or "run"
+        src = _Source(f"s2kit-{name}", [], run_dir=source)
         for scene, st in sorted(rd.read_states().items()):
             if st.state != "done":
                 continue
             if not st.l2a or not Path(st.l2a).is_dir():
-                skipped.append(f"{scene}: done, but its L2A {st.l2a or '?'} is gone")
+                src.skipped.append(f"{scene}: done, but its L2A {st.l2a or '?'} is gone")
                 continue
             prov = Provenance.read(rd.provenance_file(scene)) or Provenance.read_sidecar(st.l2a)
-            out.append((Path(st.l2a), prov))
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", source.absolute().name).strip("-") or "run"
-        return f"s2kit-{name}", out, skipped, source
+            if prov is None:
+                src.no_provenance.add(Path(st.l2a))
+                src.warnings.append(
+                    f"{scene}: done in the run dir, but no readable s2kit provenance "
+                    f"({display_path(rd.provenance_file(scene))}, {display_path(sidecar_path(st.l2a))}): "
+                    'its Item says s2kit:provenance "missing"'
+                )
+            src.products.append((Path(st.l2a), prov))
+        if src.no_provenance:
+            src.dem_mode = snapshot_dem_mode(rd)
+            dem = f'sen2cor.dem = "{src.dem_mode}"' if src.dem_mode else "unknown: no readable sen2cor.dem"
+            src.warnings.append(
+                f"{len(src.no_provenance)} of {len(src.products)} product(s) without readable s2kit "
+                f'provenance: marked s2kit:provenance "missing"; DEM from {display_path(rd.config_file)}: '
+                f"{dem}"
+            )
+        return src
     if source.is_dir() and source.name.upper().endswith(".SAFE"):
         prov = Provenance.read_sidecar(source)
-        return f"s2kit-{source.name[:-5]}", [(source, prov)], [], None
+        return _Source(f"s2kit-{source.name[:-5]}", [(source, prov)])
     raise InputError(
         "expected a run directory (with plan.jsonl) or an L2A .SAFE folder, found neither", source
     )
@@ -137,7 +170,9 @@ def make_collection(
     softwares = sorted(
         {json.dumps(i.properties.get("processing:software", {}), sort_keys=True) for i in items} - {"{}"}
     )
-    made_here = any("s2kit" in json.loads(s) for s in softwares)
+    made_here = any("s2kit" in json.loads(s) for s in softwares) or any(
+        i.properties.get("s2kit:provenance") == "missing" for i in items
+    )
     providers = [
         pystac.Provider(
             "ESA", roles=[pystac.ProviderRole.PRODUCER, pystac.ProviderRole.LICENSOR], url=ESA_URL
@@ -199,6 +234,9 @@ def make_collection(
              if "Sen2Cor" in i.properties.get("processing:software", {})}
         ),
         "s2kit:dem": sorted({str(i.properties["s2kit:dem"]) for i in items if i.properties.get("s2kit:dem")}),
+        "s2kit:provenance": sorted(
+            {str(i.properties["s2kit:provenance"]) for i in items if i.properties.get("s2kit:provenance")}
+        ),
     }  # fmt: skip
     bands: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -241,10 +279,14 @@ def stac_for(
     if schemas_dir is not None and not schemas_dir.is_dir():
         raise InputError("expected a folder of local STAC schema copies, found none", schemas_dir)
     out_dir = _check_out(Path(out))
-    coll_id, products, skipped, run_dir = _products(src)
+    found = _products(src)
+    coll_id, products, skipped, run_dir = found.coll_id, found.products, found.skipped, found.run_dir
     if not products:
         raise InputError("expected at least one produced L2A product (state done), found none", src)
-    items = [make_item(p, prov) for p, prov in products]
+    items = [
+        make_item(p, prov, provenance_missing=p in found.no_provenance, dem_mode=found.dem_mode)
+        for p, prov in products
+    ]
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise InputError("expected one product per L2A name, found the same product name twice", src)
@@ -275,4 +317,5 @@ def stac_for(
         validation=validation,
         skipped=skipped,
         notes=notes,
+        warnings=found.warnings,
     )

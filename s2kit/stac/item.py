@@ -82,6 +82,10 @@ _PVI_RE = re.compile(r"^GRANULE/[^/]+/QI_DATA/[^/]*_PVI\.jp2\Z", re.I)
 _DS_RE = re.compile(r"^DATASTRIP/[^/]+/MTD_DS\.xml\Z", re.I)
 
 
+#: ``sen2cor.dem`` of a run dir's config.json snapshot -> ``s2kit:dem`` (provenance missing)
+SNAPSHOT_DEM = {"none": "none: flat terrain", "srtm": "srtm"}
+
+
 def dem_label(provenance: Mapping[str, Any] | None) -> str | None:
     """``s2kit:dem`` of an s2kit-made product: "none: flat terrain" or "srtm" (None for ESA's)."""
     if provenance is None:
@@ -238,9 +242,18 @@ def _metadata_asset(pystac_mod: Any, href: Path, title: str, media: str | None =
 
 
 def make_item(
-    product_path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None
+    product_path: str | os.PathLike[str],
+    provenance: Mapping[str, Any] | None = None,
+    *,
+    provenance_missing: bool = False,
+    dem_mode: str | None = None,
 ) -> pystac.Item:
-    """The STAC Item of one L2A product (and its s2kit provenance, when there is one)."""
+    """The STAC Item of one L2A product (and its s2kit provenance, when there is one).
+
+    *provenance_missing*: a run dir says s2kit made the product but its provenance is missing or
+    unreadable: the Item says ``s2kit:provenance = "missing"`` (never "ESA processing") and takes
+    ``s2kit:dem`` from *dem_mode* (``sen2cor.dem`` of the run dir's config.json snapshot).
+    """
     import pystac
 
     from ..compare import band_scaling
@@ -271,7 +284,8 @@ def make_item(
     p["instruments"] = ["msi"]
     p["gsd"] = min((int(m[1]) for m in map(_IMG_RE.match, product.files) if m), default=60)
     sw = _software(product, provenance)
-    made_here = provenance is not None
+    missing = provenance is None and provenance_missing
+    made_here = provenance is not None or missing
     p["providers"] = _providers(sw, made_here)
 
     # eo
@@ -341,7 +355,7 @@ def make_item(
         p["processing:software"] = sw
     if md.generation_time is not None:
         p["processing:datetime"] = iso_utc(md.generation_time)
-    dem = dem_label(provenance)
+    dem = dem_label(provenance) if not missing else SNAPSHOT_DEM.get(dem_mode or "")
     prov = Provenance.of(provenance) if provenance is not None else None
     if prov is not None and prov.scene:
         p["processing:lineage"] = (
@@ -351,6 +365,12 @@ def make_item(
         )
         if prov.host:
             p["processing:facility"] = prov.host
+    elif missing:
+        p["processing:lineage"] = (
+            f"Sen2Cor {sw.get('Sen2Cor', '?')} run by s2kit (s2kit provenance missing)"
+            + (f"; DEM: {dem} (from the run dir's config.json)" if dem else "")
+        )
+        p["s2kit:provenance"] = "missing"
     elif not md.local_sen2cor:
         p["processing:lineage"] = "ESA processing (no s2kit provenance)"
     if dem:

@@ -17,13 +17,15 @@ What runs, each as the real ``s2kit`` command in a subprocess:
 4. ``s2kit validate --consistency``, ``s2kit report``, ``s2kit stac``.
 
 Everything goes into a fresh folder (default ``runs/demo/``, gitignored), emptied at the start
-of each run; a folder not made by this script is never emptied. It ends by printing the path of
+of each run; a folder not made by this script is never emptied, a symlink is refused, and a
+second demo started while one runs in the same folder refuses (``.s2kit-demo.lock``, flock). It ends by printing the path of
 the HTML report. Exit status: 0 when every step did what it should, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -42,6 +44,7 @@ from tests.support.srtm_fixtures import srtm_folder  # noqa: E402
 
 BANNER = "DEMO — Sen2Cor test double, not Sen2Cor"
 MARKER = ".s2kit-demo"
+LOCK = ".s2kit-demo.lock"  # held (flock) by the running demo: a second one refuses
 DOUBLE = TESTS / "sen2cor_double"
 TILE = "17SQV"
 SRTM_TILES = ("srtm_21_05",)  # what 17SQV needs (s2kit dem footprint 17SQV)
@@ -149,19 +152,43 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def fresh_folder(out: Path) -> None:
-    """Empty *out* for a new run, but only if this script made it (or it is empty)."""
+def fresh_folder(out: Path) -> int:
+    """Empty *out* for a new run, but only if this script made it (or it is empty), and only while
+    no other demo runs there: returns the fd of the held lock ``out/.s2kit-demo.lock`` (kept open
+    for the whole run; the kernel drops the lock when this process ends)."""
+    if out.is_symlink():
+        raise DemoFailed(
+            f"expected a folder for the demo at {out}, found a symlink (to {os.readlink(out)}); "
+            "pass --out NEW_FOLDER or remove the link"
+        )
     if out.exists():
         if not out.is_dir():
             raise DemoFailed(f"expected a folder for the demo at {out}, found a file")
-        if any(out.iterdir()) and not (out / MARKER).is_file():
+        others = [p for p in out.iterdir() if p.name != LOCK]
+        if others and not (out / MARKER).is_file():
             raise DemoFailed(
                 f"expected {out} to be a folder made by make demo (with {MARKER}), found other files; "
                 "pass --out NEW_FOLDER"
             )
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise DemoFailed(
+            f"expected no other make demo running in {out}, found one (it holds {out / LOCK}); "
+            "wait for it or pass --out NEW_FOLDER"
+        ) from None
+    for child in out.iterdir():
+        if child.name == LOCK:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
     (out / MARKER).write_text(f"{BANNER}\nmade by tests/demo/run_demo.py; emptied by the next run\n")
+    return fd
 
 
 def s2kit_exe() -> str:
@@ -247,7 +274,14 @@ def mark_stac(folder: Path) -> int:
 
 
 def run_demo(out: Path) -> Path:
-    fresh_folder(out)
+    lock = fresh_folder(out)
+    try:
+        return _run_demo(out)
+    finally:
+        os.close(lock)  # drops the flock
+
+
+def _run_demo(out: Path) -> Path:
     (out / "README.txt").write_text(
         f"{BANNER}\n\nEverything in this folder was made by `make demo` (tests/demo/run_demo.py).\n"
         "l2a/ holds products of the Sen2Cor TEST DOUBLE (placeholder rasters): not L2A data.\n",
@@ -313,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         html = run_demo(out)
     except DemoFailed as exc:
         print(f"demo: error: {exc} ({BANNER})", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a folder the demo cannot write or empty: one line, no traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"demo: error: {exc.strerror or exc}{where} ({BANNER})", file=sys.stderr)
         return 1
     say()
     say(f"== {BANNER}: the whole path ran in {time.monotonic() - t0:.1f} s ==")

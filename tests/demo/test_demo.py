@@ -66,3 +66,39 @@ def test_demo_reruns_into_its_own_folder_but_never_empties_a_foreign_one(tmp_pat
     refused = run_demo(foreign)
     assert refused.returncode == 1
     assert "made by make demo" in refused.stderr and (foreign / "precious.txt").read_text() == "keep"
+
+
+def test_demo_folder_that_is_a_symlink_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Finding 15: runs/demo as a symlink gave a traceback from fresh_folder (rmtree on a link)."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / ".s2kit-demo").write_text("made by an earlier demo\n")  # a demo folder, linked
+    (target / "precious.txt").write_text("keep")
+    link = tmp_path / "demo"
+    link.symlink_to(target)
+    proc = run_demo(link)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("demo: error: expected a folder for the demo at ")
+    assert "found a symlink" in proc.stderr and proc.stderr.count("\n") == 1  # no traceback
+    assert link.is_symlink() and sorted(p.name for p in target.iterdir()) == [".s2kit-demo", "precious.txt"]
+
+
+def test_second_demo_in_a_folder_another_demo_holds_refuses(tmp_path: Path) -> None:
+    """Finding 15: two concurrent demos in one folder clobbered each other. A demo holds an flock on
+    OUT/.s2kit-demo.lock for its whole run; here the test holds it, as a running demo would."""
+    import fcntl
+    import os
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / ".s2kit-demo").write_text("made by the first demo\n")
+    (out / "l2a").mkdir()
+    fd = os.open(out / ".s2kit-demo.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = run_demo(out)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 1
+    assert "expected no other make demo running in" in proc.stderr and proc.stderr.count("\n") == 1
+    assert (out / "l2a").is_dir()  # the running demo's files are untouched
