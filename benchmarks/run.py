@@ -107,7 +107,7 @@ def bench_metadata(ctx: Ctx) -> list[Row]:
                 "metadata files in bulk); interpreter start and imports count on both sides",
             )
         )
-    sample = ctx.size(30, 3)
+    sample = ctx.size(20, 3)
     everything = base / "products.txt"
     everything.write_text("".join(f"{p}\n" for p in products), encoding="utf-8")
     pairs = alternate(
@@ -227,7 +227,7 @@ def _toml(doc: dict[str, dict[str, object]]) -> str:
 def bench_worker(ctx: Ctx) -> list[Row]:
     from safe_trees import build_l1c_tree
 
-    n = ctx.size(24, 3)
+    n = ctx.size(16, 3)
     base = ctx.work / "batch"
     l1c = base / "l1c"
     l1c.mkdir(parents=True)
