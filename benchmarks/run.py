@@ -449,7 +449,7 @@ def bench_report(ctx: Ctx) -> list[Row]:
 def bench_plan(ctx: Ctx) -> list[Row]:
     import bench_plan as legacy  # its synthetic .SAFE.zip builder
 
-    small, big, tiny = ctx.size(10_000, 500), ctx.size(100_000, 5_000), 10
+    small, big, tiny = ctx.size(10_000, 2_000), ctx.size(100_000, 20_000), 10
     base = ctx.work / "plan"
     install = base / "no-sen2cor"  # plan does not run Sen2Cor
     install.mkdir(parents=True)

@@ -55,7 +55,7 @@ def test_row_ratio_is_the_median_of_per_pair_ratios() -> None:
 
 def test_quick_run_of_one_benchmark_writes_the_table(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "plan", "--runs", "1"]
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "metadata", "--runs", "1"]
         + ["--out", str(tmp_path)],
         capture_output=True,
         text=True,
@@ -65,9 +65,12 @@ def test_quick_run_of_one_benchmark_writes_the_table(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads((tmp_path / "results-quick.json").read_text(encoding="utf-8"))
     assert doc["meta"]["quick"] is True and doc["meta"]["runs"] == 1
-    [row] = doc["rows"]
-    assert row["measure"].startswith("plan: ") and row["runs"] == 1
-    assert row["s2kit"] > 0 and row["reference"] > 0 and row["met"] in (True, False)
+    rows = doc["rows"]
+    kinds = ["product MTD", "tile MTD", "manifest"]
+    assert [r["measure"].split(" files")[0].split(" ", 3)[-1] for r in rows[:3]] == kinds  # per kind
+    assert rows[3]["measure"].startswith("inspect --json: ")
+    for row in rows:  # medians of process times: positive by construction
+        assert row["runs"] == 1 and row["s2kit"] > 0 and row["reference"] > 0 and row["met"] in (True, False)
     md = (tmp_path / "results-quick.md").read_text(encoding="utf-8")
     assert "| measure | s2kit | reference | ratio (min–max) | target | met |" in md
-    assert "QUICK run" in md and row["measure"] in proc.stdout
+    assert "QUICK run" in md and all(r["measure"] in proc.stdout for r in rows)
