@@ -51,13 +51,12 @@ test-infra: install
 	  && trap 'bash tests/infra/slurm-single-node.sh down >/dev/null 2>&1 || true' EXIT \
 	  && S2KIT_CI=1 $(BIN)/pytest -ra $(INFRA_TESTS) $(PYTEST_ARGS)
 
+# one table (measure, s2kit, reference, ratio, target, met): whole processes, A/B alternating,
+# 5 pairs; writes benchmarks/results.{json,md} (docs/performance.md includes the .md).
+# BENCH_ARGS="--quick" for a ~1-minute smoke run, "--only dem,report" for a subset.
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python benchmarks/bench_metadata.py
-	$(BIN)/python benchmarks/bench_plan.py
-	$(BIN)/python benchmarks/bench_dem.py
-	$(BIN)/python benchmarks/bench_report.py
-	$(BIN)/python benchmarks/bench_fetch.py
-	@if [ -f benchmarks/bench_batch.py ]; then $(BIN)/python benchmarks/bench_batch.py; fi
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 batch: install
 	$(S2KIT) plan --config $(CONFIG)

@@ -314,19 +314,17 @@ def srtm_zip_member(path: Path, name: str) -> zipfile.ZipInfo:
     return hits[0]
 
 
-def _extract_member(path: Path, name: str, dest: Path) -> Path:
-    """Extract ``<name>.tif`` to ``dest/<name>.tif`` (a name chosen here, never the archive's)."""
+def _read_member(path: Path, name: str) -> bytes:
+    """The bytes of ``<name>.tif``, inflated in memory (never written out); zipfile checks the
+    member's CRC-32 at the end, so a corrupt member is refused here."""
     info = srtm_zip_member(path, name)
-    target = dest / f"{name}.tif"
     try:
-        with zipfile.ZipFile(path) as zf, zf.open(info) as src, open(target, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)  # zipfile checks the CRC at the end
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(info)
     except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
-        target.unlink(missing_ok=True)
         raise DemError(
             f"expected an intact {name}.tif in the zip, found a corrupt member ({exc})", path
         ) from None
-    return target
 
 
 # ----------------------------------------------------------------------------- rasters
@@ -382,22 +380,6 @@ def _check_source_raster(ds: Any, name: str, origin: str) -> _Grid:
     return _Grid(res=t.a, per_tile=per_tile, dx=dx, dy=dy)
 
 
-def _vrt_shifted(path: Path, ds: Any, shift: float) -> str:
-    """A VRT of *ds* moved by *shift* degrees of longitude (for tiles east of the antimeridian)."""
-    from xml.sax.saxutils import escape
-
-    t = ds.transform
-    return (
-        f'<VRTDataset rasterXSize="{ds.width}" rasterYSize="{ds.height}">'
-        f"<SRS>{escape(ds.crs.to_wkt())}</SRS>"
-        f"<GeoTransform>{t.c + shift!r}, {t.a!r}, 0, {t.f!r}, 0, {t.e!r}</GeoTransform>"
-        '<VRTRasterBand dataType="Int16" band="1">'
-        f"<NoDataValue>{SRTM_NODATA}</NoDataValue>"
-        f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(str(path))}</SourceFilename>'
-        "<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>"
-    )
-
-
 def _snap(value: float, how: Callable[[float], int]) -> int:
     nearest = round(value)
     return int(nearest) if abs(value - nearest) < 1e-6 else how(value)
@@ -448,12 +430,73 @@ class MergedDem:
     stats: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Part:
+    """The pixels of one SRTM tile inside a Sentinel-2 tile's window (a copy, on the SRTM grid)."""
+
+    name: str
+    grid: _Grid
+    window: _Window
+    data: Any  # int16 array, None when the tile does not reach into the window
+    transform: Any  # of *data*; moved by +360° for a tile east of the antimeridian
+    crs: Any
+    nodata: float | None
+    layout: dict[str, Any]  # the source's GeoTIFF block layout (the merged file follows the first)
+
+
+def _load_part(name: str, src: SourceTile, lonlat_bounds: tuple[float, float, float, float]) -> _Part:
+    """Inflate ``<name>.tif`` in memory (CRC-checked), check it, keep only the window's pixels."""
+    import rasterio  # type: ignore[import-untyped]
+    from affine import Affine
+    from rasterio.io import MemoryFile  # type: ignore[import-untyped]
+    from rasterio.windows import Window  # type: ignore[import-untyped]
+
+    assert src.path is not None
+    raw = _read_member(src.path, name)
+    try:
+        with MemoryFile(raw) as mem, mem.open() as ds:
+            grid = _check_source_raster(ds, name, src.origin)
+            window = _window(lonlat_bounds, grid)
+            n = grid.per_tile
+            col, row = parse_srtm_name(name)
+            c_origin, r_origin, shift = (col - 1) * n, (row - 1) * n, 0.0
+            if c_origin + n <= window.col0:
+                # the window runs past 180°: this tile lies east of the antimeridian, move it by +360°
+                c_origin, shift = c_origin + SRTM_COLUMNS * n, 360.0
+            c0, c1 = max(window.col0 - c_origin, 0), min(window.col1 - c_origin, n)
+            r0, r1 = max(window.row0 - r_origin, 0), min(window.row1 - r_origin, n)
+            data = transform = None
+            if c0 < c1 and r0 < r1:
+                win = Window(c0, r0, c1 - c0, r1 - r0)
+                data = ds.read(1, window=win)
+                t = ds.window_transform(win)
+                transform = Affine(t.a, t.b, t.c + shift, t.d, t.e, t.f)
+            profile = ds.profile
+            layout = (
+                {"tiled": True, "blockxsize": profile["blockxsize"], "blockysize": profile["blockysize"]}
+                if profile.get("tiled")
+                else {"blockysize": profile["blockysize"]}
+            )
+            return _Part(name, grid, window, data, transform, ds.crs, ds.nodata, layout)
+    except rasterio.errors.RasterioIOError as exc:
+        found = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DemError(f"{name}.tif from {src.origin}: expected a readable GeoTIFF, found {found}") from None
+
+
 def merge_srtm(
     geometry: TileGeometry, sources: dict[str, SourceTile], workdir: Path, out_tif: Path
 ) -> MergedDem:
-    """Merge the source tiles into *out_tif*: the tile footprint + margin, on the SRTM grid."""
+    """Merge the source tiles into *out_tif*: the tile footprint + margin, on the SRTM grid.
+
+    Each member is inflated in memory (CRC-checked; the source tiles in parallel threads: zlib
+    and GDAL release the GIL) and only the pixels inside the window are kept; nothing is
+    extracted to disk. *workdir* is kept for callers; it is not written to.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
-    import rasterio  # type: ignore[import-untyped]
+    import rasterio
+    from rasterio.io import MemoryFile
     from rasterio.merge import merge  # type: ignore[import-untyped]
 
     present = {n: s for n, s in sources.items() if s.path is not None}
@@ -462,54 +505,57 @@ def merge_srtm(
             f"tile {geometry.tile}: expected at least one SRTM tile at the source, found none of "
             f"{', '.join(sorted(sources))}"
         )
-    with contextlib.ExitStack() as stack:
-        opened: dict[str, Any] = {}
-        grids: dict[str, _Grid] = {}
-        for name, src in sorted(present.items()):
-            assert src.path is not None
-            tif = _extract_member(src.path, name, workdir)
-            try:
-                ds = stack.enter_context(rasterio.open(tif))
-            except rasterio.errors.RasterioIOError as exc:
-                raise DemError(
-                    f"{name}.tif from {src.origin}: expected a readable GeoTIFF, found {exc}"
-                ) from None
-            grids[name] = _check_source_raster(ds, name, src.origin)
-            opened[name] = ds
-        first = next(iter(grids.values()))
-        for name, grid in grids.items():
-            if (
-                not math.isclose(grid.res, first.res, rel_tol=1e-9)
-                or abs(grid.dx - first.dx) > 1e-6 * first.res * first.per_tile
-                or abs(grid.dy - first.dy) > 1e-6 * first.res * first.per_tile
-            ):
-                raise DemError(
-                    f"{name}.tif: expected the pixel grid of the other SRTM tiles "
-                    f"({first.res:.9g}°, origin offset {first.dx:.3g}/{first.dy:.3g}°), found "
-                    f"{grid.res:.9g}°, offset {grid.dx:.3g}/{grid.dy:.3g}°"
-                )
-        window = _window(geometry.lonlat_bounds, first)
-        names = tuple(sorted(set(window.names()) | set(geometry.srtm_tiles)))
-        missing = [n for n in names if n not in present]
-        unknown = [n for n in missing if n not in sources]
-        if unknown:  # only on a shifted grid: a pixel row/column of a neighbour tile
+    order = sorted(present)
+    workers = max(1, min(len(order), os.cpu_count() or 1, 4))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s2kit-srtm") as pool:
+        futures = [pool.submit(_load_part, name, present[name], geometry.lonlat_bounds) for name in order]
+        parts = {name: future.result() for name, future in zip(order, futures, strict=True)}
+    first = parts[order[0]].grid
+    for name, part in parts.items():
+        grid = part.grid
+        if (
+            not math.isclose(grid.res, first.res, rel_tol=1e-9)
+            or abs(grid.dx - first.dx) > 1e-6 * first.res * first.per_tile
+            or abs(grid.dy - first.dy) > 1e-6 * first.res * first.per_tile
+        ):
             raise DemError(
-                f"tile {geometry.tile}: the snapped window also touches {', '.join(unknown)}; "
-                "expected the source grid to be aligned to the 5° lines"
+                f"{name}.tif: expected the pixel grid of the other SRTM tiles "
+                f"({first.res:.9g}°, origin offset {first.dx:.3g}/{first.dy:.3g}°), found "
+                f"{grid.res:.9g}°, offset {grid.dx:.3g}/{grid.dy:.3g}°"
             )
+    window = parts[order[0]].window
+    names = tuple(sorted(set(window.names()) | set(geometry.srtm_tiles)))
+    missing = [n for n in names if n not in present]
+    unknown = [n for n in missing if n not in sources]
+    if unknown:  # only on a shifted grid: a pixel row/column of a neighbour tile
+        raise DemError(
+            f"tile {geometry.tile}: the snapped window also touches {', '.join(unknown)}; "
+            "expected the source grid to be aligned to the 5° lines"
+        )
+    bounds = window.bounds
+    # rasterio.merge gives the output the first source's profile: its block layout is the whole
+    # tile's (as when whole tiles were merged), not that of the window copy
+    layout = parts[next(n for n in names if n in parts)].layout
+    with contextlib.ExitStack() as stack:
         datasets = []
         for name in names:
-            if name not in opened:
+            piece = parts.get(name)
+            if piece is None or piece.data is None:
                 continue
-            ds = opened[name]
-            col = parse_srtm_name(name)[0] - 1
-            if (col + 1) * first.per_tile <= window.col0:
-                # the window runs past 180°: this tile lies east of the antimeridian, move it by +360°
-                vrt = _vrt_shifted(Path(ds.name), ds, 360.0)
-                datasets.append(stack.enter_context(rasterio.open(vrt)))
-            else:
-                datasets.append(ds)
-        bounds = window.bounds
+            mem = stack.enter_context(MemoryFile())
+            height, width = piece.data.shape
+            profile: dict[str, Any] = {
+                "driver": "GTiff",
+                "width": width,
+                "height": height,
+                "count": 1,
+                "dtype": "int16",
+            }
+            profile.update(piece.layout, crs=piece.crs, transform=piece.transform, nodata=piece.nodata)
+            with mem.open(**profile) as dst:
+                dst.write(piece.data, 1)
+            datasets.append(stack.enter_context(mem.open()))
+        parts.clear()  # the windows' pixels now live in the in-memory datasets only
         merge(
             datasets,
             bounds=bounds,
@@ -518,17 +564,17 @@ def merge_srtm(
             dtype="int16",
             method="first",
             dst_path=out_tif,
-            dst_kwds={"driver": "GTiff", **_GTIFF_OPTIONS},
+            dst_kwds={"driver": "GTiff", **layout, **_GTIFF_OPTIONS},
         )
-    with rasterio.open(out_tif) as merged:
-        data = merged.read(1)
+    with rasterio.open(out_tif) as out:
+        data = out.read(1)
         valid = data != SRTM_NODATA
         stats = {
             "nodata_pixels": int(data.size - int(np.count_nonzero(valid))),
             "min": int(data[valid].min()) if valid.any() else None,
             "max": int(data[valid].max()) if valid.any() else None,
         }
-        width, height = merged.width, merged.height
+        width, height = out.width, out.height
     return MergedDem(out_tif, bounds, width, height, first.res, names, stats)
 
 

@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 DEFAULT_SIZE = 128
+#: zlib level of the quicklook PNGs: level 1 is ~25 % faster than 6 and ~3 % larger on 128 px
+#: thumbnails (issue 17); the pixels are the same (PNG is lossless)
+PNG_ZLIB_LEVEL = 1
 RGB_MAX_REFLECTANCE = 0.3
 _BAND_RE = re.compile(r"^GRANULE/[^/]+/IMG_DATA/R(10|20|60)m/[^/]*_([A-Z0-9]{3})_(?:10|20|60)m\.jp2\Z", re.I)
 
@@ -129,7 +132,7 @@ def _encode_png(rgba: np.ndarray[Any, Any], text: Mapping[str, str] | None = Non
         + chunk(b"IHDR", header)
         + chunk(b"tRNS", b"\0\0\0\0\0\0")
         + texts
-        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IDAT", zlib.compress(raw, PNG_ZLIB_LEVEL))
         + chunk(b"IEND", b"")
     )
 
@@ -173,12 +176,22 @@ def _find(root: Path) -> dict[tuple[int, str], str]:
 
 def render_quicklook(product: str | os.PathLike[str] | Product, size: int = DEFAULT_SIZE) -> Quicklook:
     """A PNG thumbnail (longest side *size* px) of an L2A product; QuicklookError if none can be made."""
+    return _render(product, size)
+
+
+def _render(
+    product: str | os.PathLike[str] | Product, size: int, found: dict[tuple[int, str], str] | None = None
+) -> Quicklook:
+    """:func:`render_quicklook`; *found*: the band files already listed by :func:`_find`."""
     if size < 8 or size > 4096:
         raise QuicklookError(f"expected a quicklook size of 8-4096 px, found {size}")
     root = product.path if isinstance(product, Product) else Path(product)
     if not root.is_dir():
         raise QuicklookError("expected an unzipped .SAFE folder, found none (zipped products are not read)")
-    files = band_files(product.files) if isinstance(product, Product) else _find(root)
+    if isinstance(product, Product):
+        files = band_files(product.files)
+    else:
+        files = found if found is not None else _find(root)
     tci = files.get((60, "TCI"))
     rgb = [files.get((60, b)) for b in ("B04", "B03", "B02")]
     if tci is not None:
@@ -250,7 +263,7 @@ def cached_quicklook(product: str | os.PathLike[str], cache_dir: Path, size: int
         return Quicklook(data, w, h, method, tuple(s for s in sources.split("\n") if s))
     except (OSError, ValueError, KeyError, struct.error):
         pass
-    ql = render_quicklook(root, size)
+    ql = _render(root, size, files)  # the listing above, not a second one
     _write_cache(png, ql.png)
     return ql
 
