@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
