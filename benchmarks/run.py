@@ -33,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # tests.support: the SAFE-tree and raster builders
 sys.path.insert(0, str(HERE))
 
 from harness import (  # noqa: E402
@@ -71,7 +71,7 @@ def cmd(*argv: str | Path, env: dict[str, str] | None = None, cwd: Path | None =
 
 # ----------------------------------------------------------------------------- metadata
 def bench_metadata(ctx: Ctx) -> list[Row]:
-    from safe_trees import REAL_L2A_TILES, build_l2a_tree
+    from tests.support.safe_trees import REAL_L2A_TILES, build_l2a_tree
 
     n = ctx.size(1000, 50)
     base = ctx.work / "metadata"
@@ -225,7 +225,7 @@ def _toml(doc: dict[str, dict[str, object]]) -> str:
 
 
 def bench_worker(ctx: Ctx) -> list[Row]:
-    from safe_trees import build_l1c_tree
+    from tests.support.safe_trees import build_l1c_tree
 
     n = ctx.size(16, 3)
     base = ctx.work / "batch"
@@ -411,7 +411,8 @@ def bench_dem(ctx: Ctx) -> list[Row]:
 def bench_report(ctx: Ctx) -> list[Row]:
     import bench_report as legacy  # its synthetic run dir builder
     import numpy as np
-    from l2a_rasters import write_jp2
+
+    from tests.support.l2a_rasters import write_jp2
 
     n = ctx.size(1000, 40)
     legacy.N_SCENES, legacy.N_DONE, legacy.N_FAILED = n, n * 95 // 100, n * 4 // 100

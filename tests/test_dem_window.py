@@ -21,10 +21,10 @@ import rasterio
 from affine import Affine
 from rasterio.io import MemoryFile
 from rasterio.merge import merge
-from srtm_fixtures import NODATA, srtm_folder
 
 from s2kit.dem import _GTIFF_OPTIONS, DemError, SourceTile, merge_srtm, prepare_dem
 from s2kit.tiles import tile_geometry
+from tests.support.srtm_fixtures import NODATA, srtm_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from l2a_rasters import r60_files, write_jp2
-from safe_trees import build_l2a_tree
 
 from s2kit.quicklook import render_quicklook
+from tests.support.l2a_rasters import r60_files, write_jp2
+from tests.support.safe_trees import build_l2a_tree
 
 REAL = 1830  # a real 60 m grid
 
