@@ -64,6 +64,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 from collections.abc import Mapping
@@ -714,11 +715,22 @@ class _Task:
 
 
 _REASON_LIMIT = 300
+#: ``str(OSError)``: "[Errno 28] No space left on device: '/path'"
+_OSERROR_TEXT_RE = re.compile(r"\A\[Errno -?\d+\] (?P<strerror>[^:]*)")
 
 
 def _one_line(exc: BaseException) -> str:
     """``Read-only file system (PATH)`` for an OSError, else the message's first line; at most
     300 characters either way (a ``shutil.Error`` lists every file that failed)."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]  # copytree: a list of (src, dst, why), why = str(OSError)
+        if isinstance(first, tuple) and len(first) == 3:
+            _src, dst, why = first
+            m = _OSERROR_TEXT_RE.match(str(why))
+            what = m["strerror"] if m else str(why)  # the path in why is a repr: use dst
+            more = len(exc.args[0]) - 1
+            text = f"{what} ({display_path(str(dst))})" + (f" (+{more} more)" if more else "")
+            return runs.one_line(text, _REASON_LIMIT)
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({display_path(exc.filename)})" if exc.filename else ""
         text = f"{exc.strerror}{where}"

@@ -1129,3 +1129,39 @@ def test_scene_published_by_another_run_while_sen2cor_ran_is_not_published_again
     assert len(a.published()) == 2  # one product + its sidecar, no second L2A, no .partial-
     assert "already published" in b.rd.log_file(scene, 1).read_text()
     assert not b.scene_scratch(scene).exists()
+
+
+def test_full_l2a_disk_during_copy_gives_a_one_line_no_space_reason(
+    run1: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 5: copytree's shutil.Error (a list of every failed file) became a cut repr."""
+    import errno
+
+    import s2kit.worker as worker_mod
+
+    real_rename, real_copyfile = os.rename, shutil.copyfile
+    scratch = str(run1.cfg.paths.scratch_dir)
+
+    def no_cross_device(src: Any, dst: Any) -> None:
+        if str(src).startswith(scratch) and not str(dst).startswith(scratch):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(src, dst)
+
+    def disk_full(src: Any, dst: Any, **kw: Any) -> Any:
+        if ".partial-" in str(dst):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_copyfile(src, dst, **kw)
+
+    monkeypatch.setattr(worker_mod.os, "rename", no_cross_device)
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    scene = run1.scenes[0]
+    st = run_scene(run1.cfg, run1.rd.path, scene, env=clean_env())
+    reason = st.reason or ""
+    assert st.state == "failed" and reason.startswith("publish: No space left on device ("), reason
+    assert "/.partial-S2A_MSIL2A_" in reason  # where: the file of the publication that failed
+    assert ".SAFE/" in reason  # the file that failed
+    assert "(+" in reason and "more)" in reason  # every band failed: one line says how many
+    assert "\n" not in reason and "Error(" not in reason and "[Errno" not in reason
+    assert len(reason) <= 300
+    assert f"attempt 1 failed: {reason}\n" in run1.rd.log_file(scene, 1).read_text()
+    assert run1.published() == []
