@@ -29,6 +29,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -372,6 +373,42 @@ class RunDir:
             )
         return data
 
+    def check_snapshot(self, cfg: BatchConfig) -> None:
+        """Refuse when *cfg* differs from the plan's snapshot (``config.json``) in any key.
+
+        The workers read the snapshot, never the config file: submitting with an edited
+        config would render scheduler values from one config and run Sen2Cor with another.
+        A missing or unreadable snapshot is refused too (naming ``s2kit plan``). ``source``
+        (where the config was read from) is not compared.
+        """
+        from .errors import ConfigError
+
+        snapshot = self.config_data()
+        if cfg.source is not None and Path(cfg.source) == self.config_file:
+            return  # the snapshot itself (--run-dir without --config)
+        mine = json.loads(json.dumps(cfg.to_json_dict()))
+        diffs = [k for k in _differing_keys(mine, snapshot) if k != "source"]
+        if not diffs:
+            return
+        name = display_path(cfg.source) if cfg.source is not None else "the config"
+        mine_flat, snap_flat = _flat(mine), _flat(snapshot)
+
+        def show(flat: dict[str, Any], key: str) -> str:
+            return one_line(json.dumps(flat[key], ensure_ascii=False), 60) if key in flat else "(absent)"
+
+        shown = ", ".join(
+            f"{k} ({name}: {show(mine_flat, k)}, snapshot: {show(snap_flat, k)})" for k in diffs[:3]
+        ) + (f" and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        again = f"s2kit plan --config {shlex.quote(name)}" if cfg.source is not None else "s2kit plan"
+        raise ConfigError(
+            one_line(
+                f"expected {name} to match the plan's config snapshot, found {len(diffs)} key(s) differing: "
+                f"{shown}; run `{again}` again (the workers use the plan's snapshot); nothing was submitted",
+                600,
+            ),
+            self.config_file,
+        )
+
     def find_entry(self, scene: str) -> PlanEntry:
         """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
         self.require()
@@ -620,6 +657,26 @@ class RunDir:
             yield
         finally:
             os.close(fd)
+
+
+def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of nested JSON objects -> leaf values (lists are leaves)."""
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out.update(_flat(v, key) if isinstance(v, dict) and v else {key: v})
+    return out
+
+
+def _differing_keys(a: Any, b: Any) -> list[str]:
+    """The dotted keys whose values differ between two JSON objects, in sorted order."""
+    fa, fb = _flat(a), _flat(b)
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, _ABSENT) != fb.get(k, _ABSENT))
+
+
+_ABSENT = object()
 
 
 def _cut_torn_tail(fd: int, size: int, path: Path) -> None:
