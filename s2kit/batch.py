@@ -213,6 +213,7 @@ def submit_batch(
     ``plan`` wrote, :meth:`RunDir.plan_batch`); see the module docstring."""
     say = echo or (lambda _m: None)
     notes: list[str] = []
+    rd.check_snapshot(cfg)  # the workers run the plan's snapshot: refuse another config
     try:
         check_sen2cor(cfg)
     except Sen2CorMissing as exc:
@@ -344,6 +345,7 @@ def resubmit_failed(
     echo: Echo | None = None,
 ) -> SubmitResult | None:
     """Write ``batches/resubmit-<n>.txt`` with the failed and stale scenes and submit it (None: nothing)."""
+    rd.check_snapshot(cfg)  # before anything is written: the workers run the plan's snapshot
     sched = scheduler or get_scheduler(cfg.scheduler.kind)
     report = run_status(cfg, rd, schedulers={sched.kind: sched})
     scenes = [s.scene for s in report.by_status("failed", "stale")]

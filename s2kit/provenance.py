@@ -23,6 +23,7 @@ __all__ = [
     "PROVENANCE_SUFFIX",
     "SCHEMA",
     "Provenance",
+    "published_product",
     "published_provenance",
     "sidecar_path",
 ]
@@ -169,3 +170,40 @@ def published_provenance(l2a_dir: Path) -> dict[str, Path]:
                 assert prov.scene is not None
                 out[prov.scene] = product
     return out
+
+
+def _datatake_key(name: str) -> tuple[Any, ...] | None:
+    """(spacecraft, sensing start, relative orbit, tile) of a product name; None: not a name."""
+    from .errors import InputError
+    from .safe import parse_product_name
+
+    try:
+        n = parse_product_name(name)
+    except (InputError, ValueError):
+        return None
+    return (n.spacecraft, n.sensing_start, n.relative_orbit, n.mgrs_tile)
+
+
+def published_product(l2a_dir: Path, scene: str) -> Path | None:
+    """The L2A of *scene* already published in *l2a_dir*, or None.
+
+    Published = a product folder with a sidecar provenance valid for *scene*
+    (:meth:`Provenance.is_valid_for`). Only the sidecars of the scene's datatake and tile
+    are read (an L2A name keeps the L1C's spacecraft, sensing time, orbit and tile).
+    """
+    if not l2a_dir.is_dir():
+        return None
+    key = _datatake_key(scene)
+    found: list[Path] = []
+    with os.scandir(l2a_dir) as it:
+        for e in it:
+            if not e.name.endswith(PROVENANCE_SUFFIX) or e.name.startswith("."):
+                continue
+            name = e.name[: -len(PROVENANCE_SUFFIX)]
+            if key is not None and _datatake_key(name) != key:
+                continue
+            product = l2a_dir / name
+            prov = Provenance.read(e.path)
+            if prov is not None and prov.is_valid_for(scene) and product.is_dir():
+                found.append(product)
+    return min(found, key=lambda p: p.name) if found else None

@@ -29,6 +29,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -92,6 +93,28 @@ class PlanEntry:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+_PLAN_TYPES: dict[str, tuple[type, ...]] = {
+    "scene": (str,),
+    "l1c_path": (str,),
+    "decision": (str,),
+    "reason": (str,),
+    "mgrs_tile": (str,),
+    "sensing_start": (str,),
+    "processing_baseline": (str,),
+    "relative_orbit": (int,),
+    "size_bytes": (int,),
+    "l2a": (str,),
+}
+
+
+def plan_entry_from_json(doc: Any) -> PlanEntry:
+    """A :class:`PlanEntry` from a parsed ``plan.jsonl`` line; ValueError says what is wrong."""
+    entry: PlanEntry = _checked(PlanEntry, doc, _PLAN_TYPES, ("scene", "l1c_path", "decision"))
+    if entry.decision not in ("todo", "done", "skipped"):
+        raise ValueError(f"decision = {entry.decision!r}")
+    return entry
+
+
 #: Longest failure reason kept in a state file or printed by status (the full text is in the log).
 REASON_MAX = 300
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
@@ -108,6 +131,38 @@ def one_line(text: str, limit: int = REASON_MAX) -> str:
     head = limit // 3
     tail = limit - head - 1
     return flat[:head] + "…" + (flat[-tail:] if tail > 0 else "")
+
+
+_PLAN_AGAIN = "run `s2kit plan` again (it rewrites plan.jsonl and config.json)"
+
+
+def _what(doc: Any) -> str:
+    """How a wrong-shaped JSON value is named in a message: 'a JSON list', 'null', ..."""
+    if doc is None:
+        return "null"
+    kind = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", dict: "object"}
+    return f"a JSON {kind.get(type(doc), type(doc).__name__)}"
+
+
+def _checked(cls: Any, doc: Any, types: dict[str, tuple[type, ...]], required: tuple[str, ...]) -> Any:
+    """*cls* from the JSON object *doc*, or ValueError naming (without Python internals) the
+    first key that is missing or of the wrong type."""
+    if not isinstance(doc, dict):
+        raise ValueError(_what(doc))
+    missing = [k for k in required if k not in doc]
+    if missing:
+        raise ValueError(f"an object without {', '.join(missing)}")
+    for key, allowed in types.items():
+        value = doc.get(key)
+        if (
+            key in doc
+            and value is not None
+            and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed))
+        ):
+            raise ValueError(f"{key} = {_what(value)}")
+    if key_none := [k for k in required if doc.get(k) is None]:
+        raise ValueError(f"{key_none[0]} = null")
+    return cls.from_dict(doc)
 
 
 @dataclass
@@ -141,6 +196,22 @@ class SceneState:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "scene": (str,),
+    "state": (str,),
+    "attempt": (int,),
+    "reason": (str,),
+    "host": (str,),
+    "pid": (int,),
+    "job_id": (str,),
+    "started": (str,),
+    "ended": (str,),
+    "log": (str,),
+    "l2a": (str,),
+    "exit_code": (int,),
+}
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """One submitted array chunk: which scheduler job runs which batch lines."""
@@ -161,6 +232,19 @@ class JobRecord:
     def from_dict(cls, d: dict[str, Any]) -> JobRecord:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_JOB_TYPES: dict[str, tuple[type, ...]] = {
+    "scheduler": (str,),
+    "job_id": (str,),
+    "batch": (str,),
+    "first_index": (int,),
+    "count": (int,),
+    "script": (str,),
+    "submitted": (str,),
+    "extra": (dict,),
+}
+_JOB_REQUIRED = ("scheduler", "job_id", "batch", "first_index", "count", "script", "submitted")
 
 
 class SceneLocked(S2kitError):
@@ -260,7 +344,10 @@ class RunDir:
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"]) or "<top>"
-            raise ConfigError(f"key '{key}': {err['msg']}", self.config_file) from None
+            raise ConfigError(
+                f"key '{key}': {one_line(str(err['msg']), 120)} in the config snapshot; {_PLAN_AGAIN}",
+                self.config_file,
+            ) from None
 
     def config_data(self) -> dict[str, Any]:
         """The parsed ``config.json`` (not validated; :meth:`config` validates it)."""
@@ -270,18 +357,56 @@ class RunDir:
             data = json.loads(self.config_file.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise InputError(
-                "expected config.json (written by 's2kit plan'), found none", self.config_file
+                f"expected config.json (written by 's2kit plan'), found none; {_PLAN_AGAIN}", self.config_file
             ) from exc
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ConfigError(
-                f"expected a readable JSON config snapshot, found: {exc}", self.config_file
+                f"expected a readable JSON config snapshot, found: {one_line(why, 120)}; {_PLAN_AGAIN}",
+                self.config_file,
             ) from exc
         if not isinstance(data, dict):
             raise ConfigError(
-                f"expected a JSON object in the config snapshot, found a {type(data).__name__}",
+                f"expected a JSON object in the config snapshot, found {_what(data)}; {_PLAN_AGAIN}",
                 self.config_file,
             )
         return data
+
+    def check_snapshot(self, cfg: BatchConfig) -> None:
+        """Refuse when *cfg* differs from the plan's snapshot (``config.json``) in any key.
+
+        The workers read the snapshot, never the config file: submitting with an edited
+        config would render scheduler values from one config and run Sen2Cor with another.
+        A missing or unreadable snapshot is refused too (naming ``s2kit plan``). ``source``
+        (where the config was read from) is not compared.
+        """
+        from .errors import ConfigError
+
+        snapshot = self.config_data()
+        if cfg.source is not None and Path(cfg.source) == self.config_file:
+            return  # the snapshot itself (--run-dir without --config)
+        mine = json.loads(json.dumps(cfg.to_json_dict()))
+        diffs = [k for k in _differing_keys(mine, snapshot) if k != "source"]
+        if not diffs:
+            return
+        name = display_path(cfg.source) if cfg.source is not None else "the config"
+        mine_flat, snap_flat = _flat(mine), _flat(snapshot)
+
+        def show(flat: dict[str, Any], key: str) -> str:
+            return one_line(json.dumps(flat[key], ensure_ascii=False), 60) if key in flat else "(absent)"
+
+        shown = ", ".join(
+            f"{k} ({name}: {show(mine_flat, k)}, snapshot: {show(snap_flat, k)})" for k in diffs[:3]
+        ) + (f" and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        again = f"s2kit plan --config {shlex.quote(name)}" if cfg.source is not None else "s2kit plan"
+        raise ConfigError(
+            one_line(
+                f"expected {name} to match the plan's config snapshot, found {len(diffs)} key(s) differing: "
+                f"{shown}; run `{again}` again (the workers use the plan's snapshot); nothing was submitted",
+                600,
+            ),
+            self.config_file,
+        )
 
     def find_entry(self, scene: str) -> PlanEntry:
         """The scene's line of ``plan.jsonl`` (streamed: one JSON parse per candidate line)."""
@@ -291,8 +416,8 @@ class RunDir:
                 if scene not in line:
                     continue
                 try:
-                    entry = PlanEntry.from_dict(json.loads(line))
-                except (json.JSONDecodeError, TypeError):
+                    entry = plan_entry_from_json(json.loads(line))
+                except ValueError:  # JSONDecodeError too; read_plan names the line
                     continue
                 if entry.scene == scene:
                     return entry
@@ -329,10 +454,12 @@ class RunDir:
             for n, line in enumerate(fh, 1):
                 if line.strip():
                     try:
-                        out.append(PlanEntry.from_dict(json.loads(line)))
-                    except (json.JSONDecodeError, TypeError) as exc:
+                        out.append(plan_entry_from_json(json.loads(line)))
+                    except ValueError as exc:  # JSONDecodeError too
                         raise InputError(
-                            f"expected a JSON plan entry on line {n}, found: {exc}", self.plan_file
+                            f"expected a plan entry (a JSON object with scene, l1c_path, decision) on "
+                            f"line {n}, found {one_line(str(exc), 120)}; {_PLAN_AGAIN}",
+                            self.plan_file,
                         ) from exc
         return out
 
@@ -384,12 +511,27 @@ class RunDir:
             atomic_write_text(f, st.to_json() + "\n")
 
     def read_state(self, scene: str) -> SceneState | None:
+        """The scene's state; None when there is none, or when the file is not a scene state
+        (garbage counts as absent, with a warning once: atomic writes never leave a torn file;
+        the worker still finds an L2A already published for the scene and never makes two)."""
+        f = self.state_file(scene)
         try:
-            return SceneState.from_dict(json.loads(self.state_file(scene).read_text(encoding="utf-8")))
+            doc = json.loads(f.read_text(encoding="utf-8"))
+            st: SceneState = _checked(SceneState, doc, _STATE_TYPES, ("scene", "state"))
+            if st.state not in ("pending", "running", "done", "failed"):
+                raise ValueError(f"state = {st.state!r}")
+            return st
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, TypeError, OSError):
-            return None  # a torn state file cannot exist (atomic writes); treat garbage as absent
+        except OSError:
+            return None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a wrong shape
+            _warn_once(
+                f"state:{f}",
+                f"{display_path(f)}: ignoring a state file that is not a scene state "
+                f"({one_line(str(exc), 80)}); the scene counts as not started",
+            )
+            return None
 
     def read_states(self) -> dict[str, SceneState]:
         out: dict[str, SceneState] = {}
@@ -446,11 +588,8 @@ class RunDir:
             if not line.strip():
                 continue
             try:
-                doc = json.loads(line)
-                if not isinstance(doc, dict):
-                    raise TypeError(f"a JSON {type(doc).__name__}, not an object")
-                out.append(JobRecord.from_dict(doc))
-            except (json.JSONDecodeError, TypeError) as exc:
+                out.append(_checked(JobRecord, json.loads(line), _JOB_TYPES, _JOB_REQUIRED))
+            except ValueError as exc:  # JSONDecodeError too
                 if i == last:
                     _warn_once(
                         f"torn:{f}:{i}",
@@ -459,7 +598,10 @@ class RunDir:
                     )
                     continue
                 raise InputError(
-                    f"expected a JSON job record on line {i + 1}, found: {one_line(str(exc), 120)}", f
+                    f"expected a JSON job record on line {i + 1}, found {one_line(str(exc), 120)}; "
+                    f"repair or delete line {i + 1} (or move the file aside: status then forgets "
+                    "the jobs, the scenes' states stay)",
+                    f,
                 ) from exc
         return out
 
@@ -503,6 +645,26 @@ class RunDir:
             yield
         finally:
             os.close(fd)
+
+
+def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of nested JSON objects -> leaf values (lists are leaves)."""
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out.update(_flat(v, key) if isinstance(v, dict) and v else {key: v})
+    return out
+
+
+def _differing_keys(a: Any, b: Any) -> list[str]:
+    """The dotted keys whose values differ between two JSON objects, in sorted order."""
+    fa, fb = _flat(a), _flat(b)
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, _ABSENT) != fb.get(k, _ABSENT))
+
+
+_ABSENT = object()
 
 
 def _cut_torn_tail(fd: int, size: int, path: Path) -> None:

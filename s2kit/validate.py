@@ -21,6 +21,9 @@ sen2cor-version-mismatch   error     with ``expect_sen2cor``: other/unknown vers
 missing-manifest           warning   no manifest.safe
 mixed-baseline             error     (consistency) several processing baselines in the set
 mixed-sen2cor-version      error     (consistency) several Sen2Cor versions in the set
+duplicate-product          error     (consistency) two or more L2A of one datatake and tile
+                                     (same spacecraft, sensing start, orbit and tile in the
+                                     product folder names): one L1C published twice
 =========================  ========  ==============================================
 """
 
@@ -37,7 +40,7 @@ from typing import Any
 from . import findings
 from .errors import InputError, MetadataError, display_path
 from .findings import Severity
-from .safe import Product, ProductMetadata, baseline_key, open_product
+from .safe import Product, ProductMetadata, baseline_key, open_product, parse_product_name
 from .versions import version_prefix as normalise_sen2cor_version
 
 __all__ = [
@@ -321,6 +324,32 @@ def _mixed(reports: list[ProductReport], attr: str, code: str, label: str) -> Fi
     )
 
 
+def _duplicates(reports: list[ProductReport]) -> list[Finding]:
+    """One ``duplicate-product`` finding per datatake and tile with more than one L2A."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for r in reports:
+        try:
+            n = parse_product_name(Path(r.path).name)
+        except (InputError, ValueError):
+            continue  # not named as a product: nothing to group it by
+        if n.level != "L2A" or n.mgrs_tile is None:
+            continue
+        groups.setdefault((n.spacecraft, n.sensing_start, n.relative_orbit, n.mgrs_tile), []).append(n.name)
+    out = []
+    for (_sc, sensing, orbit, tile), names in groups.items():
+        if len(names) > 1:
+            out.append(
+                Finding(
+                    "duplicate-product",
+                    "error",
+                    f"expected one L2A per datatake and tile, found {len(names)} of "
+                    f"{sensing:%Y%m%dT%H%M%S} R{orbit:03d} T{tile}: {', '.join(sorted(names))}",
+                    "<set>",
+                )
+            )
+    return out
+
+
 def validate_products(
     paths: Iterable[str | os.PathLike[str]],
     expect_sen2cor: str | None = None,
@@ -340,6 +369,7 @@ def validate_products(
             finding = _mixed(readable, attr, code, label)
             if finding:
                 report.set_findings.append(finding)
+        report.set_findings.extend(_duplicates(reports))
     return report
 
 

@@ -14,6 +14,10 @@ One task, step by step:
    dies with its process): its half-done publication is cleaned up (or, when it had
    completed, recorded as done), its orphaned Sen2Cor processes on this host are killed and
    its scratch on this host is removed.
+   An L2A of the scene already published in ``l2a_dir`` (a product with a sidecar
+   provenance valid for the scene: its state file was lost, or another run dir sharing the
+   L2A dir published it) -> state ``done`` pointing at it, nothing run, nothing published.
+   The same check runs again after Sen2Cor, just before publishing: one L1C, one L2A.
 3. Per attempt: state ``running`` (attempt n, host, pid, job id, started), a fresh
    ``SEN2COR_HOME = scratch/<scene>/<n>-<host>-<pid>/sen2cor_home`` whose ``cfg/`` holds the
    four GIPPs rendered by :mod:`s2kit.gipp` (Nr_Threads = allocated cores, Baseline_Version =
@@ -60,6 +64,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 from collections.abc import Mapping
@@ -80,7 +85,7 @@ from .gipp import sen2cor_gipp_args, write_gipp_set
 from .plan import NO_DEM_NOTE, repair_empty_dirs
 from .process import kill_by_env_prefix, kill_grace_seconds, pid_alive, run_logged, signal_name
 from .provenance import SCHEMA as PROVENANCE_SCHEMA
-from .provenance import Provenance, sidecar_path
+from .provenance import Provenance, published_product, sidecar_path
 from .runs import PlanEntry, RunDir, SceneLocked, SceneState
 from .safe import parse_product_name, strip_product_suffix
 from .schedulers.env import array_index, job_id
@@ -317,6 +322,25 @@ class _Task:
                 return done
             self._abort_publication(final)
         return None
+
+    def _adopt(self, product: Path, attempt: int, log: Path | None) -> SceneState:
+        """The scene's L2A is already published (by an earlier run whose state was lost, or by
+        another run dir sharing the L2A dir): end ``done`` pointing at it, publish nothing."""
+        prov = Provenance.read_sidecar(product)
+        if prov is not None and not self.rd.provenance_file(self.scene).is_file():
+            with contextlib.suppress(OSError):
+                prov.write(self.rd.provenance_file(self.scene))
+        if log is not None:
+            _append(log, f"s2kit: {self.scene} is already published as {product}: done, nothing published\n")
+        return self._state(
+            "done",
+            attempt,
+            started=self.task_started,
+            ended=_now(),
+            log=str(log) if log is not None else None,
+            l2a=str(product),
+            exit_code=0,
+        )
 
     def _abort_publication(self, final: Path) -> None:
         """Remove a half-done publication; what cannot be removed (a read-only or vanished
@@ -626,6 +650,9 @@ class _Task:
             recovered = self._recover(prev)  # we hold the lock: whoever wrote this is dead
             if recovered is not None:
                 return recovered
+        existing = published_product(self.cfg.paths.l2a_dir, self.scene)
+        if existing is not None:  # its state was lost, or another run dir published it
+            return self._adopt(existing, prev.attempt if prev else 0, None)
         self._clean_stale_scratch()
         attempt = (prev.attempt if prev else 0) + 1
         last = attempt + self.cfg.sen2cor.retries
@@ -643,6 +670,9 @@ class _Task:
                     self._failed(attempt, f"internal: {type(exc).__name__}: {exc}", log)
                     raise
                 if isinstance(result, _Success):
+                    existing = published_product(self.cfg.paths.l2a_dir, self.scene)
+                    if existing is not None:  # another worker published it while we ran
+                        return self._adopt(existing, attempt, log)
                     try:
                         final = self._publish(result, attempt, log, started)
                     except (OSError, S2kitError) as exc:
@@ -682,11 +712,22 @@ class _Task:
 
 
 _REASON_LIMIT = 300
+#: ``str(OSError)``: "[Errno 28] No space left on device: '/path'"
+_OSERROR_TEXT_RE = re.compile(r"\A\[Errno -?\d+\] (?P<strerror>[^:]*)")
 
 
 def _one_line(exc: BaseException) -> str:
     """``Read-only file system (PATH)`` for an OSError, else the message's first line; at most
     300 characters either way (a ``shutil.Error`` lists every file that failed)."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]  # copytree: a list of (src, dst, why), why = str(OSError)
+        if isinstance(first, tuple) and len(first) == 3:
+            _src, dst, why = first
+            m = _OSERROR_TEXT_RE.match(str(why))
+            what = m["strerror"] if m else str(why)  # the path in why is a repr: use dst
+            more = len(exc.args[0]) - 1
+            text = f"{what} ({display_path(str(dst))})" + (f" (+{more} more)" if more else "")
+            return runs.one_line(text, _REASON_LIMIT)
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({display_path(exc.filename)})" if exc.filename else ""
         text = f"{exc.strerror}{where}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -340,13 +341,14 @@ def test_submit_refuses_missing_bind_dir_before_launching(tmp_path: Path) -> Non
     image.write_bytes(b"not really an image; submit must stop before using it")
     cfg = batch_config(tmp_path, 1, sen2cor={"runtime": "apptainer", "image": str(image)})
     make_plan(cfg, check_resources=False)
-    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dem_dir": tmp_path / "no dem here"})})
+    # the DEM dir vanishes after the plan (editing the config instead is refused: the snapshot rules)
+    shutil.rmtree(cfg.paths.dem_dir)
     rd = RunDir(cfg.paths.run_dir)
     from s2kit.errors import S2kitError
 
     with pytest.raises(S2kitError) as exc:
         submit(cfg, rd)
-    assert "paths.dem_dir" in str(exc.value) and "no dem here" in str(exc.value)
+    assert "paths.dem_dir" in str(exc.value) and str(cfg.paths.dem_dir) in str(exc.value)
     assert rd.read_jobs() == []  # nothing submitted
     assert not (cfg.paths.l2a_dir).exists()  # nothing created either
     dry = submit(cfg, rd, dry_run=True)  # a dry run only warns
@@ -374,3 +376,52 @@ def test_missing_native_install_names_the_installer_of_the_configured_version(tm
     with pytest.raises(Sen2CorMissing) as exc:
         check_sen2cor(cfg)
     assert "Sen2Cor-02.11.00-Linux64.run" in str(exc.value) and "02.09" not in str(exc.value)
+
+
+# --------------------------------------------------------------------------- one config end to end (findings 1, 10)
+def _planned_by_cli(tmp_path: Path) -> tuple[Path, RunDir]:
+    cfg = batch_config(tmp_path, 2)
+    conf = write_toml(cfg, tmp_path / "s2kit.toml")
+    res = s2kit_cli("plan", "--config", str(conf), "--no-preflight")
+    assert res.returncode == 0, res.stderr
+    return conf, RunDir(cfg.paths.run_dir)
+
+
+def _refused(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("s2kit: error: ") and "config.json" in line, line
+    return line
+
+
+def test_submit_and_resubmit_refuse_a_config_edited_after_the_plan(tmp_path: Path) -> None:
+    conf, rd = _planned_by_cli(tmp_path)
+    batches = sorted(os.listdir(rd.path / "batches"))
+    for cmd in ("submit", "resubmit"):  # the unedited config is the snapshot: accepted
+        res = s2kit_cli(cmd, "--config", str(conf), "--dry-run")
+        assert res.returncode == 0, (cmd, res.stderr)
+    before = sorted(str(p.relative_to(rd.path)) for p in rd.path.rglob("*"))
+    text = conf.read_text(encoding="utf-8")
+    assert "timeout_minutes = 1.0\n" in text
+    conf.write_text(text.replace("timeout_minutes = 1.0\n", "timeout_minutes = 600\n"), encoding="utf-8")
+    for cmd in ("submit", "resubmit"):
+        line = _refused(s2kit_cli(cmd, "--config", str(conf), "--dry-run"))
+        assert "sen2cor.timeout_minutes" in line and "600" in line, line
+        assert f"run `s2kit plan --config {conf}` again (the workers use the plan's snapshot)" in line
+    assert not rd.jobs_file.exists()  # nothing sent
+    assert sorted(str(p.relative_to(rd.path)) for p in rd.path.rglob("*")) == before  # nor written
+    assert sorted(os.listdir(rd.path / "batches")) == batches  # no resubmit batch either
+    res = s2kit_cli("submit", "--run-dir", str(rd.path), "--dry-run")  # --run-dir alone: the snapshot
+    assert res.returncode == 0, res.stderr
+
+
+def test_submit_and_resubmit_refuse_a_missing_config_snapshot_before_launching(tmp_path: Path) -> None:
+    conf, rd = _planned_by_cli(tmp_path)
+    rd.config_file.unlink()
+    for args in (("--config", str(conf)), ("--run-dir", str(rd.path))):
+        for cmd in ("submit", "resubmit"):
+            line = _refused(s2kit_cli(cmd, *args))
+            assert "found none" in line and "`s2kit plan` again" in line, line
+    assert not rd.jobs_file.exists() and not (rd.path / "jobs").exists()
+    assert not (rd.path / "state").exists()  # no worker ran

@@ -472,3 +472,72 @@ def test_exit_codes_keep_their_numbers() -> None:
 
     assert (EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED) == (0, 1, 2, 75)
     assert EXIT_LOCKED is ExitCode.LOCKED and ExitCode(75).name == "LOCKED"
+
+
+# ------------------------------------------------------------ wrong-shaped JSON in the run dir (findings 9, 14)
+def _one_error_line(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode not in (0, 70), res.stderr
+    assert "Traceback" not in res.stderr and "__init__" not in res.stderr and "Error:" not in res.stderr
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("s2kit: error: "), line
+    return line
+
+
+@pytest.mark.parametrize("text", ["[1]\n", "null\n", '{"scene": 1, "state": "done"}\n', '{"attempt": 2}\n'])
+def test_wrong_shaped_state_file_is_ignored_with_a_warning_not_an_internal_error(
+    tmp_path: Path, text: str
+) -> None:
+    cfg, rd, conf = _planned_with_job(tmp_path)
+    scene = rd.read_batch("all")[0]
+    rd.state_file(scene).parent.mkdir(parents=True, exist_ok=True)
+    rd.state_file(scene).write_text(text, encoding="utf-8")
+    assert rd.read_state(scene) is None
+    for args in (("status", "--run-dir", str(rd.path)), ("resubmit", "--run-dir", str(rd.path), "--dry-run")):
+        res = s2kit_cli(*args, env=_env())
+        assert res.returncode == 0, (args, res.stderr)
+        assert "Traceback" not in res.stderr and "AttributeError" not in res.stderr
+        warned = [ln for ln in res.stderr.splitlines() if "not a scene state" in ln]
+        assert len(warned) == 1 and f"{scene}.json" in warned[0], res.stderr
+
+
+@pytest.mark.parametrize(
+    "text", ["[1,2]\n", "null\n", '{"scene": "x"}\n', '{"scene": "x", "l1c_path": 3, "decision": "todo"}\n']
+)
+def test_wrong_shaped_plan_line_is_one_error_naming_the_line_and_s2kit_plan(
+    tmp_path: Path, text: str
+) -> None:
+    _cfg, rd, _conf = _planned_with_job(tmp_path)
+    rd.plan_file.write_text(rd.plan_file.read_text(encoding="utf-8") + text, encoding="utf-8")
+    with pytest.raises(InputError, match=r"on line 3, found .*; run `s2kit plan` again"):
+        rd.read_plan()
+    line = _one_error_line(s2kit_cli("status", "--run-dir", str(rd.path), env=_env()))
+    assert "plan.jsonl" in line and "line 3" in line and "`s2kit plan` again" in line
+
+
+@pytest.mark.parametrize("text", ["null\n", "[1]\n", '"x"\n', "{not json\n"])
+def test_wrong_shaped_config_snapshot_is_one_error_naming_s2kit_plan(tmp_path: Path, text: str) -> None:
+    _cfg, rd, _conf = _planned_with_job(tmp_path)
+    rd.config_file.write_text(text, encoding="utf-8")
+    for cmd in ("status", "resubmit"):
+        line = _one_error_line(s2kit_cli(cmd, "--run-dir", str(rd.path), env=_env()))
+        assert "config.json" in line and "`s2kit plan` again" in line, line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1]\n",
+        "null\n",
+        '{"scheduler": "local"}\n',
+        '{"scheduler": "local", "job_id": "1", "batch": "all", "first_index": "0", "count": 1, "script": "s", "submitted": "t"}\n',
+    ],
+)
+def test_wrong_shaped_job_record_is_one_error_naming_the_line_and_the_repair(
+    tmp_path: Path, text: str
+) -> None:
+    _cfg, rd, conf = _planned_with_job(tmp_path)
+    rd.jobs_file.write_text(text + rd.jobs_file.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(InputError, match="line 1"):
+        rd.read_jobs()
+    line = _one_error_line(s2kit_cli("status", "--config", str(conf), env=_env()))
+    assert "jobs.jsonl" in line and "line 1" in line and "delete line 1" in line

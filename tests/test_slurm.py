@@ -122,6 +122,7 @@ def test_5000_scenes_make_5_sbatch_calls_at_max_array_size_1001(tmp_path: Path) 
     scenes = [f"S2A_MSIL1C_2021{i:08d}" for i in range(5000)]
     rd.write_plan([PlanEntry(scene=s, l1c_path="/x", decision="todo") for s in scenes])
     rd.write_batch("all", scenes)
+    rd.config_file.write_text(json.dumps(cfg.to_json_dict()), encoding="utf-8")  # the plan's snapshot
     fake = FakeSlurm(max_array_size=1001)
     res = submit(cfg, rd, scheduler=SlurmScheduler(runner=fake))
     assert len(fake.sbatch_calls()) == 5

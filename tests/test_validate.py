@@ -202,6 +202,27 @@ def test_consistency(tmp_path: Path) -> None:
     assert validate_products(mixed, consistency=False).set_findings == []
 
 
+def test_two_l2a_of_one_datatake_and_tile_are_a_duplicate_product(tmp_path: Path) -> None:
+    real = build_l2a_tree(tmp_path / "a", "07HFE")
+    stem = real.name.removesuffix(".SAFE")
+    head, gen = stem.rsplit("_", 1)
+    again = build_l2a_tree(tmp_path / "b", "07HFE", name=f"{head}_{gen[:-1]}{(int(gen[-1]) + 1) % 10}.SAFE")
+    other = build_l2a_tree(tmp_path / "c", "33XWJ")
+    report = validate_products([real, again, other], consistency=True)
+    dups = [f for f in report.set_findings if f.code == "duplicate-product"]
+    assert len(dups) == 1 and dups[0].severity == "error"
+    assert (
+        real.name.removesuffix(".SAFE") in dups[0].message
+        and again.name.removesuffix(".SAFE") in dups[0].message
+    )
+    assert other.name.removesuffix(".SAFE") not in dups[0].message
+    assert not report.valid
+    assert not any(
+        f.code == "duplicate-product" for f in validate_products([real, other], consistency=True).set_findings
+    )
+    assert not any(f.code == "duplicate-product" for f in validate_products([real, again]).set_findings)
+
+
 # ----------------------------------------------------------------------------- CLI
 def _run(exe: str, *args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120)

@@ -1075,3 +1075,94 @@ def test_gipp_settings_digest_ignores_per_task_paths_and_threads_but_not_science
     assert digest("c", 1, tile="17SQV") == base  # another tile of the same dem_dir
     assert digest("d", 1, overrides=(("Aerosol_Type", "MARITIME"),)) != base
     assert digest("e", 1, baseline="03.01") != base
+
+
+# --------------------------------------------------------------------------- one L1C, one L2A (finding 2)
+def test_lost_state_of_a_published_scene_does_not_publish_it_twice(run1: Run) -> None:
+    scene = run1.scenes[0]
+    first = run_scene(run1.cfg, run1.rd.path, scene, env=clean_env())
+    assert first.state == "done", first.reason
+    published = run1.published()
+    run1.rd.state_file(scene).write_text("")  # torn / truncated: status would call it todo
+    again = run_scene(run1.cfg, run1.rd.path, scene, env=clean_env())
+    assert (again.state, again.l2a, again.exit_code) == ("done", first.l2a, 0)
+    assert run1.published() == published  # still one L2A and its sidecar
+    assert run1.logs(scene) == ["attempt-1.log"]  # Sen2Cor did not run again
+
+
+def test_second_run_dir_sharing_the_l2a_dir_finds_the_scene_published(hostile_dir: Path) -> None:
+    a = make_run(hostile_dir / "a")
+    b = make_run(hostile_dir / "b")
+    cfg_b = b.cfg.model_copy(update={"paths": b.cfg.paths.model_copy(update={"l2a_dir": a.l2a_dir})})
+    scene = a.scenes[0]
+    assert b.scenes == [scene]
+    done_a = run_scene(a.cfg, a.rd.path, scene, env=clean_env())
+    assert done_a.state == "done", done_a.reason
+    done_b = run_scene(cfg_b, b.rd.path, scene, env=clean_env())
+    assert (done_b.state, done_b.l2a) == ("done", done_a.l2a)
+    assert len(a.published()) == 2  # one product + its sidecar
+    assert b.logs(scene) == []
+    assert json.loads(b.rd.provenance_file(scene).read_text())["l2a"]["path"] == done_a.l2a
+
+
+def test_scene_published_by_another_run_while_sen2cor_ran_is_not_published_again(
+    hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import s2kit.worker as worker_mod
+
+    a = make_run(hostile_dir / "a")
+    b = make_run(hostile_dir / "b")
+    cfg_b = b.cfg.model_copy(update={"paths": b.cfg.paths.model_copy(update={"l2a_dir": a.l2a_dir})})
+    scene = a.scenes[0]
+    real_attempt = worker_mod._Task._attempt
+    other: list[SceneState] = []
+
+    def attempt_then_other_run_publishes(self: Any, attempt: int, log: Path) -> Any:
+        result = real_attempt(self, attempt, log)
+        if self.rd.path == b.rd.path and not other:  # run a finishes first, while b's Sen2Cor ran
+            other.append(run_scene(a.cfg, a.rd.path, scene, env=clean_env()))
+        return result
+
+    monkeypatch.setattr(worker_mod._Task, "_attempt", attempt_then_other_run_publishes)
+    st = run_scene(cfg_b, b.rd.path, scene, env=clean_env())
+    assert other and other[0].state == "done"
+    assert (st.state, st.l2a, st.reason) == ("done", other[0].l2a, None)
+    assert len(a.published()) == 2  # one product + its sidecar, no second L2A, no .partial-
+    assert "already published" in b.rd.log_file(scene, 1).read_text()
+    assert not b.scene_scratch(scene).exists()
+
+
+def test_full_l2a_disk_during_copy_gives_a_one_line_no_space_reason(
+    run1: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 5: copytree's shutil.Error (a list of every failed file) became a cut repr."""
+    import errno
+
+    import s2kit.worker as worker_mod
+
+    real_rename, real_copyfile = os.rename, shutil.copyfile
+    scratch = str(run1.cfg.paths.scratch_dir)
+
+    def no_cross_device(src: Any, dst: Any) -> None:
+        if str(src).startswith(scratch) and not str(dst).startswith(scratch):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(src, dst)
+
+    def disk_full(src: Any, dst: Any, **kw: Any) -> Any:
+        if ".partial-" in str(dst):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_copyfile(src, dst, **kw)
+
+    monkeypatch.setattr(worker_mod.os, "rename", no_cross_device)
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    scene = run1.scenes[0]
+    st = run_scene(run1.cfg, run1.rd.path, scene, env=clean_env())
+    reason = st.reason or ""
+    assert st.state == "failed" and reason.startswith("publish: No space left on device ("), reason
+    assert "/.partial-S2A_MSIL2A_" in reason  # where: the file of the publication that failed
+    assert ".SAFE/" in reason  # the file that failed
+    assert "(+" in reason and "more)" in reason  # every band failed: one line says how many
+    assert "\n" not in reason and "Error(" not in reason and "[Errno" not in reason
+    assert len(reason) <= 300
+    assert f"attempt 1 failed: {reason}\n" in run1.rd.log_file(scene, 1).read_text()
+    assert run1.published() == []
