@@ -186,9 +186,10 @@ def test_worker_wrote_the_failed_state_in_three_copies() -> None:
 
     from s2kit import worker
 
-    assert (
-        inspect.getsource(worker).count("started=self.task_started") == 1
-    )  # one _failed helper records failures
+    import re
+
+    # one _failed helper records failures (the "done" state of an adopted product is another write)
+    assert len(re.findall(r'_state\(\s*"failed"', inspect.getsource(worker))) == 1
 
 
 @pytest.mark.parametrize("kind, tool", [("lsf", "bsub"), ("slurm", "sbatch")])
