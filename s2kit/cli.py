@@ -227,11 +227,12 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Find every L1C, decide todo/done/skipped, check resources, write the plan."""
-    from .config import load_config
+    from .config import check_for_plan, load_config
     from .plan import make_plan
 
     with run_dir_errors():
         cfg = load_config(config)
+        check_for_plan(cfg, run_dir)
         result = make_plan(cfg, run_dir=run_dir, check_resources=not no_preflight)
     if as_json:
         typer.echo(

@@ -230,6 +230,8 @@ def test_real_slurm_hang_crash_then_resubmit_hostile_paths(
     hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slurm_env(monkeypatch)
+    # 6 s per attempt: the config refuses timeout_minutes below 1 (issue 12), the env override does not
+    monkeypatch.setenv("S2KIT_TIMEOUT_SECONDS", "6")
     cfg = batch_config(
         hostile_dir,
         9,
@@ -238,7 +240,7 @@ def test_real_slurm_hang_crash_then_resubmit_hostile_paths(
         l2a=hostile_dir / "L2A out",
         scratch=hostile_dir / "scratch dir",
         run=hostile_dir / "run 100% dir",  # a literal % in the --output path (Slurm needs %%)
-        sen2cor={"timeout_minutes": 0.1},
+        sen2cor={"timeout_minutes": 1},
         kind="slurm",
         max_concurrent=2,
         walltime="00:10",
