@@ -82,6 +82,7 @@ _WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
 # keys that name a file or folder: an empty string would silently mean the current directory
 _PATH_FIELDS = frozenset({"l1c_dirs", "l2a_dir", "dem_dir", "scratch_dir", "run_dir", "image", "install_dir"})
 
+MAX_CONFIG_BYTES = 1024 * 1024  # s2kit.toml is a few hundred bytes
 MIN_TIMEOUT_MINUTES = 1  # below a minute Sen2Cor cannot even start
 #: a job's walltime must cover one Sen2Cor attempt (timeout_minutes) plus this much for staging,
 #: publishing and validation, or the scheduler kills every task (refused at plan for lsf/slurm)
@@ -426,9 +427,15 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
 
 def load_config(path: str | os.PathLike[str]) -> BatchConfig:
     """Read and validate ``s2kit.toml``."""
+    from .errors import MetadataError
+    from .xmlsafe import read_capped_file  # lxml: imported with the validators anyway
+
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        # non-blocking, regular files only, capped: a FIFO never hangs, /dev/zero is never read
+        raw = read_capped_file(p, p, limit=MAX_CONFIG_BYTES, what="TOML config file")
+    except MetadataError as exc:
+        raise ConfigError(exc.message, p) from None
     except OSError as exc:
         raise ConfigError(f"expected a readable TOML config file, found: {exc.strerror}", p) from exc
     try:
