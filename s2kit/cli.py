@@ -332,9 +332,7 @@ def worker(
     run_dir: Annotated[
         Path, typer.Option("--run-dir", callback=_plain_text, help="Run directory written by 's2kit plan'.")
     ],
-    batch: Annotated[
-        str, typer.Option("--batch", callback=_plain_text, help="Batch file batches/<NAME>.txt.")
-    ] = "all",
+    batch: Annotated[str, typer.Option("--batch", help="Batch file batches/<NAME>.txt.")] = "all",
     index: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
@@ -535,7 +533,6 @@ def submit(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--batch",
-            callback=_plain_text,
             help="Batch file batches/<NAME>.txt to submit (default: the latest plan's batch).",
         ),
     ] = None,
