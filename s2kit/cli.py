@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -157,11 +158,50 @@ def _dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
 
+def _plain_text(ctx: Any, param: Any, value: Any) -> Any:
+    """Option callback: a path or name with a control character is refused at parse (issue 12, 11).
+
+    A newline in ``--out``/``--run-dir``/... would end a job-script line or split a log line.
+    """
+    from .errors import UsageError
+    from .text import control_character
+
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for item in values:
+        if item is None:
+            continue
+        problem = control_character(os.fspath(item) if isinstance(item, os.PathLike) else str(item))
+        if problem:
+            raise UsageError(f"{param.opts[0]}: {problem}")
+    return value
+
+
+def _number(low: float, high: float, *, low_open: bool = False, unit: str = "") -> Any:
+    """An option callback refusing nan, inf and values outside [*low*, *high*] (issue 12, finding 4)."""
+
+    def check(ctx: Any, param: Any, value: Any) -> Any:
+        from .errors import UsageError
+
+        if value is None:
+            return value
+        above = value > low if low_open else value >= low
+        if not (math.isfinite(value) and above and value <= high):
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            finite = "finite, " if isinstance(value, float) else ""
+            raise UsageError(f"expected {param.opts[0]} {finite}{bound} and <= {high:g}{unit}, found {value}")
+        return value
+
+    return check
+
+
 # --------------------------------------------------------------------------- options shared by commands
 # One declaration per option that several commands take with the same meaning and help text.
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 _JsonStableOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (stable keys).")]
-_TilesOpt = Annotated[list[str], typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable.")]
+_TilesOpt = Annotated[
+    list[str],
+    typer.Option("--tile", callback=_plain_text, help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable."),
+]
 
 
 # --------------------------------------------------------------------------- inspect / validate
@@ -194,14 +234,16 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="L2A products (.SAFE dirs or .SAFE.zip).")],
     expect_sen2cor: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--expect-sen2cor", help="Require this Sen2Cor version, e.g. 2.9."),
+        typer.Option(
+            "--expect-sen2cor", callback=_plain_text, help="Require this Sen2Cor version, e.g. 2.9."
+        ),
     ] = None,
     consistency: Annotated[
         bool, typer.Option("--consistency", help="Also require one baseline and one Sen2Cor version.")
     ] = False,
     json_out: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--json", help="Write the JSON report to FILE ('-' for stdout)."),
+        typer.Option("--json", callback=_plain_text, help="Write the JSON report to FILE ('-' for stdout)."),
     ] = None,
 ) -> None:
     """Validate L2A products; exit 0 when clean, 1 on any error finding, 2 on usage errors."""
@@ -222,10 +264,14 @@ def validate(
 # --------------------------------------------------------------------------- plan (issue 5)
 @app.command()
 def plan(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The batch config (s2kit.toml).")],
+    config: Annotated[
+        Path, typer.Option("--config", "-c", callback=_plain_text, help="The batch config (s2kit.toml).")
+    ],
     run_dir: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--run-dir", help="Run directory (default: paths.run_dir of the config)."),
+        typer.Option(
+            "--run-dir", callback=_plain_text, help="Run directory (default: paths.run_dir of the config)."
+        ),
     ] = None,
     no_preflight: Annotated[
         bool, typer.Option("--no-preflight", help="Skip the free-disk and node-memory checks.")
@@ -233,11 +279,12 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Find every L1C, decide todo/done/skipped, check resources, write the plan."""
-    from .config import load_config
+    from .config import check_for_plan, load_config
     from .plan import make_plan
 
     with run_dir_errors():
         cfg = load_config(config)
+        check_for_plan(cfg, run_dir)
         result = make_plan(cfg, run_dir=run_dir, check_resources=not no_preflight)
     if as_json:
         typer.echo(
@@ -288,16 +335,22 @@ def _empty_plan_hint(cfg: Any) -> str:
 # --------------------------------------------------------------------------- worker (issue 5)
 @app.command()
 def worker(
-    run_dir: Annotated[Path, typer.Option("--run-dir", help="Run directory written by 's2kit plan'.")],
+    run_dir: Annotated[
+        Path, typer.Option("--run-dir", callback=_plain_text, help="Run directory written by 's2kit plan'.")
+    ],
     batch: Annotated[str, typer.Option("--batch", help="Batch file batches/<NAME>.txt.")] = "all",
     index: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
             "--index",
+            callback=_number(0, 100_000_000),
             help="Line of the batch (0-based). Default: $SLURM_ARRAY_TASK_ID, else $LSB_JOBINDEX - 1.",
         ),
     ] = None,
-    offset: Annotated[int, typer.Option("--offset", help="Added to the index (array chunks).")] = 0,
+    offset: Annotated[
+        int,
+        typer.Option("--offset", callback=_number(0, 100_000_000), help="Added to the index (array chunks)."),
+    ] = 0,
 ) -> None:
     """Process one scene of a batch (what each array task runs).
 
@@ -331,23 +384,35 @@ def _absolute_dem_dir(path: str | None) -> str | None:
 @gipp_app.command("render")
 def gipp_render(
     out: Annotated[
-        Path, typer.Option("--out", help="Directory for the four GIPP files, e.g. $SEN2COR_HOME/cfg.")
+        Path,
+        typer.Option(
+            "--out", callback=_plain_text, help="Directory for the four GIPP files, e.g. $SEN2COR_HOME/cfg."
+        ),
     ],
-    sen2cor: Annotated[str, typer.Option("--sen2cor", help="Sen2Cor version: 2.9, 2.10 or 2.11.")] = "2.9",
+    sen2cor: Annotated[
+        str, typer.Option("--sen2cor", callback=_plain_text, help="Sen2Cor version: 2.9, 2.10 or 2.11.")
+    ] = "2.9",
     dem_dir: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--dem-dir", help="Folder with srtm_XX_YY.zip tiles: DEM_Directory and DEM_Reference."),
+        typer.Option(
+            "--dem-dir",
+            callback=_plain_text,
+            help="Folder with srtm_XX_YY.zip tiles: DEM_Directory and DEM_Reference.",
+        ),
     ] = None,
     threads: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
             "--threads",
             metavar="N|AUTO",
+            callback=_plain_text,
             help="Nr_Threads. Default: the cores LSF/Slurm allocated (capped to the version's maximum), "
             "1 outside a job.",
         ),
     ] = None,
-    baseline: Annotated[str, typer.Option("--baseline", help="Baseline_Version of the PB GIPP.")] = "03.00",
+    baseline: Annotated[
+        str, typer.Option("--baseline", callback=_plain_text, help="Baseline_Version of the PB GIPP.")
+    ] = "03.00",
     force_exit: Annotated[
         Optional[bool],  # noqa: UP045
         typer.Option(
@@ -360,6 +425,7 @@ def gipp_render(
         typer.Option(
             "--set",
             metavar="NAME=VALUE",
+            callback=_plain_text,
             help="Set one element, addressed by tag name or XPath (must match exactly one). Repeatable.",
         ),
     ] = None,
@@ -388,7 +454,11 @@ def gipp_check(
     files: Annotated[list[Path], typer.Argument(help="GIPP files: L2A_GIPP, L2A_PB/CAL_SC/CAL_AC_GIPP.")],
     sen2cor: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--sen2cor", help="Check as this Sen2Cor version (default: detect from the file)."),
+        typer.Option(
+            "--sen2cor",
+            callback=_plain_text,
+            help="Check as this Sen2Cor version (default: detect from the file).",
+        ),
     ] = None,
     as_json: _JsonOpt = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
@@ -419,7 +489,9 @@ def gipp_diff(
     file: Annotated[Path, typer.Argument(help="A GIPP file.")],
     sen2cor: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--sen2cor", help="Diff against this version's template (default: detect)."),
+        typer.Option(
+            "--sen2cor", callback=_plain_text, help="Diff against this version's template (default: detect)."
+        ),
     ] = None,
     as_json: _JsonOpt = False,
 ) -> None:
@@ -438,11 +510,20 @@ def gipp_diff(
 # --------------------------------------------------------------------------- submit/status/resubmit (issue 5)
 _ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--config", "-c", help="The batch config (s2kit.toml); its paths.run_dir is the run dir."),
+    typer.Option(
+        "--config",
+        "-c",
+        callback=_plain_text,
+        help="The batch config (s2kit.toml); its paths.run_dir is the run dir.",
+    ),
 ]
 _RunDirOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--run-dir", help="Run directory written by 's2kit plan' (uses its config.json snapshot)."),
+    typer.Option(
+        "--run-dir",
+        callback=_plain_text,
+        help="Run directory written by 's2kit plan' (uses its config.json snapshot).",
+    ),
 ]
 
 
@@ -457,7 +538,8 @@ def submit(
     batch: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--batch", help="Batch file batches/<NAME>.txt to submit (default: the latest plan's batch)."
+            "--batch",
+            help="Batch file batches/<NAME>.txt to submit (default: the latest plan's batch).",
         ),
     ] = None,
     dry_run: Annotated[
@@ -489,7 +571,14 @@ def status(
     watch: Annotated[
         bool, typer.Option("--watch", help="Refresh with a progress bar until nothing is pending/running.")
     ] = False,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between --watch refreshes.")] = 5.0,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval",
+            callback=_number(0, 86400, low_open=True, unit=" seconds"),
+            help="Seconds between --watch refreshes.",
+        ),
+    ] = 5.0,
 ) -> None:
     """Counts per state and tile, failures with reasons and logs, jobs and their scheduler state."""
     from .batch import load_target
@@ -568,21 +657,34 @@ _CGIAR_SRTM_URL = "http://srtm.csi.cgiar.org/wp-content/uploads/files/srtm_5x5/T
 @dem_app.command("prepare")
 def dem_prepare(
     tiles: _TilesOpt,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", callback=_plain_text, help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip."),
+    ],
     source: Annotated[
         str,
         typer.Option(
             "--source",
+            callback=_plain_text,
             help="Folder (or mirror folder) of srtm_XX_YY.zip files, or a base URL. "
             "Default: the CGIAR URL of Sen2Cor 2.9's L2A_GIPP.xml.",
         ),
     ] = _CGIAR_SRTM_URL,
     margin_m: Annotated[
-        float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
+        float,
+        typer.Option(
+            "--margin-m",
+            callback=_number(0, 100_000, unit=" m"),
+            help="Margin around the 109.8 km tile, metres.",
+        ),
     ] = 2000.0,
     cache: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--cache", help="Download cache with manifest.json (default: <out>/.cache/srtm)."),
+        typer.Option(
+            "--cache",
+            callback=_plain_text,
+            help="Download cache with manifest.json (default: <out>/.cache/srtm).",
+        ),
     ] = None,
     allow_missing: Annotated[
         bool,
@@ -591,8 +693,17 @@ def dem_prepare(
     force: Annotated[
         bool, typer.Option("--force", help="Prepare again even if the set is up to date.")
     ] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="HTTP read timeout, seconds.")] = 120.0,
-    retries: Annotated[int, typer.Option("--retries", help="HTTP retries per request.")] = 5,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            callback=_number(0, 86400, low_open=True, unit=" seconds"),
+            help="HTTP read timeout, seconds.",
+        ),
+    ] = 120.0,
+    retries: Annotated[
+        int, typer.Option("--retries", callback=_number(0, 100), help="HTTP retries per request.")
+    ] = 5,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Report each source tile on stderr.")
     ] = False,
@@ -647,14 +758,19 @@ def dem_check(
 def dem_footprint(
     tile: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--tile", help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable."),
+        typer.Option("--tile", callback=_plain_text, help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable."),
     ] = None,
     old_tiles: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Argument(metavar="TILE", help="Deprecated: tiles as arguments; use --tile.", hidden=True),
     ] = None,
     margin_m: Annotated[
-        float, typer.Option("--margin-m", help="Margin around the 109.8 km tile, metres.")
+        float,
+        typer.Option(
+            "--margin-m",
+            callback=_number(0, 100_000, unit=" m"),
+            help="Margin around the 109.8 km tile, metres.",
+        ),
     ] = 2000.0,
     as_json: _JsonOpt = False,
 ) -> None:
@@ -690,20 +806,30 @@ def dem_footprint(
 def aux_esacci(
     source: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--source", help="ESACCI-LC-L4-ALL-FOR-SEN2COR.zip: a file or an http(s) URL."),
+        typer.Option(
+            "--source",
+            callback=_plain_text,
+            help="ESACCI-LC-L4-ALL-FOR-SEN2COR.zip: a file or an http(s) URL.",
+        ),
     ] = None,
     dest: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--dest", help="Sen2Cor's aux_data folder to install into."),
+        typer.Option("--dest", callback=_plain_text, help="Sen2Cor's aux_data folder to install into."),
     ] = None,
     check: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--check", help="Only verify this aux_data folder; exit 1 on errors."),
+        typer.Option(
+            "--check", callback=_plain_text, help="Only verify this aux_data folder; exit 1 on errors."
+        ),
     ] = None,
     deep: Annotated[bool, typer.Option("--deep", help="--check: also compare SHA-256 checksums.")] = False,
     cache: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--cache", help="Keep the downloaded archive here (default: deleted after install)."),
+        typer.Option(
+            "--cache",
+            callback=_plain_text,
+            help="Keep the downloaded archive here (default: deleted after install).",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Install again even if up to date.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="--check: print one JSON document.")] = False,
@@ -766,43 +892,69 @@ def container_build(
     esacci: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--esacci", help="ESACCI-LC-L4-ALL-FOR-SEN2COR.zip: a file or an http(s) URL (required)."
+            "--esacci",
+            callback=_plain_text,
+            help="ESACCI-LC-L4-ALL-FOR-SEN2COR.zip: a file or an http(s) URL (required).",
         ),
     ] = None,
     definition: Annotated[
-        Path, typer.Option("--def", help="The definition file (inside an s2kit checkout).")
+        Path,
+        typer.Option("--def", callback=_plain_text, help="The definition file (inside an s2kit checkout)."),
     ] = Path("containers/sen2cor.def"),
     out: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--out", help="Image to write (default: sen2cor-<version>.sif)."),
+        typer.Option("--out", callback=_plain_text, help="Image to write (default: sen2cor-<version>.sif)."),
     ] = None,
-    sen2cor_version: Annotated[str, typer.Option("--sen2cor-version", help="2.9, 2.10 or 2.11.")] = "2.9",
+    sen2cor_version: Annotated[
+        str, typer.Option("--sen2cor-version", callback=_plain_text, help="2.9, 2.10 or 2.11.")
+    ] = "2.9",
     installer: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--installer", help="Sen2Cor installer: a file or a URL (default: ESA's URL)."),
+        typer.Option(
+            "--installer",
+            callback=_plain_text,
+            help="Sen2Cor installer: a file or a URL (default: ESA's URL).",
+        ),
     ] = None,
     installer_sha256: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--installer-sha256", help="Expected sha256 of the installer (else checksums.tsv/lock)."
+            "--installer-sha256",
+            callback=_plain_text,
+            help="Expected sha256 of the installer (else checksums.tsv/lock).",
         ),
     ] = None,
     mirror: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--mirror", help="Debian mirror for debootstrap (e.g. a snapshot.debian.org URL)."),
+        typer.Option(
+            "--mirror",
+            callback=_plain_text,
+            help="Debian mirror for debootstrap (e.g. a snapshot.debian.org URL).",
+        ),
     ] = None,
     bootstrap: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--bootstrap", help="Base bootstrap agent: debootstrap (default), docker, localimage."),
+        typer.Option(
+            "--bootstrap",
+            callback=_plain_text,
+            help="Base bootstrap agent: debootstrap (default), docker, localimage.",
+        ),
     ] = None,
     from_image: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--from", help="Base for docker/localimage, e.g. debian:bookworm-slim@sha256:..."),
+        typer.Option(
+            "--from",
+            callback=_plain_text,
+            help="Base for docker/localimage, e.g. debian:bookworm-slim@sha256:...",
+        ),
     ] = None,
     build_arg: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option(
-            "--build-arg", metavar="KEY=VALUE", help="Another build argument of the def. Repeatable."
+            "--build-arg",
+            metavar="KEY=VALUE",
+            callback=_plain_text,
+            help="Another build argument of the def. Repeatable.",
         ),
     ] = None,
     apptainer: _ApptainerOpt = None,
@@ -810,13 +962,18 @@ def container_build(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing image.")] = False,
     lock: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--lock", help="TOFU lock file (default: containers/sen2cor.lock next to the def)."),
+        typer.Option(
+            "--lock",
+            callback=_plain_text,
+            help="TOFU lock file (default: containers/sen2cor.lock next to the def).",
+        ),
     ] = None,
     no_lock: Annotated[bool, typer.Option("--no-lock", help="Neither read nor write the lock.")] = False,
     ca_bundle: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
             "--ca-bundle",
+            callback=_plain_text,
             help="PEM bundle the build's downloads trust (TLS proxies); 'none' for none. "
             "Default: $PIP_CERT, $SSL_CERT_FILE, $REQUESTS_CA_BUNDLE or $CURL_CA_BUNDLE.",
         ),
@@ -902,9 +1059,9 @@ def container_labels(
 @container_app.command("lock")
 def container_lock(
     image: Annotated[Path, typer.Argument(help="A .sif built by 's2kit container build'.")],
-    lock: Annotated[Path, typer.Option("--lock", help="The lock file to update.")] = Path(
-        "containers/sen2cor.lock"
-    ),
+    lock: Annotated[
+        Path, typer.Option("--lock", callback=_plain_text, help="The lock file to update.")
+    ] = Path("containers/sen2cor.lock"),
     apptainer: _ApptainerOpt = None,
 ) -> None:
     """Record the installer sha256 of an existing image in the lock (trust on first use)."""
@@ -923,40 +1080,70 @@ def container_lock(
 @app.command()
 def fetch(
     tiles: _TilesOpt,
-    start: Annotated[str, typer.Option("--start", help="First sensing date, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last sensing date, YYYY-MM-DD (inclusive).")],
-    out: Annotated[Path, typer.Option("--out", help="L1C folder: products appear here only complete.")],
+    start: Annotated[
+        str, typer.Option("--start", callback=_plain_text, help="First sensing date, YYYY-MM-DD.")
+    ],
+    end: Annotated[
+        str, typer.Option("--end", callback=_plain_text, help="Last sensing date, YYYY-MM-DD (inclusive).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", callback=_plain_text, help="L1C folder: products appear here only complete."),
+    ],
     max_cloud: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option("--max-cloud", help="Skip products with more cloud cover (percent)."),
     ] = None,
     max_baseline: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--max-baseline", help="Skip processing baselines above this, e.g. 03.01."),
+        typer.Option(
+            "--max-baseline", callback=_plain_text, help="Skip processing baselines above this, e.g. 03.01."
+        ),
     ] = None,
     source: Annotated[
-        str, typer.Option("--source", help="gcs (Google's public bucket) or cdse (Copernicus Data Space).")
+        str,
+        typer.Option(
+            "--source",
+            callback=_plain_text,
+            help="gcs (Google's public bucket) or cdse (Copernicus Data Space).",
+        ),
     ] = "gcs",
     base_url: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--base-url", help="Use this server instead of the source's (a mirror, a test server)."),
+        typer.Option(
+            "--base-url",
+            callback=_plain_text,
+            help="Use this server instead of the source's (a mirror, a test server).",
+        ),
     ] = None,
     index: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
             "--index",
             metavar="bucket|FILE|URL",
+            callback=_plain_text,
             help="gcs: select from index.csv.gz (tile, date, cloud) instead of listing the tiles; "
             "'bucket' downloads the bucket's own (cached in OUT/.s2kit-fetch).",
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel downloads.")] = 8,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", callback=_number(1, 256), help="Parallel downloads.")
+    ] = 8,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show products, total size and what is skipped; write nothing.")
     ] = False,
     as_json: _JsonStableOpt = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="HTTP read timeout, seconds.")] = 120.0,
-    retries: Annotated[int, typer.Option("--retries", help="HTTP retries per request.")] = 5,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            callback=_number(0, 86400, low_open=True, unit=" seconds"),
+            help="HTTP read timeout, seconds.",
+        ),
+    ] = 120.0,
+    retries: Annotated[
+        int, typer.Option("--retries", callback=_number(0, 100), help="HTTP retries per request.")
+    ] = 5,
 ) -> None:
     """Download L1C products (verified, resumable) and recreate the folders Sen2Cor needs.
 
@@ -1015,18 +1202,29 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by 's2kit plan'.")],
     out: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--out", help="HTML file to write (default: RUN_DIR/report.html)."),
+        typer.Option(
+            "--out", callback=_plain_text, help="HTML file to write (default: RUN_DIR/report.html)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Also print the report's facts as one JSON document.")
     ] = False,
     no_quicklooks: Annotated[bool, typer.Option("--no-quicklooks", help="Make no thumbnails.")] = False,
-    size: Annotated[int, typer.Option("--thumb-size", help="Longest side of a quicklook, px.")] = 128,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes rendering quicklooks.")] = 2,
+    size: Annotated[
+        int,
+        typer.Option(
+            "--thumb-size", callback=_number(8, 4096, unit=" px"), help="Longest side of a quicklook, px."
+        ),
+    ] = 128,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", callback=_number(1, 256), help="Processes rendering quicklooks.")
+    ] = 2,
     compare_json: Annotated[
         Optional[list[Path]],  # noqa: UP045
         typer.Option(
-            "--compare", help="A 's2kit compare' JSON to include (RUN_DIR/compare/*.json always are)."
+            "--compare",
+            callback=_plain_text,
+            help="A 's2kit compare' JSON to include (RUN_DIR/compare/*.json always are).",
         ),
     ] = None,
 ) -> None:
@@ -1066,6 +1264,7 @@ def stac(
         Path,
         typer.Option(
             "--out",
+            callback=_plain_text,
             help="Folder for collection.json and the Items (OUT/<id>/<id>.json); always the folder "
             "named, also when its name ends in .SAFE.",
         ),
@@ -1074,6 +1273,7 @@ def stac(
         Optional[Path],  # noqa: UP045
         typer.Option(
             "--schemas",
+            callback=_plain_text,
             help="Extra local schema copies, laid out like their URLs "
             "(DIR/stac-extensions.github.io/eo/v1.1.0/schema.json); one there replaces the official "
             "schema s2kit ships for that URL. Default: $S2KIT_STAC_SCHEMAS.",
@@ -1105,11 +1305,17 @@ def compare(
     ] = None,
     band: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--band", help="Compare only this band (B02, B8A, ...). Repeatable."),
+        typer.Option(
+            "--band", callback=_plain_text, help="Compare only this band (B02, B8A, ...). Repeatable."
+        ),
     ] = None,
     out: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--out", help="Write the JSON here (RUN_DIR/compare/NAME.json shows it in the report)."),
+        typer.Option(
+            "--out",
+            callback=_plain_text,
+            help="Write the JSON here (RUN_DIR/compare/NAME.json shows it in the report).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON instead of the table.")] = False,
 ) -> None:
@@ -1274,7 +1480,7 @@ def main() -> None:
             message = ""
         shown = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         details = (
-            f"details in {display_path(log)}"
+            f"details in {_printable(display_path(log))}"  # XDG_STATE_HOME may hold a newline
             if log is not None
             else "no crash log could be written; run with S2KIT_DEBUG=1 for the traceback"
         )

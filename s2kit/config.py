@@ -63,7 +63,7 @@ from .text import batch_name_problem as batch_name_problem  # re-exported (s2kit
 from .text import control_character as control_character
 from .text import printable as printable
 from .tile_names import TileError, normalize_tile
-from .versions import DEFAULT_VERSION, Sen2CorVersion
+from .versions import BASELINE_GATE, DEFAULT_VERSION, Sen2CorVersion
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,6 +82,11 @@ _WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
 # keys that name a file or folder: an empty string would silently mean the current directory
 _PATH_FIELDS = frozenset({"l1c_dirs", "l2a_dir", "dem_dir", "scratch_dir", "run_dir", "image", "install_dir"})
 
+MAX_CONFIG_BYTES = 1024 * 1024  # s2kit.toml is a few hundred bytes
+MIN_TIMEOUT_MINUTES = 1  # below a minute Sen2Cor cannot even start
+#: a job's walltime must cover one Sen2Cor attempt (timeout_minutes) plus this much for staging,
+#: publishing and validation, or the scheduler kills every task (refused at plan for lsf/slurm)
+WALLTIME_MARGIN_MINUTES = 5
 MAX_MEMORY_GB = 16 * 1024  # 16 TiB per task: more than any node has
 MAX_MINUTES = 30 * 24 * 60  # 30 days: walltime and the Sen2Cor timeout
 MAX_CONCURRENT = 100_000
@@ -158,12 +163,53 @@ class _Strict(BaseModel):
         return value
 
 
+def _real(path: Path) -> str:
+    """*path* with the symlinks of its existing part resolved (a loop: the path as written)."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, RuntimeError, ValueError):
+        return os.path.normpath(os.path.abspath(path))
+
+
+def _inside(inner: str, outer: str) -> bool:
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+
+
+def overlap_problem(l1c_dirs: list[Path], outputs: dict[str, Path]) -> str | None:
+    """One line when an output folder (*outputs*: key -> path) equals or nests with an l1c_dir.
+
+    s2kit never writes into the L1C store (issue 12, finding 8): products, the run dir or scratch
+    inside it would land among the inputs (and staging would recurse); the store inside an output
+    folder would be written over. Symlinks are resolved where the paths exist.
+    """
+    for i, l1c in enumerate(l1c_dirs):
+        store = _real(l1c)
+        for key, out in outputs.items():
+            where = _real(out)
+            if _inside(where, store) or _inside(store, where):
+                how = "equal to" if where == store else ("inside" if _inside(where, store) else "containing")
+                return (
+                    f"expected {key} outside every l1c_dir (s2kit never writes into the L1C store), "
+                    f"found {key} {printable(str(out))} {how} l1c_dirs[{i}] {printable(str(l1c))}"
+                )
+    return None
+
+
 class PathsConfig(_Strict):
     l1c_dirs: list[Path] = Field(min_length=1)
     l2a_dir: Path
     dem_dir: Path | None = None
     scratch_dir: Path
     run_dir: Path
+
+    @model_validator(mode="after")
+    def _outputs_outside_the_store(self) -> PathsConfig:
+        problem = overlap_problem(
+            self.l1c_dirs, {"l2a_dir": self.l2a_dir, "scratch_dir": self.scratch_dir, "run_dir": self.run_dir}
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class Sen2CorConfig(_Strict):
@@ -173,7 +219,7 @@ class Sen2CorConfig(_Strict):
     install_dir: Path | None = None
     resolution: Literal[10, 20, 60] | None = 60
     baseline: str = "03.00"
-    timeout_minutes: float = Field(default=90, gt=0)
+    timeout_minutes: float = Field(default=90)
     retries: int = Field(default=1, ge=0, le=10)
     apptainer: str = "apptainer"
     #: "srtm": every scene needs its tile's DEM folder paths.dem_dir/<tile>/ (plan skips a scene
@@ -183,9 +229,30 @@ class Sen2CorConfig(_Strict):
     @field_validator("baseline")
     @classmethod
     def _baseline(cls, v: str) -> str:
-        if not re.fullmatch(r"\d{2}\.\d{2}", v):
+        if not re.fullmatch(r"[0-9]{2}\.[0-9]{2}", v):
             raise ValueError(f"expected a processing baseline like '03.00', found {v!r}")
         return v
+
+    @field_validator("timeout_minutes")
+    @classmethod
+    def _timeout(cls, v: float) -> float:
+        # below a minute Sen2Cor cannot even start: every scene would fail 'timeout'
+        if not v >= MIN_TIMEOUT_MINUTES:
+            raise ValueError(f"expected at least {MIN_TIMEOUT_MINUTES} minute, found {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _baseline_for_version(self) -> Sen2CorConfig:
+        gate = BASELINE_GATE.get(self.version)
+        m = re.fullmatch(r"([0-9]{2})\.([0-9]{2})", self.baseline)
+        if gate is not None and m and (int(m[1]), int(m[2])) >= gate:
+            raise ValueError(
+                f"expected a baseline below {gate[0]:02d}.{gate[1]:02d} with Sen2Cor {self.version}, found "
+                f"{self.baseline!r} (Sen2Cor {self.version} ignores the radiometric offset baselines "
+                f">= {gate[0]:02d}.{gate[1]:02d} declare: every product would fail offset-mismatch; "
+                "use Sen2Cor 2.10 or later)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _runtime_needs(self) -> Sen2CorConfig:
@@ -272,6 +339,47 @@ class BatchConfig(_Strict):
         return self.model_dump(mode="json")
 
 
+def walltime_problem(cfg: BatchConfig) -> str | None:
+    """One line when a job's walltime cannot hold one Sen2Cor attempt plus the margin."""
+    need = cfg.sen2cor.timeout_minutes + WALLTIME_MARGIN_MINUTES
+    have = cfg.scheduler.walltime_minutes
+    if have >= need:
+        return None
+    return (
+        f"key 'scheduler.walltime': expected at least sen2cor.timeout_minutes + {WALLTIME_MARGIN_MINUTES} "
+        f"minutes ({need:g}) with kind '{cfg.scheduler.kind}', found {cfg.scheduler.walltime!r} "
+        f"({have} minutes): the scheduler would kill every task before Sen2Cor's timeout"
+    )
+
+
+def check_for_plan(cfg: BatchConfig, run_dir: Path | None = None) -> None:
+    """What ``s2kit plan`` refuses before writing anything (issue 12, findings 6 and 8).
+
+    A walltime that cannot hold one attempt (lsf/slurm); an ``--run-dir`` inside the L1C store;
+    an l2a_dir, scratch_dir or run dir that exists but is not a directory (or is a symlink loop).
+    """
+    if cfg.scheduler.kind in ("lsf", "slurm"):
+        problem = walltime_problem(cfg)
+        if problem:
+            raise ConfigError(problem, cfg.source)
+    outputs = {"l2a_dir": cfg.paths.l2a_dir, "scratch_dir": cfg.paths.scratch_dir}
+    if run_dir is not None:
+        problem = overlap_problem(cfg.paths.l1c_dirs, {"--run-dir": run_dir})
+        if problem:
+            raise ConfigError(problem, cfg.source)
+        outputs["--run-dir"] = run_dir
+    else:
+        outputs["run_dir"] = cfg.paths.run_dir
+    for key, path in outputs.items():
+        if os.path.lexists(path) and not os.path.isdir(path):
+            try:
+                os.stat(path)
+                found = "a file, not a directory"
+            except OSError as exc:
+                found = exc.strerror or "an unreadable path"
+            raise ConfigError(f"expected {key} to be a directory, found {found}", printable(str(path)))
+
+
 def _resolve(base: Path, value: Any) -> Any:
     if isinstance(value, str) and value.strip():  # blank: refused by the validators
         # '~' is expanded; environment variables are not (a path may contain '$', and a
@@ -319,9 +427,15 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
 
 def load_config(path: str | os.PathLike[str]) -> BatchConfig:
     """Read and validate ``s2kit.toml``."""
+    from .errors import MetadataError
+    from .xmlsafe import read_capped_file  # lxml: imported with the validators anyway
+
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        # non-blocking, regular files only, capped: a FIFO never hangs, /dev/zero is never read
+        raw = read_capped_file(p, p, limit=MAX_CONFIG_BYTES, what="TOML config file")
+    except MetadataError as exc:
+        raise ConfigError(exc.message, p) from None
     except OSError as exc:
         raise ConfigError(f"expected a readable TOML config file, found: {exc.strerror}", p) from exc
     try:

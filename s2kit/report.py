@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 import statistics
 from collections import Counter
@@ -43,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import InputError, S2kitError, display_path
-from .fsutil import atomic_write_text, read_json_object
+from .errors import InputError, MetadataError, S2kitError, display_path
+from .fsutil import atomic_write_text
 from .provenance import Provenance
 from .runs import RunDir, writing
 from .status import STATUSES, run_status
@@ -110,6 +111,27 @@ def _stats(values: Sequence[float]) -> dict[str, float] | None:
         "max": round(max(values), 3),
         "total": round(sum(values), 3),
     }
+
+
+#: a 's2kit compare' JSON is a few kB; --compare names a user path, read through the capped reader
+MAX_COMPARE_BYTES = 4 * 1024 * 1024
+
+
+def _read_comparison(path: Path) -> dict[str, Any] | None:
+    """A JSON object from *path*; a FIFO, device or oversized file is refused, never read (issue 12)."""
+    from .xmlsafe import read_capped_file
+
+    try:
+        data = read_capped_file(path, path, limit=MAX_COMPARE_BYTES, what="JSON comparison file")
+    except MetadataError as exc:
+        raise InputError(exc.message, path) from None
+    except OSError:
+        return None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 # --------------------------------------------------------------------------- provenance
@@ -360,7 +382,7 @@ def build_report(
     comparisons = []
     files = sorted((rd.path / "compare").glob("*.json")) + [Path(f) for f in compare_files]
     for f in dict.fromkeys(files):
-        doc = read_json_object(f)
+        doc = _read_comparison(f)
         if doc is None or doc.get("schema") != "s2kit-compare/1":
             raise InputError("expected a JSON comparison written by 's2kit compare', found something else", f)
         doc = dict(doc)

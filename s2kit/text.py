@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CONTROL_RE", "batch_name_problem", "control_character", "printable"]
+__all__ = ["CONTROL_RE", "batch_name_problem", "control_character", "escaped", "printable"]
 
 # Control characters: C0, DEL, C1 and the Unicode line and paragraph separators (a newline in
 # a path would end a #SBATCH/#BSUB line, and bash would run the rest as a command).
@@ -26,6 +26,11 @@ def control_character(text: str) -> str | None:
 def printable(text: str) -> str:
     """*text* with every control character replaced by ``?`` (for text s2kit does not control)."""
     return CONTROL_RE.sub("?", text)
+
+
+def escaped(text: str) -> str:
+    """*text* with every control character written as its escape (``\\n``, ``\\x1b``): one line, readable."""
+    return CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 _BATCH_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")

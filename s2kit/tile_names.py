@@ -13,7 +13,7 @@ from .errors import InputError
 __all__ = ["TileError", "normalize_tile"]
 
 # zone, latitude band (C-X without I/O), column letter, row letter
-_TILE_RE = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])\Z")
+_TILE_RE = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])\Z", re.ASCII)
 # MGRS 100 km column letters cycle with the zone (zone % 3 == 1: A-H, 2: J-R, 0: S-Z)
 _COLUMN_SETS = {1: "ABCDEFGH", 2: "JKLMNPQR", 0: "STUVWXYZ"}
 

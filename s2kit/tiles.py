@@ -60,7 +60,7 @@ SRTM_COLUMNS = 72
 SRTM_ROWS = 24
 DENSIFY_POINTS = 21
 
-_SRTM_RE = re.compile(r"^srtm_(\d{2})_(\d{2})\Z")
+_SRTM_RE = re.compile(r"^srtm_(\d{2})_(\d{2})\Z", re.ASCII)
 
 
 @dataclass(frozen=True)

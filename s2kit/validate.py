@@ -41,6 +41,7 @@ from . import findings
 from .errors import InputError, MetadataError, display_path
 from .findings import Severity
 from .safe import Product, ProductMetadata, baseline_key, open_product, parse_product_name
+from .text import escaped
 from .versions import version_prefix as normalise_sen2cor_version
 
 __all__ = [
@@ -388,4 +389,5 @@ def format_report(report: ValidationReport) -> str:
         f"{len(report.products)} product(s), {sum(p.valid for p in report.products)} valid, "
         f"{report.errors} error(s), {report.warnings} warning(s)"
     )
-    return "\n".join(lines)
+    # a path or message with a newline stays one line per finding (issue 12, finding 11)
+    return "\n".join(escaped(line) for line in lines)

@@ -105,7 +105,7 @@ SEN2COR_VERSION_FORMS: Mapping[str, str] = {
     "21202": "02.12.02",  # real: PB 05.11 ESA L2A
     "21203": "02.12.03",
 }
-_DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})\Z")
+_DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})\Z", re.ASCII)
 
 
 def sen2cor_version_from_gipp(version_attr: str | None) -> str | None:

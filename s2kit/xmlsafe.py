@@ -59,10 +59,18 @@ def _size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def too_large(found: int, source: str | os.PathLike[str], how: str = "") -> MetadataTooLargeError:
-    """The one-line refusal for a metadata document above the cap (*found* is a lower bound)."""
+def too_large(
+    found: int,
+    source: str | os.PathLike[str],
+    how: str = "",
+    *,
+    limit: int | None = None,
+    what: str = "metadata",
+) -> MetadataTooLargeError:
+    """The one-line refusal for a document above the cap (*found* is a lower bound)."""
+    limit = MAX_METADATA_BYTES if limit is None else limit
     return MetadataTooLargeError(
-        f"expected metadata ≤ {_cap_text(MAX_METADATA_BYTES)}, found ≥ {_size_text(found)}{how}", source
+        f"expected {what} ≤ {_cap_text(limit)}, found ≥ {_size_text(found)}{how}", source
     )
 
 
@@ -72,13 +80,19 @@ def check_declared_size(size: int, source: str | os.PathLike[str]) -> None:
         raise too_large(size, source)
 
 
-def read_capped(fh: IO[bytes], source: str | os.PathLike[str]) -> bytes:
-    """Read *fh* to its end, but never more than ``MAX_METADATA_BYTES + 1`` bytes.
+def read_capped(
+    fh: IO[bytes],
+    source: str | os.PathLike[str],
+    *,
+    limit: int | None = None,
+    what: str = "metadata",
+) -> bytes:
+    """Read *fh* to its end, but never more than ``limit + 1`` bytes (default: the metadata cap).
 
     Works on a decompressing stream (``ZipFile.open``): at most the cap is ever
     decompressed and held, whatever the member header claims.
     """
-    limit = MAX_METADATA_BYTES
+    limit = MAX_METADATA_BYTES if limit is None else limit
     chunks: list[bytes] = []
     got = 0
     while got <= limit:
@@ -88,30 +102,41 @@ def read_capped(fh: IO[bytes], source: str | os.PathLike[str]) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     if got > limit:
-        raise too_large(got, source, " when read")
+        raise too_large(got, source, " when read", limit=limit, what=what)
     return b"".join(chunks)
 
 
-def read_capped_file(path: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> bytes:
-    """The bytes of the regular file *path*, refused above the cap before anything is read.
+def read_capped_file(
+    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | None = None,
+    *,
+    limit: int | None = None,
+    what: str = "metadata file",
+) -> bytes:
+    """The bytes of the regular file *path*, refused above *limit* before anything is read.
 
     Opens without blocking (a FIFO named like a metadata file never hangs the
-    caller) and refuses anything that is not a regular file. OS errors propagate
-    as :class:`OSError` for the caller to word.
+    caller) and refuses anything that is not a regular file (a device such as
+    ``/dev/zero`` has size 0 in stat and never ends). *what* names the file in
+    the refusals ("expected a regular <what>, found a FIFO ..."). OS errors
+    propagate as :class:`OSError` for the caller to word. Every read s2kit makes
+    whole from a user path goes through here (issue 12, finding 3).
     """
     where = path if source is None else source
+    limit = MAX_METADATA_BYTES if limit is None else limit
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
-            raise MetadataError(f"expected a regular metadata file, found {kind}", where)
-        check_declared_size(st.st_size, where)
+            raise MetadataError(f"expected a regular {what}, found {kind}", where)
+        if st.st_size > limit:
+            raise too_large(st.st_size, where, limit=limit, what=what.removesuffix(" file"))
     except BaseException:
         os.close(fd)
         raise
     with os.fdopen(fd, "rb") as fh:
-        return read_capped(fh, where)
+        return read_capped(fh, where, limit=limit, what=what.removesuffix(" file"))
 
 
 def safe_parser() -> etree.XMLParser:

@@ -183,10 +183,9 @@ def test_write_batch_carried_a_copy_of_the_atomic_write(
 
 def test_worker_wrote_the_failed_state_in_three_copies() -> None:
     import inspect
+    import re
 
     from s2kit import worker
-
-    import re
 
     # one _failed helper records failures (the "done" state of an adopted product is another write)
     assert len(re.findall(r'_state\(\s*"failed"', inspect.getsource(worker))) == 1

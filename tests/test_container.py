@@ -107,9 +107,10 @@ def test_run_dir_override_is_the_one_bound_and_passed() -> None:
 
 
 def test_a_dir_that_is_input_and_output_is_bound_writable_once() -> None:
-    cfg = make_cfg("/data/s2", l2a_dir="/data/s2/l1c")
-    assert ("/data/s2/l1c", "rw") in binds(cfg)
-    assert [p for p, _ in binds(cfg)].count("/data/s2/l1c") == 1
+    # an l2a_dir equal to an l1c_dir is refused at load (issue 12): the DEM folder read from l2a_dir
+    cfg = make_cfg("/data/s2", dem_dir="/data/s2/l2a", l2a_dir="/data/s2/l2a")
+    assert ("/data/s2/l2a", "rw") in binds(cfg)
+    assert [p for p, _ in binds(cfg)].count("/data/s2/l2a") == 1
 
 
 def test_no_dem_no_dem_bind() -> None:

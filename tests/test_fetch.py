@@ -635,7 +635,7 @@ def test_cli_text_json_and_hostile_out(fake_server, s2kit_exe: str, hostile_dir:
         (["--source", "aws"], 2, "expected --source gcs or cdse, found 'aws'"),
         (["--source", "cdse", "--index", "bucket"], 2, "expected --index only with --source gcs"),
         (["--base-url", "ftp://x"], 1, "expected --base-url as http(s)://..., found 'ftp://x'"),
-        (["--jobs", "0"], 2, "expected --jobs >= 1, found 0"),
+        (["--jobs", "0"], 2, "expected --jobs >= 1 and <= 256, found 0"),
     ],
 )
 def test_cli_errors_are_one_line(

@@ -316,7 +316,7 @@ def test_oversized_file_is_not_read(tmp_path: Path) -> None:
     big = tmp_path / "big.xml"
     with big.open("wb") as fh:
         fh.truncate(5 * 1024 * 1024)
-    with pytest.raises(InputError, match="a few kB"):
+    with pytest.raises(InputError, match="expected GIPP XML ≤ 4 MiB, found ≥ 5242880 bytes"):
         check_gipp(big)
 
 

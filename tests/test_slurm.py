@@ -217,6 +217,8 @@ def test_real_slurm_hang_crash_then_resubmit_hostile_paths(
     hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slurm_env(monkeypatch)
+    # 6 s per attempt: the config refuses timeout_minutes below 1 (issue 12), the env override does not
+    monkeypatch.setenv("S2KIT_TIMEOUT_SECONDS", "6")
     cfg = batch_config(
         hostile_dir,
         9,
@@ -225,7 +227,7 @@ def test_real_slurm_hang_crash_then_resubmit_hostile_paths(
         l2a=hostile_dir / "L2A out",
         scratch=hostile_dir / "scratch dir",
         run=hostile_dir / "run 100% dir",  # a literal % in the --output path (Slurm needs %%)
-        sen2cor={"timeout_minutes": 0.1},
+        sen2cor={"timeout_minutes": 1},
         kind="slurm",
         max_concurrent=2,
         walltime="00:10",
@@ -410,21 +412,25 @@ def test_job_spec_refuses_a_batch_name_that_is_no_plain_token(tmp_path: Path) ->
 
 
 def test_run_dir_option_with_a_newline_never_reaches_a_slurm_script(tmp_path: Path) -> None:
-    """`plan --run-dir $'r\\ntouch PWNED #'` then submit: the --output directive would be cut."""
+    """`plan --run-dir $'r\\ntouch PWNED #'` then submit: the --output directive would be cut.
+
+    Both commands refuse the option at parse (issue 12, finding 11): plan no longer writes a run
+    dir that submit refuses later.
+    """
     cfg = batch_config(tmp_path, 1, kind="slurm")
     conf = write_toml(cfg, tmp_path / "s2kit.toml")
     run_dir = str(tmp_path / "r\ntouch PWNED #")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_"))}
-    assert (
-        s2kit_cli("plan", "--config", str(conf), "--no-preflight", "--run-dir", run_dir, env=env).returncode
-        == 0
-    )
-    sub = s2kit_cli("submit", "--run-dir", run_dir, "--dry-run", env=env)
-    assert sub.returncode == 1
-    lines = sub.stderr.strip().splitlines()
-    assert (
-        len(lines) == 1
-        and lines[0].startswith("s2kit: error: ")
-        and "expected no control characters" in lines[0]
-    )
+    for res in (
+        s2kit_cli("plan", "--config", str(conf), "--no-preflight", "--run-dir", run_dir, env=env),
+        s2kit_cli("submit", "--run-dir", run_dir, "--dry-run", env=env),
+    ):
+        assert res.returncode == 2
+        lines = res.stderr.strip().splitlines()
+        assert (
+            len(lines) == 1
+            and lines[0].startswith("s2kit: error: --run-dir: ")
+            and "expected no control characters" in lines[0]
+        )
+    assert not os.path.lexists(run_dir)
     assert list(tmp_path.rglob("*.slurm")) == [] and list(tmp_path.rglob("PWNED")) == []

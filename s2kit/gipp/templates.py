@@ -11,9 +11,9 @@ from typing import Any, Literal, Union
 
 from lxml import etree
 
-from ..errors import ConfigError, InputError, display_path
+from ..errors import ConfigError, InputError, MetadataError, display_path
 from ..versions import normalize_version
-from ..xmlsafe import parse_xml
+from ..xmlsafe import parse_xml, read_capped_file
 
 DEFAULT_BASELINE = "03.00"
 
@@ -133,12 +133,10 @@ def _load(source: GippSource | etree._Element, name: str | None) -> tuple[etree.
     path = Path(source)
     label = name or display_path(path)
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise InputError("expected a GIPP XML file, found a directory", label)
-        if size > _MAX_GIPP_BYTES:
-            raise InputError(f"expected a GIPP XML file (a few kB), found {size} bytes", label)
-        data = path.read_bytes()
+        # non-blocking and regular files only: a FIFO never hangs, /dev/zero is never read (issue 12)
+        data = read_capped_file(path, label, limit=_MAX_GIPP_BYTES, what="GIPP XML file")
+    except MetadataError as exc:
+        raise InputError(exc.message, label) from None
     except FileNotFoundError:
         raise InputError("expected a GIPP XML file, found no such file", label) from None
     except OSError as exc:

@@ -19,7 +19,7 @@ _COMPACT_RE = re.compile(
     r"^(?P<mission>S2[A-D_])_MSI(?P<level>L1C|L2A|L2AP)_(?P<sensing>\d{8}T\d{6})"
     r"_N(?P<baseline>\d{4})_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[A-Z]{3})"
     r"_(?P<discriminator>\d{8}T\d{6})\Z",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 # Pre-December-2016 long names, e.g.
 # S2A_OPER_PRD_MSIL1C_PDMC_20161213T013539_R065_V20161212T084402_20161212T084403
@@ -28,12 +28,12 @@ _LEGACY_RE = re.compile(
     r"^(?P<mission>S2[A-D_])_(?P<file_class>OPER|USER|TEST)_(?P<file_type>PRD|MTD)_"
     r"(?:MSI|SAF)(?P<level>L1C|L2A|L2AP)_(?P<site>\w{4})_(?P<generation>\d{8}T\d{6})"
     r"_R(?P<orbit>\d{3})_V(?P<sensing>\d{8}T\d{6})_(?P<sensing_stop>\d{8}T\d{6})\Z",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 _SAFE_NS = "http://www.esa.int/safe/sentinel/1.1"
-_MANIFEST_TILE_RE = re.compile(r"GRANULE/L[12][AC]_T(\d{2}[A-Z]{3})_")
-_TILE_IN_ID_RE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|\Z)")
-_BASELINE_IN_ID_RE = re.compile(r"_N(\d{2})\.?(\d{2})(?:\.SAFE)?\Z")
+_MANIFEST_TILE_RE = re.compile(r"GRANULE/L[12][AC]_T(\d{2}[A-Z]{3})_", re.ASCII)
+_TILE_IN_ID_RE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|\Z)", re.ASCII)
+_BASELINE_IN_ID_RE = re.compile(r"_N(\d{2})\.?(\d{2})(?:\.SAFE)?\Z", re.ASCII)
 _SPACECRAFT = {
     "S2A": "Sentinel-2A",
     "S2B": "Sentinel-2B",
@@ -110,7 +110,7 @@ def parse_product_name(name: str) -> ProductName:
 
 # ----------------------------------------------------------------------------- value parsing
 
-_BASELINE_RE = re.compile(r"^N?(\d{2})\.(\d{2})\Z")
+_BASELINE_RE = re.compile(r"^N?(\d{2})\.(\d{2})\Z", re.ASCII)
 
 
 def parse_baseline(text: str, source: str | os.PathLike[str] = "<value>") -> str:
@@ -122,7 +122,7 @@ def parse_baseline(text: str, source: str | os.PathLike[str] = "<value>") -> str
     m = _BASELINE_RE.match(t)
     if m:
         return f"{m[1]}.{m[2]}"
-    if re.fullmatch(r"N?\d{4}", t):
+    if re.fullmatch(r"N?\d{4}", t, re.ASCII):
         digits = t.lstrip("N")
         return f"{digits[:2]}.{digits[2:]}"
     raise MetadataError(f"expected a processing baseline like '03.01', found {text!r}", source)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, display_path
+from ..text import printable
 from .manifest import Manifest
 from .metadata import read_metadata_file
 from .product import Product, open_product
@@ -154,5 +155,6 @@ def record_table(rec: Mapping[str, Any]) -> str:
             shown = "-"
         else:
             shown = str(value)
-        rows.append(f"{key:<{width}}  {shown}")
+        # product text is untrusted: no escape sequence or line break reaches the terminal (issue 12)
+        rows.append(f"{printable(key):<{width}}  {printable(shown)}")
     return "\n".join(rows)
