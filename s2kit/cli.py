@@ -202,6 +202,17 @@ _TilesOpt = Annotated[
     list[str],
     typer.Option("--tile", callback=_plain_text, help="MGRS tile, e.g. 17SQV or T17SQV. Repeatable."),
 ]
+_HttpTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        callback=_number(0, 86400, low_open=True, unit=" seconds"),
+        help="HTTP read timeout, seconds.",
+    ),
+]
+_HttpRetriesOpt = Annotated[
+    int, typer.Option("--retries", callback=_number(0, 100), help="HTTP retries per request.")
+]
 
 
 # --------------------------------------------------------------------------- inspect / validate
@@ -693,17 +704,8 @@ def dem_prepare(
     force: Annotated[
         bool, typer.Option("--force", help="Prepare again even if the set is up to date.")
     ] = False,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            callback=_number(0, 86400, low_open=True, unit=" seconds"),
-            help="HTTP read timeout, seconds.",
-        ),
-    ] = 120.0,
-    retries: Annotated[
-        int, typer.Option("--retries", callback=_number(0, 100), help="HTTP retries per request.")
-    ] = 5,
+    timeout: _HttpTimeoutOpt = 120.0,
+    retries: _HttpRetriesOpt = 5,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Report each source tile on stderr.")
     ] = False,
@@ -1133,17 +1135,8 @@ def fetch(
         bool, typer.Option("--dry-run", help="Show products, total size and what is skipped; write nothing.")
     ] = False,
     as_json: _JsonStableOpt = False,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            callback=_number(0, 86400, low_open=True, unit=" seconds"),
-            help="HTTP read timeout, seconds.",
-        ),
-    ] = 120.0,
-    retries: Annotated[
-        int, typer.Option("--retries", callback=_number(0, 100), help="HTTP retries per request.")
-    ] = 5,
+    timeout: _HttpTimeoutOpt = 120.0,
+    retries: _HttpRetriesOpt = 5,
 ) -> None:
     """Download L1C products (verified, resumable) and recreate the folders Sen2Cor needs.
 
