@@ -42,13 +42,13 @@ def test_diff_every_real_gipp_against_29(data_regression, name: str) -> None:
 
 
 EXPECTED_DETECTION = {
-    "sen2cor-2.10.01_L2A_CAL_AC_GIPP_win-install.xml": (None, ("2.9", "2.10", "2.11")),
-    "sen2cor-2.10.01_L2A_CAL_SC_GIPP_win-install.xml": (None, ("2.10", "2.11")),
+    "sen2cor-2.10.01_L2A_CAL_AC_GIPP_win-install.xml": (None, ("2.9", "2.10", "2.11", "2.12")),
+    "sen2cor-2.10.01_L2A_CAL_SC_GIPP_win-install.xml": (None, ("2.10", "2.11", "2.12")),
     "sen2cor-2.10.01_L2A_GIPP_pristine_win-install.xml": ("2.10", ("2.10", "2.11")),
     "sen2cor-2.10.01_L2A_PB_GIPP_win-install.xml": ("2.10", ("2.10", "2.11")),
     "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml": ("2.12", ("2.12",)),
     "sen2cor-2.5.5_L2A_GIPP_brazil-data-cube.xml": ("pre-2.8", ("pre-2.8",)),
-    "sen2cor-2.8.0_L2A_CAL_AC_GIPP_c-core-labs.xml": (None, ("2.9", "2.10", "2.11")),
+    "sen2cor-2.8.0_L2A_CAL_AC_GIPP_c-core-labs.xml": (None, ("2.9", "2.10", "2.11", "2.12")),
     "sen2cor-2.8.0_L2A_CAL_SC_GIPP_c-core-labs.xml": ("2.9", ("2.9",)),
     "sen2cor-2.8.0_L2A_GIPP_pristine_c-core-labs.xml": ("2.8", ("2.8",)),
     "sen2cor-2.8.0_L2A_PB_GIPP_c-core-labs.xml": ("2.8", ("2.8",)),
