@@ -95,6 +95,25 @@ def test_version_flag_211_accepts_a_210_file() -> None:
     assert "version-mismatch" not in codes(report) and report.xsd_valid
 
 
+def test_check_does_not_flag_the_cdse_dem_reference_of_212_as_a_missing_slash(tmp_path: Path) -> None:
+    """Sen2Cor 2.12 takes DEM_Reference 'CDSE-GLO-30' as a label (its GIPP comment), not as a
+    prefix it appends srtm_XX_YY.zip to; the same value for 2.11 is still the SRTM defect."""
+    dem = tmp_path / "cop"
+    dem.mkdir()
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir=str(dem), dem_kind="cop-dem-glo30"))[
+        "L2A_GIPP.xml"
+    ]
+    assert codes(check_gipp(l2a, env=NO_ENV)) == []
+    found = codes(check_gipp(l2a, version="2.11", env=NO_ENV))
+    assert "dem-ref-no-trailing-slash" in found and "dem-dir-no-srtm" in found
+
+
+def test_real_212_gipp_is_checked_as_212() -> None:
+    report = check_gipp(GIPPS / "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml", env=NO_ENV)
+    assert (report.version, report.version_source, report.xsd_valid) == ("2.12", "document", True)
+    assert "version-unsupported" not in codes(report)
+
+
 # --------------------------------------------------------------------------- planted defects in the real user-edited copy
 FORCE_TRUE = b"<Force_Exit_On_DEM_Error>TRUE</Force_Exit_On_DEM_Error>"
 FE_LINE = b"    <Force_Exit_On_DEM_Error>TRUE</Force_Exit_On_DEM_Error>\n"
