@@ -513,3 +513,32 @@ def test_task_gipp_for_a_scratch_dir_with_percent_and_brackets_is_xsd_valid(tmp_
     reference = l2a.findtext("Common_Section/DEM_Reference")
     assert reference is not None and url2pathname(reference) == f"{staged}/"
     assert Path(url2pathname(reference), "srtm_55_07.zip").is_file()  # where Sen2Cor fetches the zip
+
+
+@pytest.mark.parametrize(("kind", "reference"), [(None, "CDSE-GLO-30"), ("cop-dem-glo90", "CDSE-GLO-90")])
+def test_task_gipp_of_a_212_config_names_the_copernicus_dem(
+    tmp_path: Path, kind: str | None, reference: str
+) -> None:
+    """A worker's GIPP for a 2.12 config: DEM_Reference is the CDSE label of the DEM kind (the
+    version's default when none is given), DEM_Directory the staged folder; SRTM is refused."""
+    from s2kit.config import BatchConfig
+    from s2kit.sen2cor import gipp_settings
+
+    cfg = BatchConfig.model_validate(
+        {
+            "paths": {
+                "l1c_dirs": [str(tmp_path / "l1c")],
+                "l2a_dir": str(tmp_path / "l2a"),
+                "dem_dir": str(tmp_path / "dem"),
+                "scratch_dir": str(tmp_path / "scratch"),
+                "run_dir": str(tmp_path / "run"),
+            },
+            "sen2cor": {"version": "2.12", "runtime": "native", "install_dir": str(tmp_path / "sen2cor")},
+        }
+    )
+    staged = tmp_path / "scratch" / "task-0" / "dem"
+    l2a = parse_xml(render_gipp(gipp_settings(cfg, staged, 2, dem_kind=kind))["L2A_GIPP.xml"], "L2A_GIPP.xml")
+    assert l2a.findtext("Common_Section/DEM_Directory") == f"{staged}/"
+    assert l2a.findtext("Common_Section/DEM_Reference") == reference
+    with pytest.raises(ConfigError, match="dem: expected a DEM Sen2Cor 2.12 can use"):
+        gipp_settings(cfg, staged, 2, dem_kind="srtm")
