@@ -114,6 +114,21 @@ def test_real_212_gipp_is_checked_as_212() -> None:
     assert "version-unsupported" not in codes(report)
 
 
+def test_diff_of_a_212_render_names_only_the_rendered_elements(tmp_path: Path) -> None:
+    """gipp diff against the 2.12 template: the real 2.12 file has no changes; a Copernicus DEM
+    render changes exactly the four rendered elements (DEM_Reference = the CDSE label)."""
+    real = diff_gipp(GIPPS / "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml")
+    assert (real.version, real.version_source, real.changes) == ("2.12", "document", ())
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir="/d", dem_kind="cop-dem-glo90", threads=3))
+    diff = diff_gipp(l2a["L2A_GIPP.xml"], name="L2A_GIPP.xml")
+    changed = {c.to_dict()["element"]: c.to_dict() for c in diff.changes}
+    assert set(changed) == {
+        f"Common_Section/{t}"
+        for t in ("Nr_Threads", "DEM_Directory", "DEM_Reference", "Force_Exit_On_DEM_Error")
+    }
+    assert "CDSE-GLO-90" in str(changed["Common_Section/DEM_Reference"])
+
+
 # --------------------------------------------------------------------------- planted defects in the real user-edited copy
 FORCE_TRUE = b"<Force_Exit_On_DEM_Error>TRUE</Force_Exit_On_DEM_Error>"
 FE_LINE = b"    <Force_Exit_On_DEM_Error>TRUE</Force_Exit_On_DEM_Error>\n"
