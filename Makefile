@@ -62,10 +62,11 @@ batch: install
 	$(S2KIT) plan --config $(CONFIG)
 	$(S2KIT) submit --config $(CONFIG)
 
-# make container ESACCI=/data/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip [SEN2COR_VERSION=2.9] [IMAGE=x.sif]
+# make container ESACCI=/data/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip [SEN2COR=2.9|2.10|2.11|2.12] [IMAGE=x.sif]
 #     [INSTALLER=Sen2Cor-02.09.00-Linux64.run|URL] [INSTALLER_SHA256=hex] [MIRROR=debian-mirror-url]
 #     [CONTAINER_ARGS="--fakeroot --force ..."]   (see containers/README.md)
-SEN2COR_VERSION  ?= 2.9
+SEN2COR          ?= 2.9
+SEN2COR_VERSION  ?= $(SEN2COR)
 IMAGE            ?= containers/sen2cor-$(SEN2COR_VERSION).sif
 ESACCI           ?=
 INSTALLER        ?=

@@ -4,7 +4,7 @@
 # and for native installs on a login node.
 #
 # Usage:
-#   install-sen2cor.sh [--version 2.9|2.10|2.11] [--prefix DIR | --target DIR]
+#   install-sen2cor.sh [--version 2.9|2.10|2.11|2.12] [--prefix DIR | --target DIR]
 #                      [--installer URL|FILE] [--sha256 HEX] [--checksums FILE]
 #                      [--esacci URL|FILE] [--require-esacci] [--gipp-dir DIR] [--s2kit EXE]
 #                      [--link PATH] [--labels FILE] [--ca-bundle FILE]
@@ -102,7 +102,8 @@ case "$VERSION" in
   2.9|2.09|02.09.00) VERSION=2.9; LONG=02.09.00; DIRVER=2.9.0 ;;
   2.10|02.10.01) VERSION=2.10; LONG=02.10.01; DIRVER=2.10.0 ;;
   2.11|02.11.00) VERSION=2.11; LONG=02.11.00; DIRVER=2.11.0 ;;
-  *) die "expected --version 2.9, 2.10 or 2.11, found '$VERSION'" ;;
+  2.12|02.12.03) VERSION=2.12; LONG=02.12.03; DIRVER=2.12.0 ;;
+  *) die "expected --version 2.9, 2.10, 2.11 or 2.12, found '$VERSION'" ;;
 esac
 NAME="Sen2Cor-$LONG-Linux64"
 OFFICIAL_URL="https://step.esa.int/thirdparties/sen2cor/$DIRVER/$NAME.run"

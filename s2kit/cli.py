@@ -401,14 +401,25 @@ def gipp_render(
         ),
     ],
     sen2cor: Annotated[
-        str, typer.Option("--sen2cor", callback=_plain_text, help="Sen2Cor version: 2.9, 2.10 or 2.11.")
+        str, typer.Option("--sen2cor", callback=_plain_text, help="Sen2Cor version: 2.9, 2.10, 2.11 or 2.12.")
     ] = "2.9",
     dem_dir: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
             "--dem-dir",
             callback=_plain_text,
-            help="Folder with srtm_XX_YY.zip tiles: DEM_Directory and DEM_Reference.",
+            help="Folder with the tile's DEM (srtm_XX_YY.zip tiles; Copernicus DEM for 2.12): "
+            "DEM_Directory and DEM_Reference.",
+        ),
+    ] = None,
+    dem: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--dem",
+            metavar="KIND",
+            callback=_plain_text,
+            help="DEM in --dem-dir: srtm (2.9-2.11), cop-dem-glo30 or cop-dem-glo90 (2.12; DEM_Reference "
+            "CDSE-GLO-30/90), none. Default: srtm up to 2.11, cop-dem-glo30 for 2.12.",
         ),
     ] = None,
     threads: Annotated[
@@ -449,6 +460,7 @@ def gipp_render(
             out,
             sen2cor=sen2cor,
             dem_dir=_absolute_dem_dir(dem_dir),
+            dem_kind=dem,
             threads=threads,
             baseline=baseline,
             force_exit_on_dem_error=force_exit,
@@ -908,7 +920,7 @@ def container_build(
         typer.Option("--out", callback=_plain_text, help="Image to write (default: sen2cor-<version>.sif)."),
     ] = None,
     sen2cor_version: Annotated[
-        str, typer.Option("--sen2cor-version", callback=_plain_text, help="2.9, 2.10 or 2.11.")
+        str, typer.Option("--sen2cor-version", callback=_plain_text, help="2.9, 2.10, 2.11 or 2.12.")
     ] = "2.9",
     installer: Annotated[
         Optional[str],  # noqa: UP045

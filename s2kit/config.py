@@ -63,7 +63,7 @@ from .text import batch_name_problem as batch_name_problem  # re-exported (s2kit
 from .text import control_character as control_character
 from .text import printable as printable
 from .tile_names import TileError, normalize_tile
-from .versions import BASELINE_GATE, DEFAULT_VERSION, Sen2CorVersion
+from .versions import BASELINE_GATE, DEFAULT_VERSION, DEM_KINDS, Sen2CorVersion, default_dem_kind
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -224,7 +224,10 @@ class Sen2CorConfig(_Strict):
     apptainer: str = "apptainer"
     #: "srtm": every scene needs its tile's DEM folder paths.dem_dir/<tile>/ (plan skips a scene
     #: without one as ``no-dem``); "none": explicit flat terrain (DEM_Directory NONE).
-    dem: Literal["srtm", "none"] = "srtm"
+    #: None: the version's default (s2kit.versions.default_dem_kind: srtm up to 2.11, cop-dem-glo30 for 2.12)
+    dem: Literal["srtm", "cop-dem-glo30", "cop-dem-glo90", "none"] | None = Field(
+        default=None, validate_default=True
+    )
 
     @field_validator("baseline")
     @classmethod
@@ -239,6 +242,20 @@ class Sen2CorConfig(_Strict):
         # below a minute Sen2Cor cannot even start: every scene would fail 'timeout'
         if not v >= MIN_TIMEOUT_MINUTES:
             raise ValueError(f"expected at least {MIN_TIMEOUT_MINUTES} minute, found {v}")
+        return v
+
+    @field_validator("dem", mode="after")
+    @classmethod
+    def _dem_for_version(cls, v: str | None, info: ValidationInfo) -> str | None:
+        version = info.data.get("version")
+        if version is None:  # the version itself was refused
+            return v
+        if v is None:
+            return default_dem_kind(version)
+        if v not in DEM_KINDS[version]:
+            raise ValueError(
+                f"expected a DEM Sen2Cor {version} can use ({', '.join(DEM_KINDS[version])}), found {v!r}"
+            )
         return v
 
     @model_validator(mode="after")

@@ -152,12 +152,21 @@ def task_threads(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> tupl
     return max(low, min(count, high)), source
 
 
-def gipp_settings(cfg: BatchConfig, dem: Path | None, threads: int) -> GippSettings:
+def gipp_settings(
+    cfg: BatchConfig, dem: Path | None, threads: int, *, dem_kind: str | None = None
+) -> GippSettings:
+    """What the task's GIPP set is rendered from. *dem_kind*: the DEM in *dem* (``srtm``,
+    ``cop-dem-glo30``, ``cop-dem-glo90``); None: the config's ``sen2cor.dem`` when it has one,
+    else the version's default (:func:`s2kit.versions.default_dem_kind`). A kind the version
+    cannot use is refused (:class:`~s2kit.errors.ConfigError`), never swapped for another."""
+    if dem_kind is None:
+        dem_kind = getattr(cfg.sen2cor, "dem", None)
     return GippSettings(
         sen2cor=normalize_version(cfg.sen2cor.version),
         dem_dir=str(dem.absolute()) if dem is not None else None,
         threads=threads,
         baseline=cfg.sen2cor.baseline,
+        dem_kind=dem_kind,
     )
 
 

@@ -10,7 +10,11 @@ One owner for every fact about Sen2Cor versions:
   L2A's metadata records (``GIP_L2ACSC/@version``) -> ``02.09.00``;
 * :data:`BASELINE_GATE`: the first L1C processing baseline a version must not process;
 * :data:`INSTALLER_RELEASES` / :func:`installer_file`: the release of ESA's Linux installer
-  s2kit installs for each supported version (``Sen2Cor-02.10.01-Linux64.run`` for 2.10).
+  s2kit installs for each supported version (``Sen2Cor-02.10.01-Linux64.run`` for 2.10);
+* :data:`DEM_KINDS` / :func:`default_dem_kind`: the DEMs a version can use (SRTM up to 2.11,
+  Copernicus DEM GLO-30/GLO-90 from 2.12 on) and the one it uses unless told otherwise;
+* :func:`gipp_version_attribute` / :func:`applies_boa_offset`: what a Sen2Cor release writes
+  into an L2A's metadata (the version attribute, the -1000 BOA offset).
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ from .errors import ConfigError, UsageError
 __all__ = [
     "BASELINE_GATE",
     "DEFAULT_VERSION",
+    "DEM_KINDS",
     "INSTALLER_RELEASES",
     "SEN2COR_VERSION_FORMS",
     "SUPPORTED_VERSIONS",
     "Sen2CorVersion",
+    "applies_boa_offset",
+    "default_dem_kind",
+    "gipp_version_attribute",
     "installer_file",
     "normalize_version",
     "sen2cor_version_from_gipp",
@@ -36,7 +44,7 @@ __all__ = [
 ]
 
 #: the values the config's ``sen2cor.version`` accepts
-Sen2CorVersion = Literal["2.9", "2.10", "2.11"]
+Sen2CorVersion = Literal["2.9", "2.10", "2.11", "2.12"]
 SUPPORTED_VERSIONS: tuple[str, ...] = get_args(Sen2CorVersion)
 DEFAULT_VERSION: Sen2CorVersion = "2.9"
 
@@ -45,9 +53,33 @@ DEFAULT_VERSION: Sen2CorVersion = "2.9"
 BASELINE_GATE: Mapping[str, tuple[int, int]] = {"2.9": (4, 0)}
 
 #: supported version -> the release of ESA's Linux installer s2kit installs for it
-INSTALLER_RELEASES: Mapping[str, str] = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}
+INSTALLER_RELEASES: Mapping[str, str] = {
+    "2.9": "02.09.00",
+    "2.10": "02.10.01",
+    "2.11": "02.11.00",
+    "2.12": "02.12.03",  # ESA: step.esa.int/thirdparties/sen2cor/2.12.0/Sen2Cor-02.12.03-Linux64.run
+}
 if tuple(INSTALLER_RELEASES) != SUPPORTED_VERSIONS:  # pragma: no cover - a module that cannot import
     raise AssertionError("INSTALLER_RELEASES must name exactly the SUPPORTED_VERSIONS, in order")
+
+
+#: supported version -> the DEM kinds it can use, the default first. Sen2Cor up to 2.11 reads
+#: SRTM tiles (srtm_XX_YY.tif); 2.12 reads the Copernicus DEM (its L2A_GIPP.xml names
+#: DEM_Reference 'CDSE-GLO-30' or 'CDSE-GLO-90') and no longer SRTM. "none": no DEM at all.
+DEM_KINDS: Mapping[str, tuple[str, ...]] = {
+    "2.9": ("srtm", "none"),
+    "2.10": ("srtm", "none"),
+    "2.11": ("srtm", "none"),
+    "2.12": ("cop-dem-glo30", "cop-dem-glo90", "none"),
+}
+if tuple(DEM_KINDS) != SUPPORTED_VERSIONS:  # pragma: no cover - a module that cannot import
+    raise AssertionError("DEM_KINDS must name exactly the SUPPORTED_VERSIONS, in order")
+
+
+def default_dem_kind(version: str) -> str:
+    """The DEM kind a supported *version* uses unless the config says otherwise
+    (``srtm`` up to 2.11, ``cop-dem-glo30`` for 2.12)."""
+    return DEM_KINDS[normalize_version(version)][0]
 
 
 def installer_file(version: str) -> str:
@@ -105,6 +137,35 @@ SEN2COR_VERSION_FORMS: Mapping[str, str] = {
     "21202": "02.12.02",  # real: PB 05.11 ESA L2A
     "21203": "02.12.03",
 }
+
+
+def gipp_version_attribute(release: str) -> str:
+    """``GIP_L2ACSC/@version`` a Sen2Cor *release* writes into an L2A's metadata.
+
+    The rule above applied to the processor version as each release spells it: ``2.9.0``
+    (one-digit minor: no padding) -> ``0290``; ``2.10.01``/``2.12.03`` (two-digit patch) ->
+    ``21001``/``21203``. *release* is a release (``02.12.03``, ``2.12.3``) or a supported
+    label (``2.12`` -> its installer release, :data:`INSTALLER_RELEASES`).
+    """
+    text = release.strip()
+    if text in INSTALLER_RELEASES:
+        text = INSTALLER_RELEASES[text]
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 2 for p in parts):
+        raise ConfigError(f"expected a Sen2Cor release such as 2.12.03, found {release!r}")
+    major, minor, patch = (int(p) for p in parts)
+    spelled = f"{major}{minor}{patch}" if minor < 10 else f"{major}{minor}{patch:02d}"
+    return f"{int(spelled):04d}"
+
+
+def applies_boa_offset(version: str, baseline: tuple[int, int]) -> bool:
+    """Whether Sen2Cor *version* writes the -1000 BOA_ADD_OFFSET for an L1C of *baseline*:
+    versions not gated by :data:`BASELINE_GATE` (2.10 on) handle baselines >= 04.00 and apply
+    the offset there; older baselines carry none."""
+    label = normalize_version(version)
+    return label not in BASELINE_GATE and baseline >= (4, 0)
+
+
 _DOTTED_VERSION_RE = re.compile(r"^0?(\d)\.(\d{1,2})\.(\d{1,2})\Z", re.ASCII)
 
 

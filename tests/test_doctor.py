@@ -787,3 +787,22 @@ def test_probe_job_and_smoke_with_hostile_paths(hostile_dir: Path, monkeypatch: 
     assert report.ok, report.table()
     probe = next((hostile_dir / "run" / "doctor").glob("probe-*.txt")).read_text()
     assert f"bind=writable {hostile_dir / 'l2a'}" in probe
+
+
+@pytest.mark.parametrize(("label", "status"), [("2.12", PASS), ("2.11", FAIL)])
+def test_image_labels_of_a_212_config_need_a_212_image(
+    tmp_path: Path, fakebin: Path, label: str, status: str
+) -> None:
+    """doctor's version check for Sen2Cor 2.12: the image label must name 2.12 (issue 18)."""
+    apptainer_fake(fakebin, {**LABELS, "org.s2kit.sen2cor.version": label})
+    (tmp_path / "img.sif").write_bytes(b"not a real SIF: the fake apptainer answers for it")
+    _, report = run_checks(
+        make_site(tmp_path, sen2cor={"runtime": "apptainer", "image": "img.sif", "version": "2.12"})
+    )
+    state, value, _ = by_name(report)["image labels"]
+    assert state == status, report.table()
+    assert (
+        ("Sen2Cor 2.12" in value)
+        if status == PASS
+        else ("expected Sen2Cor 2.12" in value and "found 2.11" in value)
+    )

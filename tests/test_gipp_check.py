@@ -42,13 +42,13 @@ def test_diff_every_real_gipp_against_29(data_regression, name: str) -> None:
 
 
 EXPECTED_DETECTION = {
-    "sen2cor-2.10.01_L2A_CAL_AC_GIPP_win-install.xml": (None, ("2.9", "2.10", "2.11")),
-    "sen2cor-2.10.01_L2A_CAL_SC_GIPP_win-install.xml": (None, ("2.10", "2.11")),
+    "sen2cor-2.10.01_L2A_CAL_AC_GIPP_win-install.xml": (None, ("2.9", "2.10", "2.11", "2.12")),
+    "sen2cor-2.10.01_L2A_CAL_SC_GIPP_win-install.xml": (None, ("2.10", "2.11", "2.12")),
     "sen2cor-2.10.01_L2A_GIPP_pristine_win-install.xml": ("2.10", ("2.10", "2.11")),
     "sen2cor-2.10.01_L2A_PB_GIPP_win-install.xml": ("2.10", ("2.10", "2.11")),
     "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml": ("2.12", ("2.12",)),
     "sen2cor-2.5.5_L2A_GIPP_brazil-data-cube.xml": ("pre-2.8", ("pre-2.8",)),
-    "sen2cor-2.8.0_L2A_CAL_AC_GIPP_c-core-labs.xml": (None, ("2.9", "2.10", "2.11")),
+    "sen2cor-2.8.0_L2A_CAL_AC_GIPP_c-core-labs.xml": (None, ("2.9", "2.10", "2.11", "2.12")),
     "sen2cor-2.8.0_L2A_CAL_SC_GIPP_c-core-labs.xml": ("2.9", ("2.9",)),
     "sen2cor-2.8.0_L2A_GIPP_pristine_c-core-labs.xml": ("2.8", ("2.8",)),
     "sen2cor-2.8.0_L2A_PB_GIPP_c-core-labs.xml": ("2.8", ("2.8",)),
@@ -93,6 +93,40 @@ def test_version_flag_211_accepts_a_210_file() -> None:
     )
     assert report.version == "2.11" and report.version_source == "flag"
     assert "version-mismatch" not in codes(report) and report.xsd_valid
+
+
+def test_check_does_not_flag_the_cdse_dem_reference_of_212_as_a_missing_slash(tmp_path: Path) -> None:
+    """Sen2Cor 2.12 takes DEM_Reference 'CDSE-GLO-30' as a label (its GIPP comment), not as a
+    prefix it appends srtm_XX_YY.zip to; the same value for 2.11 is still the SRTM defect."""
+    dem = tmp_path / "cop"
+    dem.mkdir()
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir=str(dem), dem_kind="cop-dem-glo30"))[
+        "L2A_GIPP.xml"
+    ]
+    assert codes(check_gipp(l2a, env=NO_ENV)) == []
+    found = codes(check_gipp(l2a, version="2.11", env=NO_ENV))
+    assert "dem-ref-no-trailing-slash" in found and "dem-dir-no-srtm" in found
+
+
+def test_real_212_gipp_is_checked_as_212() -> None:
+    report = check_gipp(GIPPS / "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml", env=NO_ENV)
+    assert (report.version, report.version_source, report.xsd_valid) == ("2.12", "document", True)
+    assert "version-unsupported" not in codes(report)
+
+
+def test_diff_of_a_212_render_names_only_the_rendered_elements(tmp_path: Path) -> None:
+    """gipp diff against the 2.12 template: the real 2.12 file has no changes; a Copernicus DEM
+    render changes exactly the four rendered elements (DEM_Reference = the CDSE label)."""
+    real = diff_gipp(GIPPS / "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml")
+    assert (real.version, real.version_source, real.changes) == ("2.12", "document", ())
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir="/d", dem_kind="cop-dem-glo90", threads=3))
+    diff = diff_gipp(l2a["L2A_GIPP.xml"], name="L2A_GIPP.xml")
+    changed = {c.to_dict()["element"]: c.to_dict() for c in diff.changes}
+    assert set(changed) == {
+        f"Common_Section/{t}"
+        for t in ("Nr_Threads", "DEM_Directory", "DEM_Reference", "Force_Exit_On_DEM_Error")
+    }
+    assert "CDSE-GLO-90" in str(changed["Common_Section/DEM_Reference"])
 
 
 # --------------------------------------------------------------------------- planted defects in the real user-edited copy

@@ -113,6 +113,15 @@ def test_render_all_options(runner: CliRunner, tmp_path: Path, dem: Path) -> Non
         (["--sen2cor", "2.8"], "Sen2Cor version"),
         (["--dem-dir", "NONE"], "omit the DEM directory"),
         (["--set", "DEM_Reference=/data/dem[1]/"], "DEM_Reference must be a URI"),  # --dem-dir is encoded
+        (
+            ["--sen2cor", "2.12", "--dem", "srtm", "--dem-dir", "/d"],
+            "dem: expected a DEM Sen2Cor 2.12 can use",
+        ),
+        (
+            ["--sen2cor", "2.11", "--dem", "cop-dem-glo30", "--dem-dir", "/d"],
+            "(srtm, none), found 'cop-dem-glo30'",
+        ),
+        (["--sen2cor", "2.12", "--dem", "none", "--dem-dir", "/d"], "without a DEM"),
     ],
 )
 def test_render_bad_input_one_error_line_no_file(
@@ -135,6 +144,33 @@ def test_render_into_a_file_is_refused(runner: CliRunner, tmp_path: Path) -> Non
     assert result.exit_code != 0
     assert "expected an output directory" in stderr_of(result)
     assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reference"), [("cop-dem-glo30", "CDSE-GLO-30"), ("cop-dem-glo90", "CDSE-GLO-90")]
+)
+def test_render_212_with_a_copernicus_dem_is_clean(
+    runner: CliRunner, tmp_path: Path, kind: str, reference: str
+) -> None:
+    """The 2.12 render names the Copernicus DEM in DEM_Reference, and its own check of the
+    result raises no SRTM-only finding (no srtm tiles, no trailing '/' on 'CDSE-GLO-30')."""
+    dem = tmp_path / "dem" / kind / "32UMA"
+    dem.mkdir(parents=True)
+    out = tmp_path / "cfg"
+    args = ["gipp", "render", "--sen2cor", "2.12", "--dem", kind, "--dem-dir", str(dem), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert text(out / "L2A_GIPP.xml", "Common_Section/DEM_Directory") == f"{dem}/"
+    assert text(out / "L2A_GIPP.xml", "Common_Section/DEM_Reference") == reference
+    assert text(out / "L2A_PB_GIPP.xml", "DATA/Idp_Sc_List/Idp_Sc_Version") == "02.12.03"
+    assert f"DEM_Reference {reference}" in result.stdout
+    assert "s2kit: note" not in stderr_of(result)
+    checked = runner.invoke(app, ["gipp", "check", "--json", *(str(out / f) for f in FILES)])
+    assert checked.exit_code == 0, checked.output
+    by_file = {Path(r["file"]).name: r for r in json.loads(checked.stdout)["files"]}
+    assert by_file["L2A_GIPP.xml"]["version"] == by_file["L2A_PB_GIPP.xml"]["version"] == "2.12"
+    # SC/AC are the 2.10.01 files in 2.12 too: 2.12 is one of the versions they fit
+    assert all("2.12" in by_file[f]["candidates"] for f in ("L2A_CAL_SC_GIPP.xml", "L2A_CAL_AC_GIPP.xml"))
 
 
 # --------------------------------------------------------------------------- check
@@ -171,7 +207,8 @@ def test_check_json_is_one_document(runner: CliRunner) -> None:
     result = runner.invoke(app, ["gipp", "check", "--json", *files])
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert doc["summary"] == {"files": 12, "errors": 7, "warnings": 7, "strict": False}
+    # 2.12 is supported: its real L2A_GIPP is validated (no version-unsupported error)
+    assert doc["summary"] == {"files": 12, "errors": 6, "warnings": 7, "strict": False}
     assert doc["failed"] is True
     by_file = {Path(r["file"]).name: r for r in doc["files"]}
     assert by_file[EWOC.name]["xsd"] == "valid"

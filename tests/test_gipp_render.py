@@ -40,7 +40,16 @@ def test_golden_l2a_gipp(file_regression, version: str, dem: str | None, threads
     file_regression.check(files["L2A_GIPP.xml"].decode(), extension=".xml", basename=name)
 
 
-@pytest.mark.parametrize("version", ["2.9", "2.10"])
+# Sen2Cor 2.12 reads the Copernicus DEM: its DEM dimension is the DEM kind (DEM_Reference).
+@pytest.mark.parametrize("dem", [None, "cop-dem-glo30", "cop-dem-glo90"])
+@pytest.mark.parametrize("threads", [1, 8, "AUTO"])
+def test_golden_l2a_gipp_212(file_regression, dem: str | None, threads: int | str) -> None:
+    settings = GippSettings(sen2cor="2.12", dem_dir=DEM if dem else None, dem_kind=dem, threads=threads)
+    name = f"2.12_{dem or 'nodem'}_threads-{threads}_L2A_GIPP"
+    file_regression.check(render_gipp(settings)["L2A_GIPP.xml"].decode(), extension=".xml", basename=name)
+
+
+@pytest.mark.parametrize("version", ["2.9", "2.10", "2.12"])
 @pytest.mark.parametrize("baseline", [None, "05.10"], ids=["default", "explicit"])
 def test_golden_pb_gipp(file_regression, version: str, baseline: str | None) -> None:
     kwargs = {} if baseline is None else {"baseline": baseline}
@@ -49,7 +58,7 @@ def test_golden_pb_gipp(file_regression, version: str, baseline: str | None) -> 
     file_regression.check(files["L2A_PB_GIPP.xml"].decode(), extension=".xml", basename=name)
 
 
-@pytest.mark.parametrize("version", ["2.9", "2.10"])
+@pytest.mark.parametrize("version", ["2.9", "2.10", "2.12"])
 @pytest.mark.parametrize("kind", ["L2A_CAL_SC_GIPP", "L2A_CAL_AC_GIPP"])
 def test_golden_sc_ac_gipp(file_regression, version: str, kind: str) -> None:
     files = render_gipp(GippSettings(sen2cor=version, dem_dir=DEM, threads=8))
@@ -124,6 +133,69 @@ def test_no_dem_keeps_the_template_none() -> None:
     assert text_of(l2a, "Common_Section/DEM_Reference") == "NONE"
 
 
+# --------------------------------------------------------------------------- Sen2Cor 2.12 and the Copernicus DEM
+@pytest.mark.parametrize(
+    ("kind", "reference"), [("cop-dem-glo30", "CDSE-GLO-30"), ("cop-dem-glo90", "CDSE-GLO-90")]
+)
+def test_212_dem_reference_is_the_cdse_label_of_the_real_212_gipp(kind: str, reference: str) -> None:
+    """DEM_Reference is the label the real 2.12 L2A_GIPP.xml comment names, not the folder (as
+    for SRTM); DEM_Directory is the staged folder."""
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir="/srv/dem/cop/32UMA", dem_kind=kind))[
+        "L2A_GIPP.xml"
+    ]
+    assert text_of(l2a, "Common_Section/DEM_Directory") == "/srv/dem/cop/32UMA/"
+    assert text_of(l2a, "Common_Section/DEM_Reference") == reference
+    assert text_of(l2a, "Common_Section/Force_Exit_On_DEM_Error") == "TRUE"
+    assert f"'{reference}'" in gipp.template_bytes("2.12", "L2A_GIPP").decode()
+
+
+def test_212_default_dem_is_cop_dem_glo30() -> None:
+    settings = GippSettings(sen2cor="2.12", dem_dir="/d")
+    assert settings.dem_kind == "cop-dem-glo30"
+    assert text_of(render_gipp(settings)["L2A_GIPP.xml"], "Common_Section/DEM_Reference") == "CDSE-GLO-30"
+    assert "DEM_Reference CDSE-GLO-30" in settings.describe()
+
+
+def test_srtm_dem_for_212_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError) as exc:
+        GippSettings(sen2cor="2.12", dem_dir="/d", dem_kind="srtm")
+    assert "\n" not in exc.value.message
+    assert (
+        "dem:" in exc.value.message and "cop-dem-glo30" in exc.value.message and "'srtm'" in exc.value.message
+    )
+
+
+@pytest.mark.parametrize("version", ["2.9", "2.10", "2.11"])
+def test_copernicus_dem_before_212_is_refused(version: str) -> None:
+    with pytest.raises(ConfigError, match=r"dem: expected a DEM Sen2Cor .* \(srtm, none\)"):
+        GippSettings(sen2cor=version, dem_dir="/d", dem_kind="cop-dem-glo30")
+
+
+def test_dem_kind_none_with_a_dem_dir_is_refused() -> None:
+    with pytest.raises(ConfigError, match="without a DEM"):
+        GippSettings(sen2cor="2.12", dem_dir="/d", dem_kind="none")
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_kind="none"))["L2A_GIPP.xml"]
+    assert text_of(l2a, "Common_Section/DEM_Directory") == "NONE"
+    assert text_of(l2a, "Common_Section/DEM_Reference") == "NONE"
+
+
+def test_212_render_changes_only_the_rendered_lines_of_the_real_212_gipp() -> None:
+    files = render_gipp(GippSettings(sen2cor="2.12", dem_dir=DEM, threads=2))
+    for name, data in files.items():
+        kind = name[:-4]
+        assert gipp.load_xsd("2.12", kind).validate(parse_xml(data, name))
+        template = gipp.template_bytes("2.12", kind).splitlines()
+        changed = [i for i, (a, b) in enumerate(zip(template, data.splitlines(), strict=True)) if a != b]
+        assert len(changed) == {"L2A_GIPP": 4, "L2A_PB_GIPP": 1}.get(kind, 0), name
+    assert text_of(files["L2A_PB_GIPP.xml"], "DATA/Idp_Sc_List/Idp_Sc_Version") == "02.12.03"
+
+
+def test_srtm_versions_keep_the_folder_as_dem_reference() -> None:
+    for version in ("2.9", "2.10", "2.11"):
+        l2a = render_gipp(GippSettings(sen2cor=version, dem_dir="/d", dem_kind="srtm"))["L2A_GIPP.xml"]
+        assert text_of(l2a, "Common_Section/DEM_Reference") == "/d/"
+
+
 # --------------------------------------------------------------------------- versions
 def test_211_renders_the_byte_identical_210_set() -> None:
     assert render_gipp(GippSettings(sen2cor="2.11", threads=3)) == render_gipp(
@@ -133,20 +205,28 @@ def test_211_renders_the_byte_identical_210_set() -> None:
 
 @pytest.mark.parametrize(
     ("given_version", "normal"),
-    [("2.9", "2.9"), ("2.9.0", "2.9"), ("02.09.00", "2.9"), ("2.10.01", "2.10"), ("2.11.0", "2.11")],
+    [
+        ("2.9", "2.9"),
+        ("2.9.0", "2.9"),
+        ("02.09.00", "2.9"),
+        ("2.10.01", "2.10"),
+        ("2.11.0", "2.11"),
+        ("2.12.03", "2.12"),
+        ("02.12.00", "2.12"),
+    ],
 )
 def test_version_spellings(given_version: str, normal: str) -> None:
     assert GippSettings(sen2cor=given_version).sen2cor == normal
 
 
-@pytest.mark.parametrize("bad", ["2.8", "2.12", "3", "latest", ""])
+@pytest.mark.parametrize("bad", ["2.8", "2.13", "3", "latest", ""])
 def test_unsupported_versions_are_refused(bad: str) -> None:
     with pytest.raises(ConfigError, match="Sen2Cor version"):
         GippSettings(sen2cor=bad)
 
 
 # --------------------------------------------------------------------------- threads & baseline
-@pytest.mark.parametrize("version", ["2.9", "2.10", "2.11"])
+@pytest.mark.parametrize("version", ["2.9", "2.10", "2.11", "2.12"])
 def test_threads_domain_is_read_from_the_xsd(version: str) -> None:
     assert gipp.threads_domain(version) == (frozenset({"AUTO"}), 1, 8)
 
@@ -433,3 +513,32 @@ def test_task_gipp_for_a_scratch_dir_with_percent_and_brackets_is_xsd_valid(tmp_
     reference = l2a.findtext("Common_Section/DEM_Reference")
     assert reference is not None and url2pathname(reference) == f"{staged}/"
     assert Path(url2pathname(reference), "srtm_55_07.zip").is_file()  # where Sen2Cor fetches the zip
+
+
+@pytest.mark.parametrize(("kind", "reference"), [(None, "CDSE-GLO-30"), ("cop-dem-glo90", "CDSE-GLO-90")])
+def test_task_gipp_of_a_212_config_names_the_copernicus_dem(
+    tmp_path: Path, kind: str | None, reference: str
+) -> None:
+    """A worker's GIPP for a 2.12 config: DEM_Reference is the CDSE label of the DEM kind (the
+    version's default when none is given), DEM_Directory the staged folder; SRTM is refused."""
+    from s2kit.config import BatchConfig
+    from s2kit.sen2cor import gipp_settings
+
+    cfg = BatchConfig.model_validate(
+        {
+            "paths": {
+                "l1c_dirs": [str(tmp_path / "l1c")],
+                "l2a_dir": str(tmp_path / "l2a"),
+                "dem_dir": str(tmp_path / "dem"),
+                "scratch_dir": str(tmp_path / "scratch"),
+                "run_dir": str(tmp_path / "run"),
+            },
+            "sen2cor": {"version": "2.12", "runtime": "native", "install_dir": str(tmp_path / "sen2cor")},
+        }
+    )
+    staged = tmp_path / "scratch" / "task-0" / "dem"
+    l2a = parse_xml(render_gipp(gipp_settings(cfg, staged, 2, dem_kind=kind))["L2A_GIPP.xml"], "L2A_GIPP.xml")
+    assert l2a.findtext("Common_Section/DEM_Directory") == f"{staged}/"
+    assert l2a.findtext("Common_Section/DEM_Reference") == reference
+    with pytest.raises(ConfigError, match="dem: expected a DEM Sen2Cor 2.12 can use"):
+        gipp_settings(cfg, staged, 2, dem_kind="srtm")

@@ -4,11 +4,17 @@ Every template is either a byte-for-byte copy of a real file in ``data/fixtures/
 documented derivation of one (Sen2Cor 2.9 XSDs and PB/SC/AC GIPPs: no real ones exist).
 The derivation lives here, next to the tests that prove it:
 
-    .venv/bin/python tests/test_gipp_templates.py --write   # re-derive s2kit/templates/gipp/2.9/
+    .venv/bin/python tests/test_gipp_templates.py --write   # re-derive s2kit/templates/gipp/2.9/ and 2.12/
 
 The derived 2.9 ``L2A_GIPP.xsd`` must accept every real 2.9 GIPP and reject element-order
 and typo defects; the real 2.8.0 and 2.10.01 XSDs must both reject the real 2.9 GIPP (that
 is why a derived one is needed at all).
+
+Sen2Cor 2.12: only its ``L2A_GIPP.xml`` exists publicly (brazil-data-cube/sen2cor-docker
+``2.12.0/``, written by the ``Sen2Cor-02.12.03-Linux64.run`` installer). It validates against
+the real 2.10.01 ``L2A_GIPP.xsd`` unchanged, so the 2.12 set is that real GIPP, the four 2.10.01
+XSDs, the 2.10.01 SC/AC GIPPs, and the 2.10.01 PB GIPP with ``Idp_Sc_Version`` 02.12.03
+(:func:`derive_212`).
 """
 
 from __future__ import annotations
@@ -115,6 +121,32 @@ def derive_29() -> dict[str, bytes]:
     }
 
 
+#: the release ESA's 2.12 Linux installer is (s2kit.versions.INSTALLER_RELEASES["2.12"])
+RELEASE_212 = "02.12.03"
+REAL_212_GIPP = "sen2cor-2.12.0_L2A_GIPP_brazil-data-cube.xml"
+
+
+def derive_212() -> dict[str, bytes]:
+    """The complete Sen2Cor 2.12 template set: one real file, seven from the real 2.10.01 set.
+
+    * ``L2A_GIPP.xml``: **copied**, the real 2.12 GIPP (installed by Sen2Cor-02.12.03-Linux64.run);
+    * ``L2A_GIPP.xsd``: the real 2.10.01 XSD unchanged -- it accepts the real 2.12 GIPP as is
+      (2.12 changed only comments, ``Handle_L1C_QLT_Mask`` TRUE and four more ``PSD_Scheme``
+      entries, which the 2.10.01 XSD already allows: ``maxOccurs="unbounded"``);
+    * ``L2A_PB_GIPP.xml``: the 2.10.01 PB with ``Idp_Sc_Version`` 02.10.01 -> 02.12.03, nothing else;
+    * SC/AC GIPPs and the PB/SC/AC XSDs: the real 2.10.01 files unchanged (no 2.12 ones are public).
+    """
+    pb_21001 = fixture("gipp", "sen2cor-2.10.01_L2A_PB_GIPP_win-install.xml")
+    version_21001 = b"<Idp_Sc_Version>02.10.01</Idp_Sc_Version>"
+    assert pb_21001.count(version_21001) == 1
+    files = copied_210()
+    files["L2A_GIPP.xml"] = fixture("gipp", REAL_212_GIPP)
+    files["L2A_PB_GIPP.xml"] = pb_21001.replace(
+        version_21001, f"<Idp_Sc_Version>{RELEASE_212}</Idp_Sc_Version>".encode()
+    )
+    return files
+
+
 def copied_210() -> dict[str, bytes]:
     """Sen2Cor 2.10.01: all eight files are real (mtmiran/batch_sen2cor install tree)."""
     files = {
@@ -157,9 +189,48 @@ def test_stored_210_template_is_real_file(name: str) -> None:
     assert (TEMPLATES / "2.10" / name).read_bytes() == copied_210()[name]
 
 
+@pytest.mark.parametrize("name", sorted(derive_212()))
+def test_stored_212_template_equals_derivation(name: str) -> None:
+    assert (TEMPLATES / "2.12" / name).read_bytes() == derive_212()[name]
+
+
+def test_212_derivation_changes_only_the_pb_version_of_the_210_set() -> None:
+    """Of the eight 2.12 files only L2A_GIPP.xml is real 2.12; of the seven taken from 2.10.01
+    only the PB differs, in exactly its Idp_Sc_Version line."""
+    derived, real_210 = derive_212(), copied_210()
+    changed = {name for name in derived if derived[name] != real_210[name]}
+    assert changed == {"L2A_GIPP.xml", "L2A_PB_GIPP.xml"}
+    old, new = _lines(real_210["L2A_PB_GIPP.xml"]), _lines(derived["L2A_PB_GIPP.xml"])
+    diff = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+    assert diff == [
+        (
+            b"\t\t\t<Idp_Sc_Version>02.10.01</Idp_Sc_Version>\n",
+            b"\t\t\t<Idp_Sc_Version>02.12.03</Idp_Sc_Version>\n",
+        )
+    ]
+
+
+def test_212_installer_release_is_the_pb_version() -> None:
+    from s2kit.versions import INSTALLER_RELEASES
+
+    assert INSTALLER_RELEASES["2.12"] == RELEASE_212
+
+
+def test_real_212_gipp_passes_the_real_21001_xsd_unchanged() -> None:
+    """Why no derived 2.12 XSD is needed (unlike 2.9): the real one of 2.10.01 accepts it."""
+    schema = schema_of(fixture("xsd", "sen2cor-2.10.01_L2A_GIPP.xsd"))
+    assert errors(schema, fixture("gipp", REAL_212_GIPP)) == []
+
+
+def test_real_212_gipp_names_the_copernicus_dem_references() -> None:
+    """The DEM_Reference values s2kit renders for 2.12 come from this comment of the real file."""
+    text = fixture("gipp", REAL_212_GIPP).decode()
+    assert "'CDSE-GLO-30' or 'CDSE-GLO-90'" in text
+
+
 def test_template_dirs_hold_exactly_the_expected_files() -> None:
     expected = {f"{k}.{ext}" for k in KINDS for ext in ("xml", "xsd")}
-    for version in ("2.9", "2.10"):
+    for version in ("2.9", "2.10", "2.12"):
         assert {p.name for p in (TEMPLATES / version).iterdir()} == expected
     assert not (TEMPLATES / "2.11").exists(), "2.11 is an alias of 2.10 (byte-identical GIPP)"
 
@@ -234,7 +305,7 @@ def test_29_pb_sc_ac_xsds_accept_real_files(kind: str, version: str) -> None:
     assert valid(schema, (TEMPLATES / "2.9" / f"{kind}.xml").read_bytes())
 
 
-@pytest.mark.parametrize("version", ["2.9", "2.10"])
+@pytest.mark.parametrize("version", ["2.9", "2.10", "2.12"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_template_passes_its_own_xsd(version: str, kind: str) -> None:
     schema = schema_of((TEMPLATES / version / f"{kind}.xsd").read_bytes())
@@ -286,11 +357,12 @@ def main(argv: list[str]) -> int:
     if argv != ["--write"]:
         print(__doc__)
         return 2
-    out = TEMPLATES / "2.9"
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in derive_29().items():
-        (out / name).write_bytes(data)
-        print(f"wrote {out / name} ({len(data)} bytes)")
+    for version, files in (("2.9", derive_29()), ("2.12", derive_212())):
+        out = TEMPLATES / version
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+            print(f"wrote {out / name} ({len(data)} bytes)")
     return 0
 
 

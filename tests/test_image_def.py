@@ -542,3 +542,86 @@ def test_install_script_needs_file_and_esacci_when_required(standins: dict[str, 
     )  # fmt: skip
     assert proc.returncode == 1
     assert "the Sen2Cor installer needs the 'file' command" in proc.stderr
+
+
+# --------------------------------------------------------------------------- Sen2Cor 2.12 (issue 18)
+def test_212_installer_is_esas_02_12_03_run_on_trust_on_first_use(inputs: dict[str, Path]) -> None:
+    """No public source pins Sen2Cor-02.12.03-Linux64.run: no invented row, TOFU, then the lock."""
+    assert INSTALLERS["2.12"] == (
+        "Sen2Cor-02.12.03-Linux64.run",
+        "https://step.esa.int/thirdparties/sen2cor/2.12.0/Sen2Cor-02.12.03-Linux64.run",
+    )
+    assert INSTALLERS["2.12"][0] not in {r.installer for r in read_checksums(CHECKSUMS)}
+    common: dict[str, Any] = {"definition": DEF, "esacci": str(inputs["esacci"]), "sen2cor_version": "2.12"}
+    lock = inputs["tmp"] / "sen2cor.lock"
+    plan = plan_build(BuildOptions(out=inputs["out"] / "a.sif", lock=lock, **common))
+    assert (plan.sha256, plan.sha256_origin) == (None, "none") and "TRUST ON FIRST USE" in plan.notes[0]
+    assert "SEN2COR_VERSION=2.12" in plan.argv
+    update_lock(
+        lock, {**labels_for("Sen2Cor-02.12.03-Linux64.run", "12" * 32), "org.s2kit.sen2cor.version": "2.12"}
+    )
+    plan = plan_build(BuildOptions(out=inputs["out"] / "b.sif", lock=lock, **common))
+    assert (plan.sha256, plan.sha256_origin) == ("12" * 32, "lock")
+    with pytest.raises(ImageBuildError, match="the lock pins sha256 (12)+, the image has (34)+"):
+        update_lock(lock, labels_for("Sen2Cor-02.12.03-Linux64.run", "34" * 32))
+
+
+def test_make_container_sen2cor_212_builds_the_212_image() -> None:
+    make = need("make")
+    proc = subprocess.run(
+        [make, "-n", "container", "ESACCI=/x/E.zip", "SEN2COR=2.12", "S2KIT=s2kit"],
+        capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if "container build" in x)
+    assert '--out "containers/sen2cor-2.12.sif" --sen2cor-version 2.12' in line
+    # the older spelling still works
+    proc = subprocess.run(
+        [make, "-n", "container", "ESACCI=/x/E.zip", "SEN2COR_VERSION=2.11", "S2KIT=s2kit"],
+        capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+    )  # fmt: skip
+    assert "--sen2cor-version 2.11" in proc.stdout
+
+
+def test_install_script_refuses_an_unknown_version_in_one_line(tmp_path: Path) -> None:
+    proc = install(tmp_path, "--version", "2.13")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "install-sen2cor.sh: error: expected --version 2.9, 2.10, 2.11 or 2.12, found '2.13'"
+    ]
+
+
+def test_install_script_installs_a_212_standin_whose_double_plays_212(
+    standins: dict[str, Any], tmp_path: Path, s2kit_exe: str
+) -> None:
+    """A 2.12 stand-in (TEST DOUBLE inside, NOT Sen2Cor) through the same script as the image:
+    TOFU, the 2.12 GIPPs, the record; the installed L2A_Process writes GIP_L2ACSC 21203."""
+    from tests.support.safe_trees import build_l1c_tree
+
+    inst = make_standin_installer(standins["dir"], "2.12")
+    assert inst.path.name == "Sen2Cor-02.12.03-Linux64.STANDIN.run"
+    proc = install(
+        tmp_path, "--version", "2.12", "--installer", str(inst.path), "--esacci", str(standins["esacci"].path),
+        "--prefix", str(tmp_path / "opt"), "--s2kit", s2kit_exe,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"NO PINNED SHA256 for {inst.path.name}" in proc.stderr
+    target = tmp_path / "opt" / "Sen2Cor-02.12.03-Linux64"
+    record = dict(line.split("=", 1) for line in (target / ".s2kit-install").read_text().splitlines())
+    assert record["sen2cor_version"] == "2.12" and record["installer_sha256"] == inst.sha256
+    pb = (target / "s2kit-gipp" / "L2A_PB_GIPP.xml").read_text()
+    assert "<Idp_Sc_Version>02.12.03</Idp_Sc_Version>" in pb
+    l1c = build_l1c_tree(tmp_path / "l1c", "05.09")
+    out = tmp_path / "l2a"
+    out.mkdir()
+    home = tmp_path / "home"
+    (home / "cfg").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S2KIT_DOUBLE")}
+    run = subprocess.run(
+        [str(target / "bin" / "L2A_Process"), str(l1c), "--output_dir", str(out), "--cr_only"],
+        capture_output=True, text=True, env={**env, "SEN2COR_HOME": str(home)}, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    (product,) = out.glob("S2*_MSIL2A_*.SAFE")
+    mtd = (product / "MTD_MSIL2A.xml").read_text()
+    assert 'type="GIP_L2ACSC" version="21203"' in mtd

@@ -189,6 +189,20 @@ def test_expect_sen2cor(tmp_path: Path) -> None:
     ]
 
 
+def test_real_pb_0511_product_validates_as_sen2cor_212(tmp_path: Path) -> None:
+    """The real ESA L2A of PB 05.11 (GIP_L2ACSC version 21202: Sen2Cor 2.12.02) is a 2.12
+    product: --expect-sen2cor 2.12 passes, with the 2.10+ band set (B01 at 20 m) and the offsets."""
+    root = build_l2a_tree(tmp_path, "33TVM")
+    report = validate_product(root, expect_sen2cor="2.12")
+    assert report.sen2cor_version == "02.12.02"
+    assert report.valid and report.findings == []
+    assert validate_product(root, expect_sen2cor="2.12.02").findings == []
+    assert [f.code for f in validate_product(root, expect_sen2cor="2.11").findings] == [
+        "sen2cor-version-mismatch"
+    ]
+    assert list(root.glob("GRANULE/*/IMG_DATA/R20m/*_B01_20m.jp2"))
+
+
 def test_consistency(tmp_path: Path) -> None:
     same = [_local_29(tmp_path / str(i), name=f"p{i}.SAFE") for i in range(3)]
     assert validate_products(same, expect_sen2cor="2.9", consistency=True).set_findings == []

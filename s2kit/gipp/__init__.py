@@ -27,9 +27,12 @@ from .detect import VersionGuess, detect_version
 from .diff import GippDiff, diff_gipp, iter_diff_lines
 from .render import WrittenGippSet, render_gipp, sen2cor_gipp_args, write_gipp_dir, write_gipp_set
 from .settings import (
+    COPDEM_REFERENCES,
     GippSettings,
     allocated_cores,
+    check_dem_kind,
     dem_reference,
+    gipp_dem_reference,
     normalize_dem_dir,
     parse_set,
     parse_threads,
@@ -39,6 +42,7 @@ from .templates import DEFAULT_BASELINE, KINDS, GippSource, load_xsd, template_b
 from .tree import GippChange
 
 __all__ = [
+    "COPDEM_REFERENCES",
     "DEFAULT_BASELINE",
     "DEFAULT_VERSION",
     "FINDING_CODES",
@@ -54,10 +58,12 @@ __all__ = [
     "GippSettings",
     "VersionGuess",
     "allocated_cores",
+    "check_dem_kind",
     "check_gipp",
     "dem_reference",
     "detect_version",
     "diff_gipp",
+    "gipp_dem_reference",
     "iter_diff_lines",
     "iter_report_lines",
     "load_xsd",

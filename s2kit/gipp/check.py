@@ -16,9 +16,9 @@ from lxml import etree
 from .. import findings
 from ..errors import display_path
 from ..findings import Severity
-from ..versions import SUPPORTED_VERSIONS, normalize_version
+from ..versions import DEM_KINDS, SUPPORTED_VERSIONS, normalize_version
 from .detect import GippAsVersion, _detect
-from .settings import allocated_cores
+from .settings import COPDEM_REFERENCES, allocated_cores
 from .templates import (
     DEFAULT_BASELINE,
     GippSource,
@@ -238,8 +238,13 @@ def _xsd_findings(
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
-def _dem_findings(section: etree._Element, env: Mapping[str, str]) -> list[Finding]:
+def _dem_findings(
+    section: etree._Element, env: Mapping[str, str], version: str | None = None
+) -> list[Finding]:
     out: list[Finding] = []
+    # Sen2Cor 2.12 reads the Copernicus DEM: no srtm_XX_YY tiles, and DEM_Reference may be the
+    # 'CDSE-GLO-30'/'CDSE-GLO-90' label of a downloaded DEM (its L2A_GIPP.xml comment)
+    copdem = version is not None and "srtm" not in DEM_KINDS.get(version, ("srtm",))
     dem_el = section.find("DEM_Directory")
     ref_el = section.find("DEM_Reference")
     force_el = section.find("Force_Exit_On_DEM_Error")
@@ -282,7 +287,7 @@ def _dem_findings(section: etree._Element, env: Mapping[str, str]) -> list[Findi
                     line,
                 )
             )
-        elif not any(resolved.glob("srtm_*_*.zip")) and not any(resolved.glob("srtm_*_*.tif")):
+        elif not copdem and not any(resolved.glob("srtm_*_*.zip")) and not any(resolved.glob("srtm_*_*.tif")):
             out.append(
                 _finding(
                     "dem-dir-no-srtm",
@@ -314,7 +319,7 @@ def _dem_findings(section: etree._Element, env: Mapping[str, str]) -> list[Findi
                     rline,
                 )
             )
-        else:
+        elif not (copdem and ref in COPDEM_REFERENCES.values()):
             if not ref.endswith("/"):
                 out.append(
                     _finding(
@@ -384,13 +389,15 @@ def _whitespace_findings(root: etree._Element) -> list[Finding]:
     return out
 
 
-def _value_findings(kind: str, root: etree._Element, env: Mapping[str, str]) -> list[Finding]:
+def _value_findings(
+    kind: str, root: etree._Element, env: Mapping[str, str], version: str | None = None
+) -> list[Finding]:
     out = _whitespace_findings(root)
     if kind == "L2A_GIPP":
         section = root.find("Common_Section")
         if section is not None:
             out += _threads_findings(section, env)
-            out += _dem_findings(section, env)
+            out += _dem_findings(section, env, version)
     elif kind == "L2A_PB_GIPP":
         el = root.find("DATA/Baseline_Version")
         if el is not None:
@@ -497,7 +504,7 @@ def check_gipp(
         findings += structure + xsd
         if kind == "L2A_CAL_SC_GIPP":
             findings += _aux_map_findings(root, used)
-    findings += _value_findings(kind, root, env)
+    findings += _value_findings(kind, root, env, used)
     order = {id(f): i for i, f in enumerate(findings)}
     findings.sort(key=lambda f: (f.line or 0, order[id(f)]))
     return GippReport(

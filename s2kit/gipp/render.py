@@ -19,7 +19,7 @@ from .check import Finding, check_gipp
 from .settings import (
     GippSettings,
     allocated_cores,
-    dem_reference,
+    gipp_dem_reference,
     normalize_dem_dir,
     parse_set,
     threads_for_allocation,
@@ -154,7 +154,10 @@ def render_gipp(settings: GippSettings) -> dict[str, bytes]:
     if settings.dem_dir is not None:
         dem = normalize_dem_dir(settings.dem_dir)
         _set_text(l2a, "Common_Section/DEM_Directory", dem, "L2A_GIPP.xml")
-        _set_text(l2a, "Common_Section/DEM_Reference", dem_reference(dem), "L2A_GIPP.xml")
+        assert settings.dem_kind is not None  # GippSettings resolves it
+        _set_text(
+            l2a, "Common_Section/DEM_Reference", gipp_dem_reference(settings.dem_kind, dem), "L2A_GIPP.xml"
+        )
     _set_text(
         l2a,
         "Common_Section/Force_Exit_On_DEM_Error",
@@ -242,12 +245,13 @@ def write_gipp_dir(
     force_exit_on_dem_error: bool | None = None,
     sets: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
+    dem_kind: str | None = None,
 ) -> WrittenGippSet:
     """Render and write the four GIPP files into *out*, then check them.
 
     *threads* None: the cores the batch system allocated (read from *env*, default
     ``os.environ``), capped to the version's maximum, 1 outside a job. *sets* are ``NAME=VALUE``
-    overrides (:func:`parse_set`).
+    overrides (:func:`parse_set`). *dem_kind*: the DEM in *dem_dir* (None: the version's default).
     """
     version = normalize_version(sen2cor)
     threads_note = ""
@@ -264,6 +268,7 @@ def write_gipp_dir(
         baseline=baseline,
         force_exit_on_dem_error=force_exit_on_dem_error,
         overrides=tuple(parse_set(item) for item in sets),
+        dem_kind=dem_kind,
     )
     written = write_gipp_set(settings, out)
     notes = tuple(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..versions import DEFAULT_VERSION, normalize_version
+from ..versions import DEFAULT_VERSION, DEM_KINDS, default_dem_kind, normalize_version
 from .templates import DEFAULT_BASELINE, threads_domain
 
 
@@ -74,6 +74,34 @@ def dem_reference(dem_dir: str) -> str:
     return "".join(_URI_ESCAPES.get(c, c) for c in dem_dir)
 
 
+#: DEM kind -> the DEM_Reference Sen2Cor 2.12 expects for a previously downloaded Copernicus
+#: DEM: "set <DEM_Reference> to 'CDSE-GLO-30' or 'CDSE-GLO-90' (resolution, 30/90, is
+#: mandatory)" (the real 2.12 L2A_GIPP.xml, s2kit/templates/gipp/2.12/)
+COPDEM_REFERENCES: Mapping[str, str] = {"cop-dem-glo30": "CDSE-GLO-30", "cop-dem-glo90": "CDSE-GLO-90"}
+
+
+def check_dem_kind(version: str, kind: str | None, key: str = "dem") -> str:
+    """*kind* (None: the version's default) checked against :data:`~s2kit.versions.DEM_KINDS`.
+
+    One line naming *key* when the version cannot use it (SRTM for 2.12, Copernicus DEM up to 2.11).
+    """
+    version = normalize_version(version)
+    if kind is None:
+        return default_dem_kind(version)
+    allowed = DEM_KINDS[version]
+    if kind not in allowed:
+        raise ConfigError(
+            f"{key}: expected a DEM Sen2Cor {version} can use ({', '.join(allowed)}), found {kind!r}"
+        )
+    return kind
+
+
+def gipp_dem_reference(kind: str, dem_dir: str) -> str:
+    """``DEM_Reference`` for a DEM of *kind* staged in *dem_dir*: ``CDSE-GLO-30``/``CDSE-GLO-90``
+    for the Copernicus DEM (Sen2Cor 2.12), else the folder as a URI (:func:`dem_reference`)."""
+    return COPDEM_REFERENCES.get(kind) or dem_reference(dem_dir)
+
+
 def _split_assignment(text: str) -> tuple[str, str] | None:
     """Split NAME=VALUE at the first ``=`` outside XPath brackets and quotes."""
     depth, quote = 0, ""
@@ -106,6 +134,8 @@ class GippSettings:
     ``threads`` becomes an int or ``"AUTO"``; ``sen2cor`` becomes ``major.minor``.
     ``force_exit_on_dem_error=None`` means TRUE with a DEM and the template's FALSE without.
     ``overrides`` are (element tag or XPath, value) pairs applied last.
+    ``dem_kind`` is the DEM in ``dem_dir`` (:data:`~s2kit.versions.DEM_KINDS`; None: the
+    version's default, ``srtm`` up to 2.11, ``cop-dem-glo30`` for 2.12); it sets DEM_Reference.
     """
 
     sen2cor: str = DEFAULT_VERSION
@@ -114,13 +144,21 @@ class GippSettings:
     baseline: str = DEFAULT_BASELINE
     force_exit_on_dem_error: bool | None = None
     overrides: tuple[tuple[str, str], ...] = ()
+    dem_kind: str | None = None
 
     def __post_init__(self) -> None:
         version = normalize_version(self.sen2cor)
         object.__setattr__(self, "sen2cor", version)
         object.__setattr__(self, "threads", parse_threads(self.threads, version))
+        kind = check_dem_kind(version, self.dem_kind)
+        object.__setattr__(self, "dem_kind", kind)
         if self.dem_dir is not None:
             normalize_dem_dir(self.dem_dir)
+            if kind == "none":
+                raise ConfigError(
+                    f"dem: 'none' runs Sen2Cor {version} without a DEM, found a DEM directory "
+                    f"{self.dem_dir!r} as well; give one or the other"
+                )
         if not re.fullmatch(r"[0-9]{2}\.[0-9]{2}", self.baseline):
             raise ConfigError(f"Baseline_Version must look like 03.00 (dd.dd), found {self.baseline!r}")
         if self.baseline == "99.99":
@@ -145,6 +183,9 @@ class GippSettings:
         dem = (
             f"DEM_Directory {self.dem_dir.rstrip('/')}/" if self.dem_dir is not None else "DEM_Directory NONE"
         )
+        reference = COPDEM_REFERENCES.get(self.dem_kind or "")
+        if self.dem_dir is not None and reference:
+            dem += f", DEM_Reference {reference}"
         return (
             f"Sen2Cor {self.sen2cor}: Nr_Threads {self.threads}{threads_note}, {dem}, "
             f"Force_Exit_On_DEM_Error {'TRUE' if self.force_exit else 'FALSE'}, "

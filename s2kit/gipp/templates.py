@@ -19,7 +19,7 @@ DEFAULT_BASELINE = "03.00"
 
 
 # Sen2Cor 2.11 ships a GIPP byte-identical to 2.10.01: one stored template set serves both.
-_TEMPLATE_DIR = {"2.9": "2.9", "2.10": "2.10", "2.11": "2.10"}
+_TEMPLATE_DIR = {"2.9": "2.9", "2.10": "2.10", "2.11": "2.10", "2.12": "2.12"}
 
 
 KINDS: tuple[str, ...] = ("L2A_GIPP", "L2A_PB_GIPP", "L2A_CAL_SC_GIPP", "L2A_CAL_AC_GIPP")

@@ -6,7 +6,8 @@
   ``lib/python2.7/site-packages/sen2cor/L2A_Process.py``, its 3 real-ESA-metadata templates in
   ``site-packages/fixtures/``), ``sen2cor/{aux_data,cfg}`` and a startup script that, like the
   real one, needs ``file`` and writes ``L2A_Bashrc`` exporting a hard-coded
-  ``SEN2COR_HOME=<installing user's $HOME>/sen2cor/<version>``, and creates that folder. Its
+  ``SEN2COR_HOME=<installing user's $HOME>/sen2cor/<version>`` (and ``S2KIT_DOUBLE_VERSION=<version>``:
+  the double plays the version the stand-in was built as), and creates that folder. Its
   name says STANDIN, so its sha256 never pins the real installer (pins are keyed by file name).
 * :func:`make_standin_esacci` -- an ``ESACCI-LC-L4-ALL-FOR-SEN2COR`` zip with the real archive's
   shape (``CCI4SEN2COR/`` with two inner tars, macOS ``._`` junk) holding tiny global one-band
@@ -26,10 +27,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from s2kit.versions import INSTALLER_RELEASES
+
 from . import FIXTURES, TESTS
 
 DOUBLE = TESTS / "sen2cor_double" / "bin" / "L2A_Process"
-LONG = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}
+#: version -> ESA installer release (the stand-in is named like ESA's file of that release)
+LONG = dict(INSTALLER_RELEASES)
 STANDIN_NOTE = (
     "STAND-IN for ESA's Sen2Cor installer, built by tests/standins.py. bin/L2A_Process is the TEST DOUBLE "
     "tests/sen2cor_double/bin/L2A_Process: NOT ESA Sen2Cor, its output is not L2A data.\n"
@@ -47,6 +51,7 @@ here="$(pwd)"
   echo "export SEN2COR_HOME=$HOME/sen2cor/{version}"
   echo "export SEN2COR_BIN=$here/lib/python2.7/site-packages/sen2cor"
   echo "export LC_NUMERIC=C"
+  echo "export S2KIT_DOUBLE_VERSION={version}"
 }} > L2A_Bashrc
 mkdir -p "$HOME/sen2cor/{version}/cfg"
 echo "installed into $here"
