@@ -257,8 +257,11 @@ def test_cli_usage_errors_exit_2(s2kit_exe: str, tmp_path: Path) -> None:
     assert res.stderr.strip().splitlines() == [
         "s2kit: error: expected a Sen2Cor version like 2.9 or 2.10.01, found 'two.nine'"
     ]
-    res = _run(s2kit_exe, "validate", tmp_path / "nope.SAFE")
-    assert res.returncode == 2 and "does not exist" in res.stderr
+    # a missing product is no usage error since validate streams many inputs (issue 17): it is
+    # the product's missing-metadata finding, and the other products are still validated
+    res = _run(s2kit_exe, "validate", tmp_path / "nope.SAFE", good)
+    assert res.returncode == 1 and res.stderr == ""
+    assert "missing-metadata: expected a file or folder, found nothing there" in res.stdout.splitlines()[1]
 
 
 # ----------------------------------------------------------------------------- size caps (issue 12 item 13)
