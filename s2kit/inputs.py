@@ -209,6 +209,12 @@ def read_list(stream: BinaryIO, *, null: bool = False, limit: int = MAX_ENTRY_BY
     """
     sep = b"\0" if null else b"\n"
     read = getattr(stream, "read1", stream.read)
+
+    def too_long(head: bytes) -> InputItem:
+        shown = os.fsdecode(head[:60]) + "…"
+        message = f"expected a list entry of at most {limit} bytes, found a longer one"
+        return InputItem(shown, InputError(message, shown))
+
     buf = b""
     skipping = False  # inside an over-long entry: drop bytes up to its end
     while True:
@@ -218,22 +224,19 @@ def read_list(stream: BinaryIO, *, null: bool = False, limit: int = MAX_ENTRY_BY
         buf += chunk
         *entries, buf = buf.split(sep)
         for entry in entries:
-            if skipping:
+            if skipping:  # the end of the over-long entry already reported
                 skipping = False
-                continue
-            if entry:
+            elif len(entry) > limit:
+                yield too_long(entry)
+            elif entry:
                 yield InputItem(os.fsdecode(entry))
-        if len(buf) > limit and not skipping:
-            head = os.fsdecode(buf[:60])
-            yield InputItem(
-                head + "…",
-                InputError(f"expected a list entry of at most {limit} bytes, found a longer one", head + "…"),
-            )
+        if len(buf) > limit:
+            if not skipping:
+                yield too_long(buf)
             skipping = True
-        if skipping:
             buf = b""
     if buf and not skipping:
-        yield InputItem(os.fsdecode(buf))
+        yield too_long(buf) if len(buf) > limit else InputItem(os.fsdecode(buf))
 
 
 def _open_list(name: str) -> BinaryIO:
