@@ -239,27 +239,8 @@ def read_list(stream: BinaryIO, *, null: bool = False, limit: int = MAX_ENTRY_BY
         yield too_long(buf) if len(buf) > limit else InputItem(os.fsdecode(buf))
 
 
-def _open_list(name: str) -> BinaryIO:
-    """A ``--from`` file: a regular file or a pipe (``<(find ...)``), never a folder or a device."""
-    try:
-        fh = open(name, "rb")  # noqa: SIM115 - closed by expand_inputs
-    except OSError as exc:
-        raise UsageError(
-            f"--from: expected a readable list of paths, found {os_reason(exc)}: {name}"
-        ) from None
-    mode = os.fstat(fh.fileno()).st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
-        fh.close()
-        raise UsageError(
-            f"--from: expected a file or pipe with a list of paths, found {kind_of_mode(mode)}: {name}"
-        )
-    return fh
-
-
 # --------------------------------------------------------------------------- the stream
-def _items(
-    args: Iterable[str], stdin: BinaryIO | None, null: bool, from_files: Iterable[str]
-) -> Iterator[InputItem]:
+def _items(args: Iterable[str], stdin: BinaryIO | None, null: bool) -> Iterator[InputItem]:
     stdin_used = False
     for arg in args:
         if arg == "-":
@@ -272,21 +253,12 @@ def _items(
         elif has_magic(arg) and not os.path.lexists(arg):
             matches = expand_glob(arg)
             if not matches:
-                yield InputItem(
-                    arg, InputError("expected at least one path matching the pattern, found none", arg)
-                )
+                message = "expected at least one path matching the pattern, found none"
+                yield InputItem(arg, InputError(message, arg))
             for match in matches:
                 yield InputItem(match)
         else:
             yield InputItem(arg)
-    for name in from_files:
-        if name == "-":
-            if not stdin_used:
-                yield from _items(["-"], stdin, null, ())
-            stdin_used = True
-            continue
-        with _open_list(name) as fh:
-            yield from read_list(fh, null=null)
 
 
 def expand_inputs(
@@ -294,17 +266,16 @@ def expand_inputs(
     *,
     stdin: BinaryIO | None = None,
     null: bool = False,
-    from_files: Iterable[str] = (),
     check: bool = True,
 ) -> Iterator[InputItem]:
-    """Every input of *args* (paths, patterns, ``-``) then of each list in *from_files*, in order.
+    """Every input of *args* (paths, patterns, ``-`` = the list on *stdin*), in order.
 
     Lazy: a list is read as it arrives. A path seen before (same absolute path) is skipped.
     With *check*, each path gets :func:`path_problem` as its error (``None`` when usable).
-    Raises :class:`~s2kit.errors.UsageError` only for a ``--from`` file that cannot be a list.
+    Raises :class:`~s2kit.errors.UsageError` only for ``-`` without a *stdin*.
     """
     seen: set[str] = set()
-    for item in _items(args, stdin, null, from_files):
+    for item in _items(args, stdin, null):
         key = item.path if item.error is not None else os.path.abspath(item.path)
         if key in seen:
             continue
