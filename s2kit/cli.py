@@ -680,7 +680,7 @@ def gipp_check(
     from .errors import UsageError
     from .gipp import check_gipp, iter_report_lines
 
-    out = _Stream(jsonl=True, key="file")
+    out = _Stream(jsonl=jsonl, key="file")
     with errors_to_exit():
         if jsonl and as_json:
             raise UsageError("expected --json or --jsonl, found both")
