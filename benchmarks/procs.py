@@ -8,7 +8,7 @@
 * ``s2kit-read LIST``   s2kit's metadata reader (``s2kit.safe.read_metadata_file``) on the same
   files, each result dropped (s2kit has no command that reads a bare metadata file in bulk);
 * ``s2kit-inspect-loop LIST``  reference for ``inspect``: the library loop in one process, one
-  JSON document per product, as ``s2kit inspect --json`` prints it;
+  JSON line per product, as ``s2kit inspect --json PATH...`` prints them;
 * ``warp-crop OUT W S E N RES SRC...``  reference for ``dem prepare`` when the gdalwarp CLI is
   not installed: GDAL's warper through rasterio (``rasterio.warp.reproject``, nearest, nodata
   -32768), the crop of the SRTM tiles SRC to the window W S E N at RES degrees, written as a
@@ -49,7 +49,7 @@ def s2kit_inspect_loop(listing: str) -> None:
 
     out = sys.stdout
     for path in _paths(listing):
-        out.write(json.dumps(inspect_path(path), indent=2, ensure_ascii=False, default=str) + "\n")
+        out.write(json.dumps(inspect_path(path), ensure_ascii=False, default=str) + "\n")
 
 
 def warp_crop(out: str, west: str, south: str, east: str, north: str, res: str, *sources: str) -> None:

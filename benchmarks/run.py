@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -107,27 +108,39 @@ def bench_metadata(ctx: Ctx) -> list[Row]:
                 "metadata files in bulk); interpreter start and imports count on both sides",
             )
         )
-    sample = ctx.size(20, 3)
     everything = base / "products.txt"
     everything.write_text("".join(f"{p}\n" for p in products), encoding="utf-8")
-    pairs = alternate(
-        lambda k: [cmd(S2KIT, "inspect", "--json", p) for p in products[:sample]],
-        lambda k: [cmd(PY, PROCS, "s2kit-inspect-loop", everything)],
-        ctx.runs,
-    )
-    rows.append(
-        row_from_pairs(
-            f"inspect --json: {n} products",
-            pairs,
-            scale_a=n / sample,
-            target=f"< 5 s for {n}" if n != 1000 else "< 5 s",
-            met=lambda a, b, r: a < 5.0,
-            reference_name="the library loop (inspect_path + the same JSON) over all products in one process",
-            note=f"s2kit: one `s2kit inspect --json` process per product, as the CLI must be used today "
-            f"(it takes one path; multi-path inspect is issue 17 item 2, not done yet): {sample} "
-            f"processes timed, scaled ×{n / sample:g}",
+    reference = [cmd(PY, PROCS, "s2kit-inspect-loop", everything)]
+    reference_name = "the library loop (inspect_path + the same JSON Lines) over all products in one process"
+    pattern = str(base / "set" / "*" / "*.SAFE")
+    sides = {
+        f"inspect --json: {n} products": (
+            [cmd(S2KIT, "inspect", "--json", *products)],
+            f"s2kit: ONE `s2kit inspect --json PATH...` process with the {n} paths as arguments, "
+            "streaming one JSON line per product",
+        ),
+        f"inspect --json - (stdin list): {n} products": (
+            [cmd("sh", "-c", f"exec {shlex.quote(S2KIT)} inspect --json - < {shlex.quote(str(everything))}")],
+            f"s2kit: ONE `s2kit inspect --json -` process reading the {n} paths from stdin (sh execs it)",
+        ),
+        f"inspect --json 'PATTERN': {n} products": (
+            [cmd(S2KIT, "inspect", "--json", pattern)],
+            f"s2kit: ONE `s2kit inspect --json '{base.name}/set/*/*.SAFE'` process; s2kit expands the "
+            "quoted pattern (sorted) itself",
+        ),
+    }
+    for measure, (s2kit_cmds, note) in sides.items():
+        pairs = alternate(lambda k, c=s2kit_cmds: c, lambda k: reference, ctx.runs)
+        rows.append(
+            row_from_pairs(
+                measure,
+                pairs,
+                target=f"< 5 s for {n}" if n != 1000 else "< 5 s",
+                met=lambda a, b, r: a < 5.0,
+                reference_name=reference_name,
+                note=note,
+            )
         )
-    )
     return rows
 
 

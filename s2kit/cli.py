@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,34 +216,167 @@ _HttpRetriesOpt = Annotated[
 ]
 
 
+# --------------------------------------------------------------------------- many inputs (issue 17)
+# inspect, validate and gipp check take many paths in one process: s2kit.inputs expands them
+# (patterns the shell did not expand, '-' = a list on stdin), _Stream writes one record per input.
+_NullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--null",
+        "-0",
+        help="The list on stdin ('-') is NUL-separated (find -print0): paths may hold newlines.",
+    ),
+]
+_JsonlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--jsonl",
+        help="Print JSON Lines: one object per input as it is done; an unreadable input is "
+        '{"path", "error"}.',
+    ),
+]
+EXIT_PIPE = 141  # 128 + SIGPIPE: the reader closed the pipe (| head), as a shell tool ends
+# characters str.splitlines() (and some JSON Lines readers) break a line on, and lone surrogates
+# (undecodable file names): written as \uXXXX escapes, so one record is one line on any reader
+_JSONL_ESCAPE_RE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _jsonl(obj: Any) -> str:
+    """*obj* as one JSON Lines record: no line break and nothing unencodable inside."""
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    return _JSONL_ESCAPE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class _Stream:
+    """The output of a command over many inputs: the one place of the streaming rules (issue 17).
+
+    Inputs are processed in order; each gives its record (a JSON Lines object or text), written
+    and flushed at once. An input that cannot be read is an error record
+    (``{"path": ..., "error": ...}`` with ``jsonl``, else one ``s2kit: error:`` line on stderr)
+    and the stream goes on; :attr:`failed` counts them for the exit code (1). A reader that
+    closes the pipe (``| head``) ends the command quietly with exit 141.
+    """
+
+    def __init__(self, jsonl: bool, key: str = "path") -> None:
+        self.jsonl = jsonl
+        self.key = key  # the name of the input in a record: "path", or "file" for GIPP files
+        self.failed = 0
+
+    def write(self, text: str) -> None:
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            with contextlib.suppress(OSError):  # nothing more reaches the closed pipe, not even at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_PIPE) from None
+
+    def record(self, obj: Any) -> None:
+        self.write(_jsonl(obj))
+
+    def error(self, path: str, message: str) -> None:
+        from .errors import display_path
+
+        self.failed += 1
+        if self.jsonl:
+            self.record({self.key: display_path(path), "error": message})
+        else:
+            typer.echo(f"s2kit: error: {_printable(message)}", err=True)
+
+    @contextlib.contextmanager
+    def item(self, path: str) -> Iterator[None]:
+        """Run the work of one input; its failure (an input error, an OSError) is its error record."""
+        from .errors import S2kitError, display_path
+
+        try:
+            yield
+        except (S2kitError, OSError) as exc:
+            if isinstance(exc, S2kitError) and exc.exit_code != 1:
+                raise  # usage (2), interrupted (130): not about this input
+            if isinstance(exc, S2kitError):
+                self.error(path, str(exc))
+            else:
+                where = exc.filename2 if exc.filename2 is not None else exc.filename
+                shown = f": {display_path(os.fsdecode(where))}" if isinstance(where, (str, bytes)) else ""
+                self.error(path, f"{exc.strerror or type(exc).__name__}{shown}")
+
+    def inputs(self, paths: list[str], null: bool, *, check: bool = True) -> Iterator[Any]:
+        """The :class:`s2kit.inputs.InputItem` of *paths* (``-``: stdin; patterns expanded)."""
+        from .errors import UsageError
+        from .inputs import expand_inputs
+
+        if null and "-" not in paths:
+            raise UsageError("expected --null with '-' (a list of paths on stdin), found no '-'")
+        stdin = getattr(sys.stdin, "buffer", None)
+        return expand_inputs(paths, stdin=stdin, null=null, check=check)
+
+
+def _one_path(paths: list[str]) -> bool:
+    """Whether *paths* is one plain path (not '-', not a pattern to expand): today's single output."""
+    from .inputs import has_magic
+
+    return len(paths) == 1 and paths[0] != "-" and not (has_magic(paths[0]) and not os.path.lexists(paths[0]))
+
+
+_MANY_PATHS = "; several, a quoted pattern ('/store/**/*.SAFE') or '-' (a list on stdin, one a line)"
+
+
 # --------------------------------------------------------------------------- inspect / validate
 @app.command()
 def inspect(
-    path: Annotated[
-        str,  # not Path: click turns '' into '.', and an empty path is not the current directory
+    paths: Annotated[
+        list[str],  # not Path: click turns '' into '.', and an empty path is not the current directory
         typer.Argument(
-            metavar="PATH", help="A .SAFE dir, .SAFE.zip, MTD_*.xml, MTD_TL.xml or manifest.safe."
+            metavar="PATH",
+            help="A .SAFE dir, .SAFE.zip, MTD_*.xml, MTD_TL.xml or manifest.safe" + _MANY_PATHS + ".",
         ),
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (stable keys).")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON object (stable keys); several inputs: one per line (JSON Lines)."
+        ),
+    ] = False,
+    jsonl: _JsonlOpt = False,
+    null: _NullOpt = False,
 ) -> None:
-    """Show the facts that decide how a product is processed."""
-    from .errors import UsageError
-    from .safe import inspect_path, record_table
+    """Show the facts that decide how a product is processed.
 
+    Several inputs are read in one process and streamed in order; exit 1 if any could not be read.
+    """
+    from . import safe
+    from .errors import UsageError
+
+    if _one_path(paths) and not jsonl and not null:  # one path: today's output, exactly
+        with errors_to_exit():
+            if not paths[0]:
+                raise UsageError("expected a product path, found an empty string (not the current directory)")
+            record = safe.inspect_path(paths[0])
+        typer.echo(_dump_json(record) if as_json else safe.record_table(record))
+        return
+    out = _Stream(jsonl=as_json or jsonl)
+    first = True
     with errors_to_exit():
-        if not path:
-            raise UsageError("expected a product path, found an empty string (not the current directory)")
-        record = inspect_path(path)
-    if as_json:
-        typer.echo(_dump_json(record))
-    else:
-        typer.echo(record_table(record))
+        for item in out.inputs(paths, null):
+            if item.error is not None:
+                out.error(item.path, str(item.error))
+                continue
+            with out.item(item.path):
+                record = safe.inspect_path(item.path)
+                if out.jsonl:
+                    out.record(record)
+                else:
+                    out.write(("" if first else "\n") + safe.record_table(record))
+                    first = False
+    raise typer.Exit(1 if out.failed else 0)
 
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(exists=True, help="L2A products (.SAFE dirs or .SAFE.zip).")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(metavar="PATH", help="L2A products (.SAFE dirs or .SAFE.zip)" + _MANY_PATHS + "."),
+    ],
     expect_sen2cor: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -256,17 +390,66 @@ def validate(
         Optional[Path],  # noqa: UP045
         typer.Option("--json", callback=_plain_text, help="Write the JSON report to FILE ('-' for stdout)."),
     ] = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help="Print JSON Lines: one product report per line as it is done, then one line with "
+            "the summary and the set findings.",
+        ),
+    ] = False,
+    null: _NullOpt = False,
 ) -> None:
-    """Validate L2A products; exit 0 when clean, 1 on any error finding, 2 on usage errors."""
-    from .fsutil import atomic_write_text
-    from .validate import format_report, validate_products
+    """Validate L2A products; exit 0 when clean, 1 on any error finding, 2 on usage errors.
 
+    Products are reported as they are validated; a path with no product there is a
+    missing-metadata finding and the others go on.
+    """
+    from .errors import UsageError, display_path
+    from .fsutil import atomic_write_text
+    from .validate import (
+        ProductReport,
+        ValidationReport,
+        consistency_findings,
+        format_product,
+        format_summary,
+        normalise_sen2cor_version,
+        validate_product,
+    )
+
+    to_stdout = json_out is not None and str(json_out) == "-"
+    out = _Stream(jsonl=jsonl)
     with errors_to_exit():
-        report = validate_products(paths, expect_sen2cor=expect_sen2cor, consistency=consistency)
-        if json_out is not None and str(json_out) == "-":
+        if jsonl and json_out is not None:
+            raise UsageError("expected --json FILE or --jsonl, found both")
+        if expect_sen2cor:
+            normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
+        reports = []
+        for item in out.inputs(paths, null):
+            if item.error is not None:
+                product = ProductReport(path=display_path(item.path))
+                product.add("missing-metadata", "error", item.error.message, item.path)
+            else:
+                product = validate_product(item.path, expect_sen2cor)
+            reports.append(product)
+            if jsonl:
+                out.record(product.to_dict())
+            elif not to_stdout:
+                for line in format_product(product):
+                    out.write(line)
+        report = ValidationReport(products=reports)
+        if consistency:
+            report.set_findings.extend(consistency_findings(reports))
+        if jsonl:
+            doc = report.to_dict()
+            out.record(
+                {"summary": doc["summary"], "set_findings": doc["set_findings"], "valid": doc["valid"]}
+            )
+        elif to_stdout:
             typer.echo(_dump_json(report.to_dict()))
         else:
-            typer.echo(format_report(report))
+            for line in format_summary(report):
+                out.write(line)
             if json_out is not None:
                 atomic_write_text(json_out, _dump_json(report.to_dict()) + "\n")
     raise typer.Exit(0 if report.valid else 1)
@@ -474,7 +657,14 @@ def gipp_render(
 
 @gipp_app.command("check")
 def gipp_check(
-    files: Annotated[list[Path], typer.Argument(help="GIPP files: L2A_GIPP, L2A_PB/CAL_SC/CAL_AC_GIPP.")],
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="FILE",
+            help="GIPP files: L2A_GIPP, L2A_PB/CAL_SC/CAL_AC_GIPP; a quoted pattern ('RUN/**/cfg/*.xml') "
+            "or '-' (a list on stdin, one a line).",
+        ),
+    ],
     sen2cor: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -484,18 +674,46 @@ def gipp_check(
         ),
     ] = None,
     as_json: _JsonOpt = False,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help="Print JSON Lines: one file report per line as it is checked (a file that is no GIPP: "
+            '{"file", "error"}), then one line with the summary; the other files go on.',
+        ),
+    ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    null: _NullOpt = False,
 ) -> None:
-    """Validate GIPP files against the Sen2Cor XSD and lint them; exit 1 on error findings."""
+    """Validate GIPP files against the Sen2Cor XSD and lint them; exit 1 on error findings.
+
+    Without --jsonl a file that is no GIPP at all refuses the command before anything is printed.
+    """
+    from .errors import UsageError
     from .gipp import check_gipp, iter_report_lines
 
+    out = _Stream(jsonl=jsonl, key="file")
     with errors_to_exit():
-        reports = [check_gipp(path, version=sen2cor) for path in files]
+        if jsonl and as_json:
+            raise UsageError("expected --json or --jsonl, found both")
+        reports = []
+        # check_gipp itself refuses what is not a regular file (a FIFO never blocks)
+        for item in out.inputs(files, null, check=False):
+            # without --jsonl: all or nothing, as before (the one error line, nothing printed)
+            with out.item(item.path) if jsonl else contextlib.nullcontext():
+                if item.error is not None:
+                    raise item.error
+                report = check_gipp(item.path, version=sen2cor)
+                reports.append(report)
+                if jsonl:
+                    out.record(report.to_dict())
     failed = any(r.failed(strict) for r in reports)
     errors = sum(len(r.errors) for r in reports)
     warnings = sum(len(r.warnings) for r in reports)
-    if as_json:
-        summary = {"files": len(reports), "errors": errors, "warnings": warnings, "strict": strict}
+    summary = {"files": len(reports), "errors": errors, "warnings": warnings, "strict": strict}
+    if jsonl:
+        out.record({"summary": {**summary, "unreadable": out.failed}, "failed": failed or bool(out.failed)})
+    elif as_json:
         document = {"files": [r.to_dict() for r in reports], "summary": summary, "failed": failed}
         typer.echo(_dump_json(document))
     else:
@@ -504,7 +722,7 @@ def gipp_check(
                 typer.echo(line)
         if len(reports) > 1:
             typer.echo(f"{len(reports)} files: {errors} errors, {warnings} warnings")
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(1 if failed or out.failed else 0)
 
 
 @gipp_app.command("diff")

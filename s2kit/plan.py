@@ -42,6 +42,9 @@ from .dedupe import dedupe
 from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
+from .inputs import kind_of_mode as _kind_of_mode
+from .inputs import os_reason as _os_reason
+from .inputs import what_is_there as _what_is_there
 from .provenance import published_provenance
 from .runs import BatchImmutable, PlanEntry, RunDir, writing
 from .safe import (
@@ -151,10 +154,6 @@ def _tree_size(path: Path) -> int:
     return total
 
 
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror or exc.__class__.__name__
-
-
 def _check_dir_product(path: Path) -> tuple[str, str] | None:
     try:
         names = {n.upper(): n for n in os.listdir(path)}
@@ -198,30 +197,6 @@ def _check_zip_product(path: Path) -> tuple[str, str] | None:
     if "MTD_MSIL1C.XML" not in names:
         return ("corrupt", "no MTD_MSIL1C.xml in the zip")
     return None
-
-
-def _kind_of_mode(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a regular file"
-
-
-def _what_is_there(path: Path) -> str:
-    """What a path that is not a directory is: "none", "a symlink loop", "a dangling symlink", ..."""
-    try:
-        return _kind_of_mode(os.stat(path).st_mode)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a symlink loop"
-        if exc.errno == errno.ENOENT:
-            return "a dangling symlink" if os.path.islink(path) else "none"
-        return _os_reason(exc)
 
 
 def _entry_kind(e: os.DirEntry[str]) -> tuple[int | None, str | None]:

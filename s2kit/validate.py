@@ -52,6 +52,9 @@ __all__ = [
     "EXPECTED_BANDS",
     "validate_product",
     "validate_products",
+    "consistency_findings",
+    "format_product",
+    "format_summary",
     "normalise_sen2cor_version",
     "format_report",
 ]
@@ -351,6 +354,21 @@ def _duplicates(reports: list[ProductReport]) -> list[Finding]:
     return out
 
 
+def consistency_findings(reports: list[ProductReport]) -> list[Finding]:
+    """The set findings of ``--consistency``: mixed baselines or Sen2Cor versions, duplicates."""
+    out = []
+    readable = [r for r in reports if r.processing_baseline is not None]
+    for attr, code, label in (
+        ("processing_baseline", "mixed-baseline", "processing baseline"),
+        ("sen2cor_version", "mixed-sen2cor-version", "Sen2Cor version"),
+    ):
+        finding = _mixed(readable, attr, code, label)
+        if finding:
+            out.append(finding)
+    out.extend(_duplicates(reports))
+    return out
+
+
 def validate_products(
     paths: Iterable[str | os.PathLike[str]],
     expect_sen2cor: str | None = None,
@@ -362,32 +380,32 @@ def validate_products(
     reports = [validate_product(p, expect_sen2cor) for p in paths]
     report = ValidationReport(products=reports)
     if consistency:
-        readable = [r for r in reports if r.processing_baseline is not None]
-        for attr, code, label in (
-            ("processing_baseline", "mixed-baseline", "processing baseline"),
-            ("sen2cor_version", "mixed-sen2cor-version", "Sen2Cor version"),
-        ):
-            finding = _mixed(readable, attr, code, label)
-            if finding:
-                report.set_findings.append(finding)
-        report.set_findings.extend(_duplicates(reports))
+        report.set_findings.extend(consistency_findings(reports))
     return report
 
 
-def format_report(report: ValidationReport) -> str:
-    """Human-readable text of a report."""
-    lines = []
-    for p in report.products:
-        status = "OK  " if p.valid else "FAIL"
-        facts = f"PB {p.processing_baseline or '?'}, Sen2Cor {p.sen2cor_version or '?'}"
-        lines.append(f"{status} {p.path} ({facts})")
-        for f in p.findings:
-            lines.append(f"     {f.severity:<7} {f.code}: {f.message} [{f.path}]")
-    for f in report.set_findings:
-        lines.append(f"SET  {f.severity:<7} {f.code}: {f.message}")
+def format_product(p: ProductReport) -> list[str]:
+    """The text lines of one product: ``OK``/``FAIL``, then one line per finding (streamed by the CLI)."""
+    status = "OK  " if p.valid else "FAIL"
+    facts = f"PB {p.processing_baseline or '?'}, Sen2Cor {p.sen2cor_version or '?'}"
+    lines = [f"{status} {p.path} ({facts})"]
+    for f in p.findings:
+        lines.append(f"     {f.severity:<7} {f.code}: {f.message} [{f.path}]")
+    # a path or message with a newline stays one line per finding (issue 12, finding 11)
+    return [escaped(line) for line in lines]
+
+
+def format_summary(report: ValidationReport) -> list[str]:
+    """The text lines after the products: set findings, then the counts."""
+    lines = [f"SET  {f.severity:<7} {f.code}: {f.message}" for f in report.set_findings]
     lines.append(
         f"{len(report.products)} product(s), {sum(p.valid for p in report.products)} valid, "
         f"{report.errors} error(s), {report.warnings} warning(s)"
     )
-    # a path or message with a newline stays one line per finding (issue 12, finding 11)
-    return "\n".join(escaped(line) for line in lines)
+    return [escaped(line) for line in lines]
+
+
+def format_report(report: ValidationReport) -> str:
+    """Human-readable text of a report."""
+    lines = [line for p in report.products for line in format_product(p)]
+    return "\n".join(lines + format_summary(report))

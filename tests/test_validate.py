@@ -271,8 +271,46 @@ def test_cli_usage_errors_exit_2(s2kit_exe: str, tmp_path: Path) -> None:
     assert res.stderr.strip().splitlines() == [
         "s2kit: error: expected a Sen2Cor version like 2.9 or 2.10.01, found 'two.nine'"
     ]
-    res = _run(s2kit_exe, "validate", tmp_path / "nope.SAFE")
-    assert res.returncode == 2 and "does not exist" in res.stderr
+    # a missing product is no usage error since validate streams many inputs (issue 17): it is
+    # the product's missing-metadata finding, and the other products are still validated
+    res = _run(s2kit_exe, "validate", tmp_path / "nope.SAFE", good)
+    assert res.returncode == 1 and res.stderr == ""
+    assert "missing-metadata: expected a file or folder, found nothing there" in res.stdout.splitlines()[1]
+
+
+def test_cli_validate_of_many_products_streams_json_lines_then_the_summary(
+    s2kit_exe: str, tmp_path: Path
+) -> None:
+    """Issue 17 item 2: --jsonl (was: no such option) and '-' (was: a missing path, exit 2)."""
+    products = [build_l2a_tree(tmp_path, tile) for tile in REAL_L2A_TILES]
+    missing = tmp_path / "gone.SAFE"
+    listing = "".join(f"{p}\n" for p in [products[1], missing, products[0]])
+    res = subprocess.run(
+        [s2kit_exe, "validate", "--jsonl", "--consistency", "-", f"{tmp_path}/*_T33*.SAFE"],
+        input=listing,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1 and res.stderr == ""
+    *lines, summary = [json.loads(line) for line in res.stdout.splitlines()]
+    t33 = sorted(str(p) for p in products if "_T33" in p.name and p != products[1])
+    assert [r["path"] for r in lines] == [str(products[1]), str(missing), str(products[0]), *t33]
+    assert lines[0] == validate_product(products[1]).to_dict()  # the library's report, one line
+    assert [f["code"] for f in lines[1]["findings"]] == ["missing-metadata"]
+    whole = validate_products([products[1], missing, products[0], *t33], consistency=True).to_dict()
+    assert summary == {k: whole[k] for k in ("summary", "set_findings", "valid")}
+    assert {f["code"] for f in summary["set_findings"]} == {"mixed-baseline", "mixed-sen2cor-version"}
+
+
+def test_cli_validate_text_is_the_same_streamed(s2kit_exe: str, tmp_path: Path) -> None:
+    from s2kit.validate import format_report
+
+    products = [build_l2a_tree(tmp_path, tile) for tile in REAL_L2A_TILES]
+    res = _run(s2kit_exe, "validate", "--consistency", *products)
+    assert res.stdout == format_report(validate_products(products, consistency=True)) + "\n"
+    both = _run(s2kit_exe, "validate", "--jsonl", "--json", tmp_path / "r.json", products[0])
+    assert both.returncode == 2 and "expected --json FILE or --jsonl, found both" in both.stderr
 
 
 # ----------------------------------------------------------------------------- size caps (issue 12 item 13)

@@ -138,6 +138,9 @@ def s_inspect(s: Session) -> dict[str, str]:
     tree = build_l2a_tree(s.tmp, "33XWJ")
     s.run(f"s2kit inspect {tree.name}")
     out["inspect-safe"] = s.take()
+    s.run("s2kit inspect --json gone.SAFE 'nothing/**/*.SAFE'")  # error records: short lines
+    s.echo_rc()
+    out["inspect-errors"] = s.take()
 
     bad = build_l2a_tree(s.tmp, "07HFE")
     next(bad.glob("GRANULE/*/IMG_DATA/R10m/*_B04_10m.jp2")).unlink()
