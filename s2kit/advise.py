@@ -518,7 +518,7 @@ def extend_run_walltime(
             if state != "active":
                 why = "finished" if state in ("ended", "gone") else "unknown"
                 text = (
-                    "finished: not changed (a finished job is never touched)"
+                    "not changed (a finished job is never touched)"
                     if why == "finished"
                     else "not changed: the scheduler did not say whether it is still queued or running"
                 )
