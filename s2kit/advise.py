@@ -12,8 +12,9 @@ Sen2Cor resolution, and the routed version once a plan has one), from the done s
 * ``walltime`` = that timeout + :data:`s2kit.config.WALLTIME_MARGIN_MINUTES` (staging, publishing,
   validation), rounded up to 5 minutes, so :func:`s2kit.config.walltime_problem` holds;
 * ``cores_per_task``: the busy cores (CPU time / wall time) of the measured scenes; when they
-  are below 1.5 with N > 1 cores given (CPU efficiency < 1.5 / N), ceil(busy x (1 + margin))
-  cores, never more than given (a measurement with N cores says nothing about N + 1).
+  are below 1.5 with N > 1 cores given (CPU efficiency < 1.5 / N), one core, and the timeout
+  grows by the busy cores (a scene busy 1.3 cores may take 1.3x as long on one); never more
+  cores than given (a measurement with N cores says nothing about N + 1).
 
 One ``[scheduler]`` table serves every group of a run: the snippet takes the largest value of
 each key over the groups. Below ``min_scenes`` measured scenes the proposal is :data:`DEFAULTS`,
@@ -163,14 +164,43 @@ def _from_measurements(key: SizingKey, g: GroupStats, cores: int, margin: float)
     else:
         memory = DEFAULTS.get(key.resolution, DEFAULTS[None]).memory_gb
         why.append(f"memory_per_task_gb {memory:g}: no peak memory recorded, the default")
+    # cores: fewer only when the given ones mostly idled (busy < 1.5 of N > 1: one core)
+    given = max(g.cores) if g.cores else cores
+    proposed_cores = given
+    slower = 1.0  # how much longer a scene may take on the proposed cores
+    eff_text = f"{g.cpu_efficiency * 100:.0f} %" if g.cpu_efficiency is not None else "-"
+    if g.busy_cores is not None and given > 1 and g.busy_cores < 1.5:
+        proposed_cores = 1
+        slower = max(1.0, g.busy_cores)
+        why.append(
+            f"cores_per_task 1: Sen2Cor kept {g.busy_cores:.2f} of {given} cores busy on average (CPU "
+            f"efficiency {eff_text} < 1.5/{given})"
+            + (
+                f"; on one core a scene may take up to {slower:.2f}x as long: the timeout below allows it"
+                if slower > 1.0
+                else ""
+            )
+            + "; measure again after the change"
+        )
+    elif g.busy_cores is not None:
+        why.append(
+            f"cores_per_task {given}: {g.busy_cores:.2f} of {given} core(s) busy (CPU efficiency "
+            f"{eff_text}); more cores are never proposed (a measurement with N cores says nothing "
+            "about N + 1)"
+        )
     # timeout and walltime: p95 of the wall x (1 + margin); walltime = timeout + staging margin
     if g.wall_s is not None:
         p95_min = g.wall_s["p95"] / 60.0
         timeout = int(
-            min(MAX_MINUTES - WALLTIME_MARGIN_MINUTES, max(MIN_TIMEOUT_MINUTES, _up(p95_min * grow, 1)))
+            min(
+                MAX_MINUTES - WALLTIME_MARGIN_MINUTES,
+                max(MIN_TIMEOUT_MINUTES, _up(p95_min * slower * grow, 1)),
+            )
         )
+        scaled = f" x {slower:.2f} (fewer cores)" if slower > 1.0 else ""
         why.append(
-            f"timeout_minutes {timeout} = p95 wall {p95_min:.1f} min x {grow:g}, rounded up to a minute"
+            f"timeout_minutes {timeout} = p95 wall {p95_min:.1f} min{scaled} x {grow:g}, "
+            "rounded up to a minute"
         )
     else:
         timeout = 2 * DEFAULTS.get(key.resolution, DEFAULTS[None]).minutes
@@ -180,25 +210,6 @@ def _from_measurements(key: SizingKey, g: GroupStats, cores: int, margin: float)
         f"walltime {_hhmm(walltime)} = timeout + {WALLTIME_MARGIN_MINUTES} min (staging, publishing, "
         "validation), rounded up to 5 min"
     )
-    # cores: fewer only when the given ones mostly idled
-    given = max(g.cores) if g.cores else cores
-    proposed_cores = given
-    if g.busy_cores is not None and given > 1 and g.busy_cores < 1.5:
-        proposed_cores = max(1, min(given, math.ceil(g.busy_cores * grow - 1e-9)))
-    if g.busy_cores is not None:
-        eff = g.cpu_efficiency
-        eff_text = f"{eff * 100:.0f} %" if eff is not None else "-"
-        if proposed_cores < given:
-            why.append(
-                f"cores_per_task {proposed_cores}: Sen2Cor kept {g.busy_cores:.2f} of {given} cores busy "
-                f"(CPU efficiency {eff_text} < 1.5/{given}); fewer cores should not lengthen the wall "
-                "time much, but measure again after the change"
-            )
-        else:
-            why.append(
-                f"cores_per_task {proposed_cores}: {g.busy_cores:.2f} of {given} core(s) busy "
-                f"(CPU efficiency {eff_text}); more cores are never proposed (not measured)"
-            )
     if len(g.cores) > 1:
         why.append(f"the scenes ran with different core counts {g.cores}: the largest is the basis")
     return Proposal(

@@ -122,8 +122,12 @@ def test_scenes_failed_for_size_are_warned_about(tmp_path: Path) -> None:
 def test_fewer_cores_only_when_the_given_ones_idled(tmp_path: Path) -> None:
     cfg, rd, _ = measured_run(tmp_path / "a", twenty(cores=4, busy=1.0), cores_per_task=4)
     (p,) = advise_run(cfg, rd).proposals
-    assert p.cores_per_task == 2  # 1.0 busy of 4 (25 % < 1.5/4): ceil(1.0 x 1.2)
+    assert p.cores_per_task == 1 and p.timeout_minutes == 23  # 1.0 busy of 4 (25 % < 1.5/4)
     assert any("kept 1.00 of 4 cores busy" in w for w in p.why)
+    cfg, rd, _ = measured_run(tmp_path / "d", twenty(cores=2, busy=1.25), cores_per_task=2)
+    (p,) = advise_run(cfg, rd).proposals
+    # 62 % < 1.5/2: one core, and a scene may take 1.25x as long: 19 min x 1.25 x 1.2 = 28.5 -> 29
+    assert p.cores_per_task == 1 and p.timeout_minutes == 29 and p.walltime_minutes == 35
     cfg, rd, _ = measured_run(tmp_path / "b", twenty(cores=2, busy=1.8), cores_per_task=2)
     assert advise_run(cfg, rd).proposals[0].cores_per_task == 2  # 90 %: keep
     cfg, rd, _ = measured_run(tmp_path / "c", twenty(cores=1, busy=1.0), cores_per_task=1)
