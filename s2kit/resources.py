@@ -567,7 +567,7 @@ def format_resources(rep: ResourceReport) -> str:
         for r in rep.running:
             wall = r["walltime_minutes"]
             used = f" ({r['walltime_used'] * 100:.0f} %)" if r["walltime_used"] is not None else ""
-            limit = f" of walltime {wall // 60}:{wall % 60:02d}{used}" if wall else ""
+            limit = f" of walltime {wall // 60:02d}:{wall % 60:02d}{used}" if wall else ""
             elapsed = f"{_mmss(r['elapsed_s'])} min" if r["elapsed_s"] is not None else "unknown time"
             lines.append(f"  {r['scene']}: {elapsed}{limit}" + (f" [{r['job']}]" if r["job"] else ""))
     lines += [f"note: {n}" for n in rep.notes]

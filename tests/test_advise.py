@@ -165,3 +165,12 @@ def test_advise_cli_refuses_bad_numbers_and_prints_the_snippet(tmp_path: Path, s
     assert ok.exit_code == 0, ok.output
     assert "[scheduler]\ncores_per_task = 1\nmemory_per_task_gb = 4\n" in ok.output  # 3800 MB -> 4 GB
     assert "[sen2cor]\ntimeout_minutes = 19\n" in ok.output
+
+
+def test_snippet_stays_toml_under_a_hostile_run_dir(hostile_dir: Path) -> None:
+    cfg, rd, _ = measured_run(hostile_dir, twenty())
+    out = CliRunner().invoke(app, ["advise", "--run-dir", str(rd.path)])
+    assert out.exit_code == 0, out.output
+    snippet = out.output[out.output.index("# s2kit advise for ") :].split("\n\n[sen2cor]\n")[0]
+    assert tomllib.loads(snippet + "\n")["scheduler"]["memory_per_task_gb"] == 4.5
+    assert tomllib.loads(advise_run(cfg, rd).snippet) == advise_run(cfg, rd).updates

@@ -142,7 +142,7 @@ def test_running_task_elapsed_against_walltime_and_its_extension(tmp_path: Path)
     assert rd.update_job("lsf", "100", {"walltime_minutes": 240})
     rep = run_resources(rd, cfg)
     assert rep.running[0]["walltime_minutes"] == 240 and rep.running[0]["walltime_used"] < 0.14
-    assert "of walltime 4:00" in format_resources(rep)
+    assert "of walltime 04:00" in format_resources(rep)
     # the rest of the median for the running scene: 1200 s - 30 min elapsed = nothing more
     assert rep.left["core_hours"] == 0.0
 
