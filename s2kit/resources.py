@@ -101,7 +101,7 @@ def clean_resources(doc: Any) -> tuple[dict[str, Any], int]:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok and kind is int and isinstance(value, float):
             ok = value.is_integer()
-        if ok and not (math.isfinite(value) and low <= value <= high):
+        if ok and not low <= value <= high:  # NaN and inf fail too; a huge int is never a float
             ok = False
         if ok:
             out[key] = kind(value)
@@ -400,6 +400,9 @@ def run_resources(
                 kinds[kind] += 1
         if s.status not in ("done", "failed"):
             continue
+        entry = plan.get(s.scene)
+        if st is None and entry is not None and entry.decision == "done":
+            continue  # published before this run's plan: nothing of it was run here
         doc: Any = getattr(st, "resources", None) if st is not None and st.state == s.status else None
         if doc is None and s.status == "done":
             prov = Provenance.read(rd.provenance_file(s.scene))
@@ -430,7 +433,7 @@ def run_resources(
     for s in report.by_status("running"):
         st = states.get(s.scene)
         started = _time(st.started if st else None)
-        elapsed = (now - started).total_seconds() if started else None
+        elapsed = max(0.0, (now - started).total_seconds()) if started else None  # a clock ahead: 0
         wall_min = cfg.scheduler.walltime_minutes if cfg is not None else None
         if s.job:
             sched, _, rest = s.job.partition(" ")

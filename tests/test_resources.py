@@ -92,6 +92,7 @@ def test_hostile_resource_values_are_ignored_with_a_count(tmp_path: Path) -> Non
     assert clean_resources([1, 2]) == ({}, 1) and clean_resources(None) == ({}, 0)
     assert clean_resources({"cores": 2.0, "wall_s": 5})[0] == {"cores": 2, "wall_s": 5.0}
     assert clean_resources({"cores": 2.5})[1] == 1
+    assert clean_resources({"wall_s": 10**400, "rss_samples": -(10**400)}) == ({}, 2)  # no OverflowError
     # in state files: NaN and Infinity are what Python's json writes for them
     cfg, rd, names = measured_run(
         tmp_path,
@@ -194,3 +195,18 @@ def test_report_has_a_resources_section_and_stays_self_contained(tmp_path: Path)
     section = page.split('<section id="resources">', 1)[1].split("</section>", 1)[0]
     assert "nearest-rank" in section and "46RER" in section and "1 done scene(s) without" in section
     assert "<script" not in page.lower()
+
+
+def test_scenes_published_before_the_run_are_not_counted_as_unmeasured(tmp_path: Path) -> None:
+    cfg, rd, names = measured_run(
+        tmp_path,
+        [Scene(resources=res(60, 50, 100)), Scene(state=None, extra={"decision": "done"})],
+    )
+    rep = run_resources(rd, cfg)
+    assert rep.done == 2 and rep.without_resources == 0 and len(rep.measured) == 1
+
+
+def test_a_start_time_in_the_future_is_no_negative_elapsed_time(tmp_path: Path) -> None:
+    cfg, rd, _ = measured_run(tmp_path, [Scene(state="running", started="2099-01-01T00:00:00Z")])
+    (row,) = run_resources(rd, cfg).running
+    assert row["elapsed_s"] == 0.0 and row["walltime_used"] == 0.0
