@@ -524,13 +524,13 @@ def _resources_html(r: Mapping[str, Any] | None) -> str:
     ch = r.get("charged") or {}
     if ch.get("attempts"):
         parts.append(
-            f"<p>charged: {ch['core_hours']} core-hours, {ch['gb_hours_reserved']} GB-hours reserved for "
-            f"{ch['attempts']} attempt(s); used {ch['cpu_hours_used']} CPU-hours, {ch['gb_hours_used']} "
-            f"GB-hours at peak <small>({_e(ch['what'])})</small></p>"
+            f"<p>charged: {ch['core_hours']:.2f} core-hours, {ch['gb_hours_reserved']:.2f} GB-hours reserved "
+            f"for {ch['attempts']} attempt(s); used {ch['cpu_hours_used']:.2f} CPU-hours, "
+            f"{ch['gb_hours_used']:.2f} GB-hours at peak <small>({_e(ch['what'])})</small></p>"
         )
     left = r.get("left") or {}
     if left.get("estimate"):
-        parts.append(f"<p>left: {left['core_hours']} core-hours <small>({_e(left['what'])})</small></p>")
+        parts.append(f"<p>left: {left['core_hours']:.2f} core-hours <small>({_e(left['what'])})</small></p>")
     kinds = r.get("failure_kinds") or {}
     if kinds:
         shown = ", ".join(f"{n} {k}" for k, n in kinds.items())
