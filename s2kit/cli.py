@@ -820,6 +820,14 @@ def status(
             help="Seconds between --watch refreshes.",
         ),
     ] = 5.0,
+    resources: Annotated[
+        bool,
+        typer.Option(
+            "--resources",
+            help="Also what the scenes used: wall, CPU, peak memory (median/p95/max), CPU efficiency, "
+            "core-hours used and left, running tasks against their walltime.",
+        ),
+    ] = False,
 ) -> None:
     """Counts per state and tile, failures with reasons and logs, jobs and their scheduler state."""
     from .batch import load_target
@@ -830,7 +838,22 @@ def status(
         report = run_status(cfg, rd)
         if watch and report.active:
             report = _watch(lambda: run_status(cfg, rd), report, interval)
-    typer.echo(_dump_json(report.to_dict()) if as_json else format_status(report))
+        used = None
+        if resources:
+            from .resources import run_resources
+
+            used = run_resources(rd, cfg, report)
+    if as_json:
+        doc = report.to_dict()
+        if used is not None:
+            doc["resources"] = used.to_dict()
+        typer.echo(_dump_json(doc))
+        return
+    typer.echo(format_status(report))
+    if used is not None:
+        from .resources import format_resources
+
+        typer.echo(format_resources(used))
 
 
 def _watch(refresh: Any, report: Any, interval: float) -> Any:
@@ -879,6 +902,85 @@ def resubmit(
         return
     typer.echo(result.summary())
     if any(rc not in (ExitCode.DONE, ExitCode.LOCKED) for rc in result.exit_codes.values()):
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- sizing (issue 19)
+@app.command()
+def advise(
+    config: _ConfigOpt = None,
+    run_dir: _RunDirOpt = None,
+    margin: Annotated[
+        float,
+        typer.Option(
+            "--margin",
+            callback=_number(0, 10),
+            help="Added on top of the measured p95 (0.2 = 20 %).",
+        ),
+    ] = 0.2,
+    min_scenes: Annotated[
+        int,
+        typer.Option(
+            "--min-scenes",
+            callback=_number(1, 1_000_000),
+            help="Done scenes with measurements needed before they replace the defaults.",
+        ),
+    ] = 10,
+    as_json: _JsonStableOpt = False,
+) -> None:
+    """Propose memory, cores, walltime and the Sen2Cor timeout from what the done scenes used.
+
+    Prints a [scheduler] / [sen2cor] snippet ready to paste, how much of the current request
+    went unused, and WARN lines when a request is below the observed p95.
+    """
+    from .advise import advise_run, format_advice
+    from .batch import load_target
+
+    with run_dir_errors():
+        cfg, rd = load_target(config, run_dir)
+        advice = advise_run(cfg, rd, margin=margin, min_scenes=min_scenes)
+    typer.echo(_dump_json(advice.to_dict()) if as_json else format_advice(advice))
+
+
+@app.command("extend-walltime")
+def extend_walltime(
+    walltime: Annotated[
+        str,
+        typer.Option("--walltime", callback=_plain_text, metavar="HH:MM", help="The new time limit."),
+    ],
+    config: _ConfigOpt = None,
+    run_dir: _RunDirOpt = None,
+    job: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--job", callback=_plain_text, metavar="ID", help="Only this job of the run."),
+    ] = None,
+    as_json: _JsonStableOpt = False,
+) -> None:
+    """Raise the walltime of the run's queued and running arrays (LSF bmod -W, Slurm scontrol update).
+
+    Finished jobs are never touched. Exit 1 when a scheduler refused (raising a limit is often
+    for administrators only) or could not be asked.
+    """
+    from pydantic import ValidationError
+
+    from .advise import FAILED_OUTCOMES, extend_run_walltime, format_extensions
+    from .batch import load_target
+    from .config import SchedulerConfig
+    from .errors import UsageError
+
+    with run_dir_errors():
+        try:
+            minutes = SchedulerConfig(walltime=walltime).walltime_minutes
+        except ValidationError as exc:
+            msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise UsageError(f"--walltime: {msg}") from None
+        cfg, rd = load_target(config, run_dir)
+        results = extend_run_walltime(cfg, rd, minutes, job=job)
+    if as_json:
+        typer.echo(_dump_json([r.to_dict() for r in results]))
+    else:
+        typer.echo(format_extensions(results))
+    if any(r.outcome in FAILED_OUTCOMES for r in results):
         raise typer.Exit(1)
 
 

@@ -18,6 +18,8 @@ Everything comes from the run directory (:mod:`s2kit.runs`); the scheduler is no
   readable provenance is listed as "provenance missing" (not counted as a difference: there is
   nothing to compare), its flat-terrain flag taken from the config.json snapshot;
 * time per scene: wall time from the state file, Sen2Cor's own seconds from the provenance;
+* resources: what the scenes used (:mod:`s2kit.resources`: wall, CPU, peak memory, CPU
+  efficiency per tile and overall, core-hours and GB-hours charged, an estimate for what is left);
 * failures (failed and stale) with reason, exit code and the tail of the attempt's log;
 * a quicklook per produced L2A (:mod:`s2kit.quicklook`, cached in ``RUN_DIR/quicklooks``), or
   "no quicklook: <reason>";
@@ -47,6 +49,7 @@ from . import __version__
 from .errors import InputError, MetadataError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .provenance import Provenance
+from .resources import run_resources
 from .runs import RunDir, writing
 from .status import STATUSES, run_status
 
@@ -399,6 +402,7 @@ def build_report(
         "tiles": rep.tiles,
         "l1c_baselines": {bl: {k: c[k] for k in STATUSES if c[k]} for bl, c in sorted(baselines.items())},
         "times": {"wall_seconds": _stats(walls), "sen2cor_seconds": _stats(sen2cor_secs)},
+        "resources": run_resources(rd, report=rep).to_dict(),
         "provenance": checks,
         "failures": failures,
         "scenes": scenes,
@@ -469,6 +473,69 @@ def _histogram_svg(values: Sequence[float], bins: int = 20) -> str:
         f'<text x="2" y="105" font-size="10">{lo:.1f} s</text>'
         f'<text x="{bins * 20 - 40}" y="105" font-size="10">{hi:.1f} s</text></svg>'
     )
+
+
+def _triple(stat: Mapping[str, Any] | None, scale: float, digits: int) -> str:
+    if not stat:
+        return "-"
+    return " / ".join(f"{stat[k] / scale:.{digits}f}" for k in ("median", "p95", "max"))
+
+
+def _resources_html(r: Mapping[str, Any] | None) -> str:
+    """The Resources section: what the done scenes used (s2kit.resources), one small table."""
+    if not r:
+        return "<p>No resources facts in this report.</p>"
+    parts = []
+    missing = r.get("done_without_resources") or 0
+    overall = r.get("overall")
+    if overall:
+        rows = [["all", overall]]
+        groups = r.get("groups") or {}
+        if len(groups) > 1:
+            rows += [[label, g] for label, g in groups.items()]
+        rows += [[f"tile {t}", g] for t, g in (r.get("tiles") or {}).items()]
+        parts.append(
+            _table(
+                ["group", "done", "wall min", "CPU min", "peak GB", "CPU efficiency", "busy cores"],
+                (
+                    [
+                        name,
+                        g["scenes"],
+                        _triple(g["wall_s"], 60, 1),
+                        _triple(g["cpu_s"], 60, 1),
+                        _triple(g["peak_mb"], 1024, 2),
+                        "-" if g["cpu_efficiency"] is None else f"{g['cpu_efficiency'] * 100:.0f} %",
+                        g["busy_cores"],
+                    ]
+                    for name, g in rows
+                ),
+                numeric={1, 6},
+            )
+        )
+        parts.append(f"<p><small>median / p95 / max; percentiles {_e(r['percentiles'])}</small></p>")
+    else:
+        parts.append("<p>No done scene with a resources record yet.</p>")
+    if missing:
+        parts.append(f"<p>{missing} done scene(s) without a resources record (an older s2kit).</p>")
+    if r.get("ignored_values"):
+        parts.append(
+            f'<p class="warn">{r["ignored_values"]} value(s) ignored (not a finite number in range).</p>'
+        )
+    ch = r.get("charged") or {}
+    if ch.get("attempts"):
+        parts.append(
+            f"<p>charged: {ch['core_hours']:.2f} core-hours, {ch['gb_hours_reserved']:.2f} GB-hours reserved "
+            f"for {ch['attempts']} attempt(s); used {ch['cpu_hours_used']:.2f} CPU-hours, "
+            f"{ch['gb_hours_used']:.2f} GB-hours at peak <small>({_e(ch['what'])})</small></p>"
+        )
+    left = r.get("left") or {}
+    if left.get("estimate"):
+        parts.append(f"<p>left: {left['core_hours']:.2f} core-hours <small>({_e(left['what'])})</small></p>")
+    kinds = r.get("failure_kinds") or {}
+    if kinds:
+        shown = ", ".join(f"{n} {k}" for k, n in kinds.items())
+        parts.append(f'<p class="warn">failed for size: {_e(shown)} (<code>s2kit advise</code>)</p>')
+    return "".join(parts)
 
 
 def _quicklook_cell(row: Mapping[str, Any]) -> str:
@@ -666,6 +733,7 @@ by s2kit {_e(data["s2kit_version"])}</p></header><main>
 <section id="failures"><h2>Failures ({len(data["failures"])})</h2>{failures}</section>
 <section id="times"><h2>Time per scene</h2>{time_summary}{_histogram_svg(secs)}
 <details><summary>All scenes ({len(time_rows)})</summary>{times_table}</details></section>
+<section id="resources"><h2>Resources</h2>{_resources_html(data.get("resources"))}</section>
 <section id="quicklooks"><h2>Quicklooks ({n_ok} of {len(ql_rows)})</h2>
 {quick}</section>
 <section id="comparison"><h2>Comparison with ESA's L2A</h2>{comps}</section>

@@ -181,6 +181,7 @@ class SceneState:
     log: str | None = None
     l2a: str | None = None
     exit_code: int | None = None
+    resources: dict[str, Any] | None = None  # measured use of the attempt (issue 19; s2kit.resources)
 
     def __post_init__(self) -> None:
         # a reason is one line of at most REASON_MAX characters (the whole text is in the log)
@@ -209,6 +210,7 @@ _STATE_TYPES: dict[str, tuple[type, ...]] = {
     "log": (str,),
     "l2a": (str,),
     "exit_code": (int,),
+    "resources": (dict,),
 }
 
 
@@ -557,9 +559,8 @@ class RunDir:
         line = (rec.to_json() + "\n").encode("utf-8")
         with writing(f):
             f.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(f, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = _open_locked(f, os.O_RDWR | os.O_APPEND | os.O_CREAT)
             try:
-                flock(fd, best_effort=True)  # a filesystem without flock: the single write stays whole
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     _cut_torn_tail(fd, size, f)
@@ -571,6 +572,38 @@ class RunDir:
                 os.fsync(fd)
             finally:
                 os.close(fd)  # also releases the flock
+
+    def update_job(self, scheduler: str, job_id: str, extra: dict[str, Any]) -> bool:
+        """Merge *extra* into the ``extra`` of the job record(s) of *scheduler* *job_id*.
+
+        jobs.jsonl is rewritten atomically (temp file + rename) while its flock is held; an
+        appender waiting for that flock sees the file replaced and appends to the new one
+        (:func:`_open_locked`). Other lines stay byte for byte. False: no such record.
+        """
+        f = self.jobs_file
+        with writing(f):
+            try:
+                fd = _open_locked(f, os.O_RDWR)
+            except FileNotFoundError:
+                return False
+            try:
+                size = os.fstat(fd).st_size
+                lines = os.pread(fd, size, 0).decode("utf-8", "replace").split("\n")
+                found = False
+                for i, line in enumerate(lines):
+                    try:
+                        rec = _checked(JobRecord, json.loads(line), _JOB_TYPES, _JOB_REQUIRED)
+                    except ValueError:  # blank, torn: kept as it is
+                        continue
+                    if rec.scheduler == scheduler and rec.job_id == job_id:
+                        merged = {**asdict(rec), "extra": {**rec.extra, **extra}}
+                        lines[i] = JobRecord.from_dict(merged).to_json()
+                        found = True
+                if found:
+                    atomic_write_text(f, "\n".join(lines))
+                return found
+            finally:
+                os.close(fd)
 
     def read_jobs(self) -> list[JobRecord]:
         """Every JobRecord of jobs.jsonl; a torn LAST line is ignored (warning on stderr, once)."""
@@ -665,6 +698,25 @@ def _differing_keys(a: Any, b: Any) -> list[str]:
 
 
 _ABSENT = object()
+
+
+def _open_locked(path: Path, flags: int) -> int:
+    """*path* opened with *flags* and its flock held (best effort: a file system without flock
+    proceeds unlocked), retried while the name was replaced under us (:meth:`RunDir.update_job`)."""
+    while True:
+        fd = os.open(path, flags, 0o644)
+        try:
+            flock(fd, best_effort=True)
+            held, now = os.fstat(fd), os.stat(path)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)
 
 
 def _cut_torn_tail(fd: int, size: int, path: Path) -> None:

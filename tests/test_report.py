@@ -28,7 +28,7 @@ from s2kit.sen2cor import settings_sha256
 from tests.support.l2a_rasters import derive_metadata, make_demo_run, r60_files, write_l2a_rasters
 from tests.support.safe_trees import build_l2a_tree
 
-SECTIONS = ["summary", "provenance", "failures", "times", "quicklooks", "comparison"]
+SECTIONS = ["summary", "provenance", "failures", "times", "resources", "quicklooks", "comparison"]
 
 
 @pytest.fixture(scope="module")

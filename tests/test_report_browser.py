@@ -274,7 +274,15 @@ def test_report_renders_without_console_errors(tmp_path: Path) -> None:
 
     assert page["problems"] == []
     assert page["scripts"] == 0
-    assert page["sections"] == ["summary", "provenance", "failures", "times", "quicklooks", "comparison"]
+    assert page["sections"] == [
+        "summary",
+        "provenance",
+        "failures",
+        "times",
+        "resources",
+        "quicklooks",
+        "comparison",
+    ]
     assert page["title"] == f"s2kit report: {run.name}"
     # one real quicklook, decoded by the browser; the placeholder product shows its reason
     assert len(page["images"]) == 1 and page["images"][0][0] and page["images"][0][1] > 0

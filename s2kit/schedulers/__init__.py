@@ -21,6 +21,7 @@ from .base import (
     SchedulerError,
     SchedulerUnavailable,
     TaskState,
+    WalltimeRefused,
     chunk_ranges,
     run_command,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "SlurmTaskEnvironment",
     "TaskEnvironment",
     "TaskState",
+    "WalltimeRefused",
     "chunk_ranges",
     "get_scheduler",
     "job_spec",

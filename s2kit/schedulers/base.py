@@ -43,6 +43,7 @@ __all__ = [
     "SchedulerUnavailable",
     "TaskState",
     "UnsafeScriptValue",
+    "WalltimeRefused",
     "check_script_values",
     "chunk_ranges",
     "job_name",
@@ -75,6 +76,18 @@ class SchedulerError(S2kitError):
 
 class SchedulerUnavailable(SchedulerError):
     """The scheduler cannot be reached (command missing, controller down, timeout)."""
+
+
+class WalltimeRefused(SchedulerError):
+    """The scheduler refused to change a job's time limit (often only an administrator may raise it)."""
+
+
+#: what LSF (bmod) and Slurm (scontrol update) answer when they will not change a time limit
+_REFUSAL_RE = re.compile(
+    r"access/permission denied|permission denied|not authori[sz]ed|cannot (?:be )?modif|"
+    r"not allowed|time limit is invalid|exceeds .*limit|only .*(?:admin|root|operator)",
+    re.IGNORECASE,
+)
 
 
 class UnsafeScriptValue(S2kitError):
@@ -376,6 +389,38 @@ class Scheduler(ABC):
     @abstractmethod
     def cancel(self, job_id: str) -> None:
         """Cancel a whole array."""
+
+    # ----------------------------------------------------------- walltime
+    def extend_walltime_argv(self, job_id: str, minutes: int) -> list[str]:
+        """The command that sets the time limit of every task of array *job_id* to *minutes*."""
+        raise SchedulerError(f"expected a scheduler with a walltime (lsf or slurm), found kind '{self.kind}'")
+
+    def extend_walltime(self, job_id: str, minutes: int) -> None:
+        """Set the time limit of the (queued or running) array *job_id* to *minutes*.
+
+        :class:`WalltimeRefused` when the scheduler says no (permission, a partition or queue
+        limit); :class:`SchedulerError` for any other failure.
+        """
+        argv = self.extend_walltime_argv(job_id, minutes)  # a backend without walltime: refused here
+        if not re.fullmatch(r"[0-9]{1,20}", job_id):
+            raise SchedulerError(f"expected a numeric {self.kind} job id, found {printable(job_id)!r}")
+        if not 0 < minutes <= 30 * 24 * 60:
+            raise SchedulerError(
+                f"expected a walltime above 0:00 and at most 720:00 (30 days), found {minutes} minutes"
+            )
+        res = self._run(argv)
+        if res.returncode == 0 and not _REFUSAL_RE.search(res.stderr):
+            return
+        reply = res.one_line()
+        if _REFUSAL_RE.search(res.stderr + "\n" + res.stdout):
+            raise WalltimeRefused(
+                f"expected {argv[0]} to set the walltime of {self.kind} job {job_id}, found the scheduler "
+                f"refused: {reply}; usually only an administrator can raise a job's time limit "
+                "(ask them, or let the job end and resubmit with a longer scheduler.walltime)"
+            )
+        raise SchedulerError(
+            f"expected {shlex.join(argv)} to succeed, found exit status {res.returncode}: {reply}"
+        )
 
     # ----------------------------------------------------------- helpers
     def _accepted(self, res: CommandResult, tool: str, script: Path) -> CommandResult:

@@ -278,3 +278,8 @@ class LsfScheduler(Scheduler):
 
     def cancel(self, job_id: str) -> None:
         self._check(self._run(["bkill", job_id]), f"bkill {job_id}")
+
+    def extend_walltime_argv(self, job_id: str, minutes: int) -> list[str]:
+        """``bmod -W H:MM JOBID``: the array id changes every element (running ones only where
+        the site sets LSB_MOD_ALL_JOBS=Y; otherwise LSF refuses)."""
+        return ["bmod", "-W", hhmm(minutes), job_id]

@@ -221,3 +221,8 @@ class SlurmScheduler(Scheduler):
 
     def cancel(self, job_id: str) -> None:
         self._check(self._run(["scancel", job_id]), f"scancel {job_id}")
+
+    def extend_walltime_argv(self, job_id: str, minutes: int) -> list[str]:
+        """``scontrol update JobId=ID TimeLimit=H:MM:SS``: the array's id changes every task; Slurm
+        lets a user only lower a limit, raising it is for operators and administrators."""
+        return ["scontrol", "update", f"JobId={job_id}", f"TimeLimit={hhmmss(minutes)}"]

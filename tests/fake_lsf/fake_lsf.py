@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """FAKE IBM Spectrum LSF commands for tests -- NOT LSF.
 
-``bsub``, ``bjobs``, ``bkill``, ``bparams`` and ``lsadmin`` in this folder are
+``bsub``, ``bjobs``, ``bkill``, ``bmod``, ``bparams`` and ``lsadmin`` in this folder are
 two-line wrappers that run this file. Each call appends ``{"cmd", "argv",
 "stdin", "cwd"}`` to ``$FAKE_LSF_DIR/calls.jsonl`` and replies the way LSF 10.1
 does (the reply formats s2kit parses):
@@ -19,6 +19,9 @@ does (the reply formats s2kit parses):
                     per element; an unknown id gives ``{"JOBID": id, "ERROR":
                     "Job <id> is not found"}`` and exit status 255.
   bkill ID          pending/running elements -> EXIT (exit code 130).
+  bmod -W H:MM ID   ``Parameters of job <ID> are being changed``; the run limit is stored
+                    in jobs.json (``runlimit``). FAKE_LSF_BMOD_REFUSE=TEXT: reply TEXT on
+                    stderr and exit 255 (a site where only an administrator may change it).
   bparams -a        a parameter listing with ``MAX_JOB_ARRAY_SIZE = $FAKE_LSF_MAX_ARRAY``
                     (default 1000) and ``RESOURCE_RESERVE_PER_TASK = $FAKE_LSF_PER_TASK`` (N).
   lsadmin showconf lim
@@ -26,7 +29,7 @@ does (the reply formats s2kit parses):
                     $FAKE_LSF_UNIT`` (default MB); FAKE_LSF_UNIT=none leaves the line
                     out, FAKE_LSF_UNIT=fail makes lsadmin fail like a LIM that is down.
 
-FAKE_LSF_DOWN=1 makes bsub/bjobs/bkill/bparams fail like an unreachable mbatchd.
+FAKE_LSF_DOWN=1 makes bsub/bjobs/bkill/bmod/bparams fail like an unreachable mbatchd.
 Stdlib only.
 """
 
@@ -171,6 +174,29 @@ def bkill(argv):
     return 0
 
 
+def bmod(argv):
+    if down():
+        return 255
+    refuse = os.environ.get("FAKE_LSF_BMOD_REFUSE")
+    if refuse:
+        sys.stderr.write(refuse + "\n")
+        return 255
+    if len(argv) != 3 or argv[0] != "-W" or not re.fullmatch(r"\d+:\d\d", argv[1]):
+        sys.stderr.write("fake bmod: only 'bmod -W H:MM JOBID' is faked\n")
+        return 255
+    jid = argv[2]
+    with locked():
+        doc = load_jobs()
+        job = doc["jobs"].get(jid)
+        if job is None:
+            sys.stderr.write(f"Job <{jid}>: No matching job found\n")
+            return 255
+        job["runlimit"] = argv[1]
+        save_jobs(doc)
+    print(f"Parameters of job <{jid}> are being changed")
+    return 0
+
+
 def bparams(argv):
     if down():
         return 255
@@ -219,6 +245,7 @@ def main():
         "bsub": lambda: bsub(argv, stdin or ""),
         "bjobs": lambda: bjobs(argv),
         "bkill": lambda: bkill(argv),
+        "bmod": lambda: bmod(argv),
         "bparams": lambda: bparams(argv),
         "lsadmin": lambda: lsadmin(argv),
     }[cmd]

@@ -80,6 +80,9 @@ class FakeSlurm:
         self.next_id = 500
         self.rows: dict[str, str] = dict(squeue or {})  # job id -> squeue rows
         self.down = False
+        # ``scontrol update``: (exit status, stderr) -- Slurm prints nothing when it accepts
+        self.update_reply: tuple[int, str] = (0, "")
+        self.time_limits: dict[str, str] = {}  # job id -> TimeLimit accepted
 
     def __call__(
         self, argv: Sequence[str], *, input: str | None = None, cwd: Any = None, timeout: float = 0
@@ -90,6 +93,12 @@ class FakeSlurm:
             raise SchedulerUnavailable("expected the command 'squeue' on PATH, found none")
         if argv[:3] == ("scontrol", "show", "config"):
             return CommandResult(argv, 0, f"MaxArraySize            = {self.max_array_size}\n", "")
+        if argv[:2] == ("scontrol", "update"):
+            rc, err = self.update_reply
+            fields = dict(a.split("=", 1) for a in argv[2:])
+            if rc == 0:
+                self.time_limits[fields["JobId"]] = fields["TimeLimit"]
+            return CommandResult(argv, rc, "", err)
         if argv[0] == "sbatch":
             self.scripts.append(Path(argv[-1]).read_text(encoding="utf-8"))
             jid = str(self.next_id)
