@@ -63,7 +63,7 @@ from .text import batch_name_problem as batch_name_problem  # re-exported (s2kit
 from .text import control_character as control_character
 from .text import printable as printable
 from .tile_names import TileError, normalize_tile
-from .versions import BASELINE_GATE, DEFAULT_VERSION, Sen2CorVersion
+from .versions import BASELINE_GATE, DEFAULT_VERSION, DEM_KINDS, Sen2CorVersion
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -223,8 +223,10 @@ class Sen2CorConfig(_Strict):
     retries: int = Field(default=1, ge=0, le=10)
     apptainer: str = "apptainer"
     #: "srtm": every scene needs its tile's DEM folder paths.dem_dir/<tile>/ (plan skips a scene
-    #: without one as ``no-dem``); "none": explicit flat terrain (DEM_Directory NONE).
-    dem: Literal["srtm", "none"] = "srtm"
+    #: without one as ``no-dem``); "cop-dem-glo30"/"cop-dem-glo90" (Sen2Cor 2.12): the folder
+    #: paths.dem_dir/<kind>/<tile>/; "none": explicit flat terrain (DEM_Directory NONE).
+    #: Unset: the version's default (versions.DEM_KINDS: "srtm" up to 2.11, "cop-dem-glo30" for 2.12).
+    dem: Literal["srtm", "cop-dem-glo30", "cop-dem-glo90", "none"] | None = None
 
     @field_validator("baseline")
     @classmethod
@@ -251,6 +253,18 @@ class Sen2CorConfig(_Strict):
                 f"{self.baseline!r} (Sen2Cor {self.version} ignores the radiometric offset baselines "
                 f">= {gate[0]:02d}.{gate[1]:02d} declare: every product would fail offset-mismatch; "
                 "use Sen2Cor 2.10 or later)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dem_for_version(self) -> Sen2CorConfig:
+        kinds = DEM_KINDS[self.version]
+        if self.dem is None:
+            object.__setattr__(self, "dem", kinds[0])  # frozen model: resolved once, here
+        elif self.dem not in kinds:
+            raise ValueError(
+                f"expected key 'dem' to be one of {', '.join(kinds)} with Sen2Cor {self.version}, "
+                f"found {self.dem!r}"
             )
         return self
 

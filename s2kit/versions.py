@@ -24,10 +24,12 @@ from .errors import ConfigError, UsageError
 __all__ = [
     "BASELINE_GATE",
     "DEFAULT_VERSION",
+    "DEM_KINDS",
     "INSTALLER_RELEASES",
     "SEN2COR_VERSION_FORMS",
     "SUPPORTED_VERSIONS",
     "Sen2CorVersion",
+    "default_dem_kind",
     "installer_file",
     "normalize_version",
     "sen2cor_version_from_gipp",
@@ -48,6 +50,28 @@ BASELINE_GATE: Mapping[str, tuple[int, int]] = {"2.9": (4, 0)}
 INSTALLER_RELEASES: Mapping[str, str] = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}
 if tuple(INSTALLER_RELEASES) != SUPPORTED_VERSIONS:  # pragma: no cover - a module that cannot import
     raise AssertionError("INSTALLER_RELEASES must name exactly the SUPPORTED_VERSIONS, in order")
+
+
+#: supported version -> the DEM kinds it can use, the default first. Sen2Cor up to 2.11 reads
+#: SRTM tiles (srtm_XX_YY.tif); 2.12 reads the Copernicus DEM (its L2A_GIPP.xml names
+#: DEM_Reference 'CDSE-GLO-30' or 'CDSE-GLO-90') and no longer SRTM. "none": no DEM at all.
+DEM_KINDS: Mapping[str, tuple[str, ...]] = {
+    "2.9": ("srtm", "none"),
+    "2.10": ("srtm", "none"),
+    "2.11": ("srtm", "none"),
+    "2.12": ("cop-dem-glo30", "cop-dem-glo90", "none"),
+}
+if not set(SUPPORTED_VERSIONS) <= set(DEM_KINDS):  # pragma: no cover - a module that cannot import
+    raise AssertionError("DEM_KINDS must name every one of the SUPPORTED_VERSIONS")
+
+
+def default_dem_kind(version: str) -> str:
+    """The DEM kind a supported *version* uses unless the config says otherwise
+    (``srtm`` up to 2.11, ``cop-dem-glo30`` for 2.12)."""
+    label = version_label(version)
+    if label not in DEM_KINDS:
+        normalize_version(version)  # its one-line refusal
+    return DEM_KINDS[str(label)][0]
 
 
 def installer_file(version: str) -> str:
