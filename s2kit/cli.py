@@ -655,7 +655,8 @@ def resubmit(
 # --------------------------------------------------------------------------- dem / aux (issue 6)
 dem_app = typer.Typer(
     cls=_Group,
-    help="SRTM DEM sets per Sentinel-2 tile, with the lab's fix for Sen2Cor 2.9's SRTM merging.",
+    help="DEM sets per Sentinel-2 tile: SRTM (with the lab's fix for Sen2Cor 2.9's SRTM merging) "
+    "and the Copernicus DEM cells Sen2Cor 2.12 reads.",
     no_args_is_help=True,
 )
 app.add_typer(dem_app, name="dem")
@@ -670,17 +671,32 @@ def dem_prepare(
     tiles: _TilesOpt,
     out: Annotated[
         Path,
-        typer.Option("--out", callback=_plain_text, help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip."),
+        typer.Option(
+            "--out",
+            callback=_plain_text,
+            help="Folder for the sets (paths.dem_dir): <out>/<tile>/srtm_XX_YY.zip, or "
+            "<out>/<kind>/<tile>/ for the Copernicus DEM.",
+        ),
     ],
     source: Annotated[
         str,
         typer.Option(
             "--source",
             callback=_plain_text,
-            help="Folder (or mirror folder) of srtm_XX_YY.zip files, or a base URL. "
-            "Default: the CGIAR URL of Sen2Cor 2.9's L2A_GIPP.xml.",
+            help="SRTM: a folder (or mirror folder) of srtm_XX_YY.zip files, or a base URL "
+            "(default: the CGIAR URL of Sen2Cor 2.9's L2A_GIPP.xml). Copernicus DEM for Sen2Cor 2.12: "
+            "cop-dem-glo30 or cop-dem-glo90 (cells from --from).",
         ),
     ] = _CGIAR_SRTM_URL,
+    from_: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--from",
+            callback=_plain_text,
+            help="With --source cop-dem-*: a mirror folder, a base URL of the AWS layout, or an s3:// or "
+            "gs:// bucket (default: the kind's public AWS bucket).",
+        ),
+    ] = None,
     margin_m: Annotated[
         float,
         typer.Option(
@@ -694,12 +710,16 @@ def dem_prepare(
         typer.Option(
             "--cache",
             callback=_plain_text,
-            help="Download cache with manifest.json (default: <out>/.cache/srtm).",
+            help="Download cache with manifest.json (default: <out>/.cache/srtm or <out>/.cache/<kind>).",
         ),
     ] = None,
     allow_missing: Annotated[
         bool,
-        typer.Option("--allow-missing", help="Fill SRTM tiles the source lacks (all-ocean) with nodata."),
+        typer.Option(
+            "--allow-missing",
+            help="SRTM: fill tiles the source lacks (all-ocean) with nodata. Copernicus DEM: accept cells "
+            "a mirror folder lacks (sea), recorded as absent.",
+        ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Prepare again even if the set is up to date.")
@@ -710,27 +730,61 @@ def dem_prepare(
         bool, typer.Option("--verbose", "-v", help="Report each source tile on stderr.")
     ] = False,
 ) -> None:
-    """Merge the SRTM tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name.
+    """SRTM: merge the tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name.
+    Copernicus DEM (--source cop-dem-glo30|cop-dem-glo90): stage the 1°x1° cells each tile needs,
+    named as Sen2Cor 2.12 reads them, in <out>/<kind>/<tile>/.
 
     Exit codes: 0 prepared or up to date, 1 error, 2 usage, 3 source unreachable (the host name
     does not resolve or the connection is refused: offline, or a wrong --source URL; nothing is
     retried).
     """
-    from .dem import prepare_dem
+    from .dem import COPDEM_KINDS, prepare_copdem, prepare_dem
+    from .errors import UsageError
     from .http import HttpClient
 
+    log = (lambda msg: typer.echo(msg, err=True)) if verbose else None
+    copdem = source.strip() in COPDEM_KINDS
     with errors_to_exit(), HttpClient(timeout=(15.0, timeout), retries=retries) as client:
-        results = prepare_dem(
-            tiles,
-            source,
-            out,
-            margin_m=margin_m,
-            cache_dir=cache,
-            allow_missing=allow_missing,
-            force=force,
-            client=client,
-            log=(lambda msg: typer.echo(msg, err=True)) if verbose else None,
+        if not copdem and from_ is not None:
+            raise UsageError(
+                f"expected --from only with --source {' or '.join(COPDEM_KINDS)}, found --source {source}"
+            )
+        if copdem:
+            cop = prepare_copdem(
+                tiles,
+                source.strip(),
+                out,
+                source=from_,
+                margin_m=margin_m,
+                cache_dir=cache,
+                allow_missing=allow_missing,
+                force=force,
+                client=client,
+                log=log,
+            )
+        else:
+            results = prepare_dem(
+                tiles,
+                source,
+                out,
+                margin_m=margin_m,
+                cache_dir=cache,
+                allow_missing=allow_missing,
+                force=force,
+                client=client,
+                log=log,
+            )
+    if copdem:
+        from .dem.copdem import copdem_spec
+
+        for done in cop:
+            typer.echo(done.summary())
+        kind = source.strip()
+        typer.echo(
+            f"Sen2Cor 2.12: DEM_Directory = {cop[0].path}, DEM_Reference = {copdem_spec(kind).reference} "
+            f'(one DEM_Directory per tile; sen2cor.dem = "{kind}")'
         )
+        return
     for result in results:
         typer.echo(result.summary())
     example = results[0].path
@@ -739,10 +793,13 @@ def dem_prepare(
 
 @dem_app.command("check")
 def dem_check(
-    paths: Annotated[list[Path], typer.Argument(help="Prepared sets: <out>/<tile> folders.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Prepared sets: <out>/<tile> or <out>/<kind>/<tile> folders.")
+    ],
     as_json: _JsonOpt = False,
 ) -> None:
-    """Verify prepared DEM sets (checksums, members, raster, tile coverage); exit 1 on errors."""
+    """Verify prepared DEM sets, SRTM or Copernicus DEM (checksums, members, rasters, tile coverage);
+    exit 1 on errors."""
     from .dem import check_dem
 
     with errors_to_exit():
