@@ -138,7 +138,8 @@ def dem_problem(dem_dir: Path | None, tile: str | None, kind: str = "srtm") -> s
         return exc.message
     folder = tile_dem_dir(dem_dir, tile, kind)
     if folder is None:
-        return f"expected a {kind} DEM folder {display_path(base / tile)}/, found none"
+        what = "a DEM folder" if kind == "srtm" else f"a {kind} DEM folder"
+        return f"expected {what} {display_path(base / tile)}/, found none"
     if kind != "srtm":
         from .copdem import copdem_problem
 

@@ -276,7 +276,7 @@ def check_cell_raster(path: Path, spec: CopDemSpec, cell: Cell, *, deep: bool = 
             if deep:
                 for _, window in ds.block_windows(1):
                     ds.read(1, window=window)
-            return {"width": ds.width, "height": ds.height, "origin": [t.c, t.f]}
+            return {"width": ds.width, "height": ds.height, "upper_left": [t.c, t.f]}
     except DemError:
         raise
     except (RasterioError, OSError) as exc:
