@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,7 @@ def check_cell_raster(path: Path, spec: CopDemSpec, cell: Cell, *, deep: bool = 
     *deep* reads every block (a torn or truncated file fails here, not in Sen2Cor).
     """
     import rasterio  # type: ignore[import-untyped]
-    from rasterio.errors import RasterioError  # type: ignore[import-untyped]
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError  # type: ignore[import-untyped]
 
     from .merge import _is_wgs84_lonlat
 
@@ -247,7 +248,10 @@ def check_cell_raster(path: Path, spec: CopDemSpec, cell: Cell, *, deep: bool = 
 
     width = cell.width(spec)
     try:
-        with rasterio.open(path) as ds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # refused below, in one line
+            ds = rasterio.open(path)
+        with ds:
             if ds.driver != "GTiff":
                 raise fail("a GeoTIFF", f"a {ds.driver} raster")
             if ds.count != 1 or ds.dtypes[0] != "float32":
@@ -545,7 +549,12 @@ def _prepare_one(
     grids = {}
     for f in present:
         assert f.path is not None
-        grids[f.name] = check_cell_raster(f.path, spec, f.cell)
+        try:
+            grids[f.name] = check_cell_raster(f.path, spec, f.cell)
+        except DemError:
+            if src.kind == "url":
+                f.path.unlink(missing_ok=True)  # our download, not a cell: fetch it again next time
+            raise
     kind_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{fp.tile}.tmp-", dir=kind_dir))
     try:

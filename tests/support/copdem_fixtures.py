@@ -69,7 +69,9 @@ def aws_files(kind: str, cells: list[Cell] | tuple[Cell, ...]) -> dict[str, byte
     return out
 
 
-def mirror_folder(folder: Path, kind: str, cells: list[Cell] | tuple[Cell, ...], layout: str = "dged") -> Path:
+def mirror_folder(
+    folder: Path, kind: str, cells: list[Cell] | tuple[Cell, ...], layout: str = "dged"
+) -> Path:
     """A local mirror: ``dged`` (CDSE names, flat), ``cog`` (AWS names, flat) or ``aws`` (bucket layout)."""
     spec = SPECS[kind]
     for cell in cells:
