@@ -831,9 +831,20 @@ def dem_footprint(
             help="Margin around the 109.8 km tile, metres.",
         ),
     ] = 2000.0,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            callback=_plain_text,
+            help="srtm (SRTM 5°x5° tiles) or cop-dem-glo30 / cop-dem-glo90 (the 1°x1° Copernicus DEM "
+            "cells Sen2Cor 2.12 reads).",
+        ),
+    ] = "srtm",
     as_json: _JsonOpt = False,
 ) -> None:
-    """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles it needs."""
+    """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles or Copernicus DEM cells it needs."""
+    from .dem import COPDEM_KINDS, copdem_footprint
+    from .dem.copdem import copdem_spec
     from .errors import UsageError
     from .tiles import tile_geometry
 
@@ -849,7 +860,26 @@ def dem_footprint(
             raise UsageError(
                 "expected --tile TILE (repeatable), found none; e.g. s2kit dem footprint --tile 17SQV"
             )
-        geometries = [tile_geometry(t, margin_m) for t in tiles]
+        if source in COPDEM_KINDS:
+            spec = copdem_spec(source)
+            cops = [copdem_footprint(t, margin_m) for t in tiles]
+        elif source != "srtm":
+            raise UsageError(f"expected --source srtm, {' or '.join(COPDEM_KINDS)}, found {source!r}")
+        else:
+            geometries = [tile_geometry(t, margin_m) for t in tiles]
+    if source in COPDEM_KINDS:
+        if as_json:
+            docs = [{**f.to_dict(), "files": [c.dged_name(spec) for c in f.cells]} for f in cops]
+            typer.echo(_dump_json(docs))
+            return
+        for f in cops:
+            w, s, e, n = f.lonlat_bounds
+            typer.echo(
+                f"{f.tile}  EPSG:{f.epsg}  lon {w:.4f}..{e:.4f}  lat {s:.4f}..{n:.4f}"
+                f"{'  (crosses the antimeridian)' if f.crosses_antimeridian else ''}  "
+                f"{' '.join(c.dged_name(spec) for c in f.cells)}"
+            )
+        return
     if as_json:
         typer.echo(_dump_json([g.to_dict() for g in geometries]))
         return

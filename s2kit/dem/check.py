@@ -67,7 +67,7 @@ class DemCheck:
         if self.ok and self.kind != "srtm":
             extra = f"; {len(self.warnings)} warning(s)" if self.warnings else ""
             absent = self.dem.get("absent") or []
-            sea = f"; absent at the source (no cell: sea): {' '.join(absent)}" if absent else ""
+            sea = f"; absent at the source (sea, or not released): {' '.join(absent)}" if absent else ""
             yield (
                 f"{where}: {self.kind} set for {self.tile} OK ({len(self.names)} cell"
                 f"{'s' * (len(self.names) != 1)}: {' '.join(self.names)}{sea}; DEM_Reference "

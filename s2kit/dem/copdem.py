@@ -403,7 +403,7 @@ class CopPrepareResult:
         if self.action == "up-to-date":
             return f"{self.tile}: up to date, nothing to do ({where})"
         absent = (
-            f"; {len(self.absent)} absent at the source (no cell there: sea): {' '.join(self.absent)}"
+            f"; {len(self.absent)} absent at the source (sea, or not released): {' '.join(self.absent)}"
             if self.absent
             else ""
         )
