@@ -466,3 +466,43 @@ def test_worker_stages_the_cells_and_records_the_kind(hostile_dir: Path) -> None
     assert dem["dem_json_sha256"] == sha256(set_dir / "dem.json")
     assert sorted(f["name"] for f in dem["files"]) == sorted(p.name for p in set_dir.iterdir())
     assert os.fspath(set_dir) not in (dem.get("staged_as") or "")
+
+
+def test_cli_footprint_lists_the_cells_sen2cor_2_12_reads() -> None:
+    res = CliRunner().invoke(app, ["dem", "footprint", "--tile", "01KAB", "--source", "cop-dem-glo30"])
+    assert res.exit_code == 0, res.output
+    assert "(crosses the antimeridian)" in res.stdout
+    for cell in copdem_footprint("01KAB").cells:
+        assert cell.dged_name(GLO30) in res.stdout
+    as_json = json.loads(
+        CliRunner()
+        .invoke(app, ["dem", "footprint", "--tile", "33XWJ", "--source", "cop-dem-glo90", "--json"])
+        .stdout
+    )
+    assert as_json[0]["files"] == [c.dged_name(GLO90) for c in copdem_footprint("33XWJ").cells]
+    bad = CliRunner().invoke(app, ["dem", "footprint", "--tile", "01KAB", "--source", "cop-dem"])
+    assert bad.exit_code == 2 and "expected --source srtm, cop-dem-glo30 or cop-dem-glo90" in bad.output
+
+
+@pytest.mark.parametrize(
+    "bucket, base",
+    [
+        ("s3://copernicus-dem-30m", "https://copernicus-dem-30m.s3.amazonaws.com/"),
+        ("s3://my-mirror/cop/glo30/", "https://my-mirror.s3.amazonaws.com/cop/glo30/"),
+        ("gs://lab-bucket/copdem", "https://storage.googleapis.com/lab-bucket/copdem/"),
+    ],
+)
+def test_bucket_addresses_are_read_over_https(tmp_path: Path, bucket: str, base: str) -> None:
+    from s2kit.dem.copdem import CopDemSource
+
+    src = CopDemSource(GLO30, bucket, tmp_path / "cache")
+    assert (src.kind, src.base) == ("url", base)
+    assert CopDemSource(GLO30, None, tmp_path / "cache").base == GLO30.aws_url
+
+
+def test_an_unreachable_source_is_its_own_error(tmp_path: Path) -> None:
+    from s2kit.http import SourceUnreachable
+
+    with make_client(retries=0) as c, pytest.raises(SourceUnreachable):
+        prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source="http://127.0.0.1:9/", client=c)
+    assert not (tmp_path / "dem" / "cop-dem-glo90" / "31UFS").exists()
