@@ -9,6 +9,7 @@ public Sen2Cor3 ``gdalDEM_copernicus`` code) applied to the corners of real ESA 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ from s2kit.dem.copdem import (
     prepare_copdem,
 )
 from s2kit.http import HttpClient
-from tests.support.copdem_fixtures import aws_files, cell_bytes, mirror_folder, write_cell
+from tests.support.copdem_fixtures import aws_files, cell_bytes, dged_tar, mirror_folder, write_cell
 from tests.support.safe_trees import build_l1c_tree
 from tests.support.servers import make_client
 from tests.support.srtm_fixtures import serve_files
@@ -505,4 +506,54 @@ def test_an_unreachable_source_is_its_own_error(tmp_path: Path) -> None:
 
     with make_client(retries=0) as c, pytest.raises(SourceUnreachable):
         prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source="http://127.0.0.1:9/", client=c)
+    assert not (tmp_path / "dem" / "cop-dem-glo90" / "31UFS").exists()
+
+
+def test_cdse_tar_products_in_a_mirror_give_their_dem_member_only(tmp_path: Path) -> None:
+    fp = copdem_footprint("31UFS")
+    for cell in fp.cells:
+        dged_tar(tmp_path / "tars", GLO90, cell)
+    [res] = prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source=str(tmp_path / "tars"))
+    assert res.action == "written" and check_dem(res.path).ok
+    assert sorted(p.name for p in res.path.iterdir()) == sorted(
+        [c.dged_name(GLO90) for c in fp.cells] + ["dem.json"]
+    )
+    doc = json.loads((res.path / "dem.json").read_text())
+    stem = fp.cells[0].dged_name(GLO90).removesuffix("_DEM.tif")
+    assert doc["cells"][0]["origin"] == f"{tmp_path / 'tars' / stem}.tar:{stem}/DEM/{stem}_DEM.tif"
+    cached = tmp_path / "dem" / ".cache" / "cop-dem-glo90" / fp.cells[0].dged_name(GLO90)
+    first = cached.stat().st_mtime_ns
+    prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source=str(tmp_path / "tars"), force=True)
+    assert cached.stat().st_mtime_ns == first  # extracted once, reused from the cache
+
+
+@pytest.mark.parametrize("defect", ["link", "twice", "torn"])
+def test_a_tar_that_is_not_one_plain_cell_is_refused(tmp_path: Path, defect: str) -> None:
+    import tarfile
+
+    cell = copdem_footprint("31UFS").cells[0]
+    name = cell.dged_name(GLO90)
+    stem = name.removesuffix("_DEM.tif")
+    tar = tmp_path / "tars" / f"{stem}.tar"
+    tar.parent.mkdir()
+    if defect == "torn":
+        whole = dged_tar(tmp_path / "whole", GLO90, cell).read_bytes()
+        tar.write_bytes(whole[: len(whole) // 2])
+        problem = "torn or corrupt"
+    else:
+        with tarfile.open(tar, "w") as tf:
+            if defect == "link":
+                info = tarfile.TarInfo(f"{stem}/DEM/{name}")
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tf.addfile(info)
+                problem = "a link or special file"
+            else:
+                for folder in ("a", "b"):
+                    data = cell_bytes(GLO90, cell)
+                    info = tarfile.TarInfo(f"{folder}/DEM/{name}")
+                    info.size = len(data)
+                    tf.addfile(info, io.BytesIO(data))
+                problem = "2 members of that name"
+    with pytest.raises(DemError, match=problem):
+        prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source=str(tmp_path / "tars"))
     assert not (tmp_path / "dem" / "cop-dem-glo90" / "31UFS").exists()

@@ -24,7 +24,8 @@ This module stages exactly those files, per tile, so an offline node needs nothi
   superset of the cells Sen2Cor asks for);
 * each cell comes from the AWS bucket (default; ``Copernicus_DSM_COG_10_..._DEM/<same>.tif``),
   another base URL or ``s3://`` / ``gs://`` bucket of that layout, or a local mirror folder
-  (CDSE names, AWS COG names, or the AWS layout); downloads are resumable
+  (CDSE names, CDSE DGED ``.tar`` products - only their ``DEM/<name>`` member is extracted -,
+  AWS COG names, or the AWS layout); downloads are resumable
   (:mod:`s2kit.http`), size and SHA-256 recorded in the cache's ``manifest.json``;
 * a cell the server answers 404 for is recorded as absent at the source (no Copernicus DEM cell
   there: sea, or a cell not released), never a network error; a cell a mirror folder lacks is an
@@ -44,11 +45,13 @@ import math
 import os
 import re
 import shutil
+import tarfile
 import tempfile
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -353,6 +356,9 @@ class CopDemSource(SrtmSource):
             tried = [self.folder / name, self.folder / f"{stem}.tif", self.folder / stem / f"{stem}.tif"]
             path = next((p for p in tried if p.is_file()), None)
             if path is None:
+                tar = self.folder / f"{name.removesuffix('_DEM.tif')}.tar"  # the CDSE DGED product
+                if tar.is_file():
+                    return self._from_tar(tar, cell, name)
                 return CellFile(cell, name, str(tried[0]), None, absent="not in the mirror folder")
             size, digest = self._known_digest(f"folder:{path}", path, str(path))
             return CellFile(cell, name, str(path), path, size, digest)
@@ -384,6 +390,60 @@ class CopDemSource(SrtmSource):
                 },
             )
             return CellFile(cell, name, origin, cached, result.size, result.sha256)
+
+    def _from_tar(self, tar: Path, cell: Cell, name: str) -> CellFile:
+        """The ``<name>`` member (``.../DEM/<name>``) of a CDSE DGED ``.tar``, extracted once into
+        the cache: a regular file of at most the kind's size, the only member of that name."""
+        stat = tar.stat()
+        key, out = f"tar:{tar}", self.cache_dir / name
+        entry = self._manifest().get(key)
+        if (
+            isinstance(entry, dict)
+            and (entry.get("tar_size"), entry.get("tar_mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
+            and out.is_file()
+        ):
+            size, digest = self._known_digest(f"cache:{name}", out, str(out))
+            if digest == entry.get("sha256"):
+                return CellFile(cell, name, str(entry.get("origin")), out, size, digest)
+
+        def refuse(found: str) -> DemError:
+            return DemError(
+                f"expected one regular member .../DEM/{name} of at most {self.spec.max_bytes} "
+                f"bytes in {display_path(tar)}, found {found}"
+            )
+
+        try:
+            with tarfile.open(tar, "r:*") as tf:
+                hits = [m for m in tf.getmembers() if PurePosixPath(m.name).name == name]
+                if len(hits) != 1:
+                    raise refuse(f"{len(hits)} members of that name")
+                member = hits[0]
+                if not member.isfile() or member.size > self.spec.max_bytes:
+                    raise refuse(
+                        f"{'a link or special file' if not member.isfile() else member.size} ({member.name})"
+                    )
+                stream = tf.extractfile(member)
+                if stream is None:  # pragma: no cover - isfile() members always have a stream
+                    raise refuse(member.name)
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                part = self.cache_dir / f".{name}.{os.getpid()}.part"
+                try:
+                    with stream, open(part, "wb") as fh:
+                        shutil.copyfileobj(stream, fh, 1 << 20)
+                    os.replace(part, out)
+                finally:
+                    part.unlink(missing_ok=True)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise DemError(
+                f"expected an intact tar archive, found a torn or corrupt file ({exc})", tar
+            ) from None
+        origin = f"{tar}:{member.name}"
+        size, digest = self._known_digest(f"cache:{name}", out, str(out))
+        self._record(
+            key,
+            {"origin": origin, "tar_size": stat.st_size, "tar_mtime_ns": stat.st_mtime_ns, "sha256": digest},
+        )
+        return CellFile(cell, name, origin, out, size, digest)
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -492,8 +552,9 @@ def _missing_message(fp: CopFootprint, spec: CopDemSpec, src: CopDemSource, miss
     names = ", ".join(m.name for m in missing)
     if src.kind == "folder":
         hint = (
-            "add them to that folder (CDSE names, AWS COG names or the AWS layout), or leave out --from "
-            f"to download them from {spec.aws_url}; if they are sea (no Copernicus DEM cell exists there), "
+            "add them to that folder (CDSE names or .tar products, AWS COG names or the AWS layout), or "
+            f"leave out --from to download them from {spec.aws_url}; if they are sea (no Copernicus DEM "
+            "cell exists there), "
             "pass --allow-missing"
         )
     else:

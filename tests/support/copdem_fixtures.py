@@ -85,5 +85,18 @@ def mirror_folder(
     return folder
 
 
-def geotiff_bytes_io(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)
+def dged_tar(folder: Path, spec: CopDemSpec, cell: Cell, *, extra: dict[str, bytes] | None = None) -> Path:
+    """A CDSE DGED product as a tar: ``<stem>/DEM/<stem>_DEM.tif`` beside other members."""
+    import tarfile
+
+    stem = cell.dged_name(spec).removesuffix("_DEM.tif")
+    members = {f"{stem}/DEM/{stem}_DEM.tif": cell_bytes(spec, cell), f"{stem}/INFO/{stem}.xml": b"<info/>"}
+    members.update(extra or {})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.tar"
+    with tarfile.open(path, "w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
