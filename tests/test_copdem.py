@@ -557,3 +557,12 @@ def test_a_tar_that_is_not_one_plain_cell_is_refused(tmp_path: Path, defect: str
     with pytest.raises(DemError, match=problem):
         prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source=str(tmp_path / "tars"))
     assert not (tmp_path / "dem" / "cop-dem-glo90" / "31UFS").exists()
+
+
+def test_a_huge_file_under_a_cell_name_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    fp = copdem_footprint("31UFS")
+    mirror = mirror_folder(tmp_path / "mirror", "cop-dem-glo90", fp.cells[1:])
+    with open(mirror / fp.cells[0].dged_name(GLO90), "wb") as fh:
+        fh.truncate(GLO90.max_bytes + 1)  # sparse: nothing is written
+    with pytest.raises(DemError, match=f"expected at most {GLO90.max_bytes} bytes"):
+        prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source=str(mirror))

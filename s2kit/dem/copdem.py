@@ -360,6 +360,12 @@ class CopDemSource(SrtmSource):
                 if tar.is_file():
                     return self._from_tar(tar, cell, name)
                 return CellFile(cell, name, str(tried[0]), None, absent="not in the mirror folder")
+            if path.stat().st_size > spec.max_bytes:  # before hashing it: not a cell
+                raise DemError(
+                    f"expected at most {spec.max_bytes} bytes for a {spec.kind} cell, found "
+                    f"{path.stat().st_size}",
+                    path,
+                )
             size, digest = self._known_digest(f"folder:{path}", path, str(path))
             return CellFile(cell, name, str(path), path, size, digest)
         url = f"{self.base}{stem}/{stem}.tif"
