@@ -327,6 +327,12 @@ def dem_check(cfg: BatchConfig, planned: _Planned | None = None) -> Check:
         return Check(
             "dem", WARN, "no scene to process, so no tile checked", "put L1C products into paths.l1c_dirs"
         )
+    if kind != "srtm" and cfg.sen2cor.runtime == "native" and cfg.sen2cor.install_dir is not None:
+        from .dem.copdem import missing_list_problem
+
+        problem = missing_list_problem(cfg.sen2cor.install_dir, kind)
+        if problem:
+            return Check("dem", WARN, problem, "install Sen2Cor's aux_data completely (the installer's own)")
     return Check(
         "dem",
         PASS,

@@ -566,3 +566,22 @@ def test_a_huge_file_under_a_cell_name_is_refused_before_it_is_read(tmp_path: Pa
         fh.truncate(GLO90.max_bytes + 1)  # sparse: nothing is written
     with pytest.raises(DemError, match=f"expected at most {GLO90.max_bytes} bytes"):
         prepare_copdem(["31UFS"], "cop-dem-glo90", tmp_path / "dem", source=str(mirror))
+
+
+def test_doctor_warns_when_a_native_install_lacks_sen2cor_s_missing_cell_list(tmp_path: Path) -> None:
+    from s2kit.doctor import PASS, WARN, dem_check
+
+    cfg = _config(tmp_path, "cop-dem-glo90")
+    tile = build_l1c_tree(tmp_path / "l1c", "05.09").name.split("_")[5].removeprefix("T")
+    mirror = mirror_folder(tmp_path / "mirror", "cop-dem-glo90", copdem_footprint(tile).cells)
+    prepare_copdem([tile], "cop-dem-glo90", tmp_path / "dem", source=str(mirror))
+    assert dem_check(cfg).status == PASS  # no aux_data found: nothing to say
+    aux = tmp_path / "sen2cor" / "lib" / "python3.8" / "site-packages" / "sen2cor" / "aux_data"
+    aux.mkdir(parents=True)
+    check = dem_check(cfg)
+    assert check.status == WARN
+    assert check.value.startswith("expected CopernicusDEM_90_TIFF_missing_tiles.list in ")
+    (aux / "CopernicusDEM_90_TIFF_missing_tiles.list").write_text(
+        "Copernicus_DSM_30_N00_00_W001_00_DEM.tif\n"
+    )
+    assert dem_check(cfg).status == PASS

@@ -657,6 +657,23 @@ def _prepare_one(
 
 
 # ----------------------------------------------------------------------------- checks
+def missing_list_problem(install_dir: Path, kind: str) -> str | None:
+    """Why a native Sen2Cor install may not skip cells that do not exist (one line), or None.
+
+    Sen2Cor 3 skips the cells named in ``aux_data/CopernicusDEM_{30,90}_TIFF_missing_tiles.list``
+    and, without that list, uses no DEM at all (a flat surface). Whether 2.12 does the same is
+    unverified, so this is a warning, and only where the install's ``aux_data`` can be found.
+    """
+    name = f"CopernicusDEM_{'30' if copdem_spec(kind).code == '10' else '90'}_TIFF_missing_tiles.list"
+    aux = sorted(install_dir.glob("lib/python*/site-packages/sen2cor/aux_data"))
+    if not aux or any((d / name).is_file() for d in aux):
+        return None
+    return (
+        f"expected {name} in {display_path(aux[0])} (Sen2Cor 3 reads it to skip Copernicus DEM cells "
+        "that do not exist and uses no DEM without it; unverified for 2.12), found none"
+    )
+
+
 def _read_doc(folder: Path) -> dict[str, Any] | None:
     """s2kit's ``dem.json`` of a Copernicus DEM set (capped read), None when there is none."""
     from .check import _DEM_JSON_CAP
