@@ -987,7 +987,8 @@ def extend_walltime(
 # --------------------------------------------------------------------------- dem / aux (issue 6)
 dem_app = typer.Typer(
     cls=_Group,
-    help="SRTM DEM sets per Sentinel-2 tile, with the lab's fix for Sen2Cor 2.9's SRTM merging.",
+    help="DEM sets per Sentinel-2 tile: SRTM (with the lab's fix for Sen2Cor 2.9's SRTM merging) "
+    "and the Copernicus DEM cells Sen2Cor 2.12 reads.",
     no_args_is_help=True,
 )
 app.add_typer(dem_app, name="dem")
@@ -1002,17 +1003,32 @@ def dem_prepare(
     tiles: _TilesOpt,
     out: Annotated[
         Path,
-        typer.Option("--out", callback=_plain_text, help="Folder for the sets: <out>/<tile>/srtm_XX_YY.zip."),
+        typer.Option(
+            "--out",
+            callback=_plain_text,
+            help="Folder for the sets (paths.dem_dir): <out>/<tile>/srtm_XX_YY.zip, or "
+            "<out>/<kind>/<tile>/ for the Copernicus DEM.",
+        ),
     ],
     source: Annotated[
         str,
         typer.Option(
             "--source",
             callback=_plain_text,
-            help="Folder (or mirror folder) of srtm_XX_YY.zip files, or a base URL. "
-            "Default: the CGIAR URL of Sen2Cor 2.9's L2A_GIPP.xml.",
+            help="SRTM: a folder (or mirror folder) of srtm_XX_YY.zip files, or a base URL "
+            "(default: the CGIAR URL of Sen2Cor 2.9's L2A_GIPP.xml). Copernicus DEM for Sen2Cor 2.12: "
+            "cop-dem-glo30 or cop-dem-glo90 (cells from --from).",
         ),
     ] = _CGIAR_SRTM_URL,
+    from_: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--from",
+            callback=_plain_text,
+            help="With --source cop-dem-*: a mirror folder, a base URL of the AWS layout, or an s3:// or "
+            "gs:// bucket (default: the kind's public AWS bucket).",
+        ),
+    ] = None,
     margin_m: Annotated[
         float,
         typer.Option(
@@ -1026,12 +1042,16 @@ def dem_prepare(
         typer.Option(
             "--cache",
             callback=_plain_text,
-            help="Download cache with manifest.json (default: <out>/.cache/srtm).",
+            help="Download cache with manifest.json (default: <out>/.cache/srtm or <out>/.cache/<kind>).",
         ),
     ] = None,
     allow_missing: Annotated[
         bool,
-        typer.Option("--allow-missing", help="Fill SRTM tiles the source lacks (all-ocean) with nodata."),
+        typer.Option(
+            "--allow-missing",
+            help="SRTM: fill tiles the source lacks (all-ocean) with nodata. Copernicus DEM: accept cells "
+            "a mirror folder lacks (sea), recorded as absent.",
+        ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Prepare again even if the set is up to date.")
@@ -1042,27 +1062,61 @@ def dem_prepare(
         bool, typer.Option("--verbose", "-v", help="Report each source tile on stderr.")
     ] = False,
 ) -> None:
-    """Merge the SRTM tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name.
+    """SRTM: merge the tiles each tile needs; write the merged DEM under every srtm_XX_YY.zip name.
+    Copernicus DEM (--source cop-dem-glo30|cop-dem-glo90): stage the 1°x1° cells each tile needs,
+    named as Sen2Cor 2.12 reads them, in <out>/<kind>/<tile>/.
 
     Exit codes: 0 prepared or up to date, 1 error, 2 usage, 3 source unreachable (the host name
     does not resolve or the connection is refused: offline, or a wrong --source URL; nothing is
     retried).
     """
-    from .dem import prepare_dem
+    from .dem import COPDEM_KINDS, prepare_copdem, prepare_dem
+    from .errors import UsageError
     from .http import HttpClient
 
+    log = (lambda msg: typer.echo(msg, err=True)) if verbose else None
+    copdem = source.strip() in COPDEM_KINDS
     with errors_to_exit(), HttpClient(timeout=(15.0, timeout), retries=retries) as client:
-        results = prepare_dem(
-            tiles,
-            source,
-            out,
-            margin_m=margin_m,
-            cache_dir=cache,
-            allow_missing=allow_missing,
-            force=force,
-            client=client,
-            log=(lambda msg: typer.echo(msg, err=True)) if verbose else None,
+        if not copdem and from_ is not None:
+            raise UsageError(
+                f"expected --from only with --source {' or '.join(COPDEM_KINDS)}, found --source {source}"
+            )
+        if copdem:
+            cop = prepare_copdem(
+                tiles,
+                source.strip(),
+                out,
+                source=from_,
+                margin_m=margin_m,
+                cache_dir=cache,
+                allow_missing=allow_missing,
+                force=force,
+                client=client,
+                log=log,
+            )
+        else:
+            results = prepare_dem(
+                tiles,
+                source,
+                out,
+                margin_m=margin_m,
+                cache_dir=cache,
+                allow_missing=allow_missing,
+                force=force,
+                client=client,
+                log=log,
+            )
+    if copdem:
+        from .dem.copdem import copdem_spec
+
+        for done in cop:
+            typer.echo(done.summary())
+        kind = source.strip()
+        typer.echo(
+            f"Sen2Cor 2.12: DEM_Directory = {cop[0].path}, DEM_Reference = {copdem_spec(kind).reference} "
+            f'(one DEM_Directory per tile; sen2cor.dem = "{kind}")'
         )
+        return
     for result in results:
         typer.echo(result.summary())
     example = results[0].path
@@ -1071,10 +1125,13 @@ def dem_prepare(
 
 @dem_app.command("check")
 def dem_check(
-    paths: Annotated[list[Path], typer.Argument(help="Prepared sets: <out>/<tile> folders.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Prepared sets: <out>/<tile> or <out>/<kind>/<tile> folders.")
+    ],
     as_json: _JsonOpt = False,
 ) -> None:
-    """Verify prepared DEM sets (checksums, members, raster, tile coverage); exit 1 on errors."""
+    """Verify prepared DEM sets, SRTM or Copernicus DEM (checksums, members, rasters, tile coverage);
+    exit 1 on errors."""
     from .dem import check_dem
 
     with errors_to_exit():
@@ -1106,9 +1163,20 @@ def dem_footprint(
             help="Margin around the 109.8 km tile, metres.",
         ),
     ] = 2000.0,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            callback=_plain_text,
+            help="srtm (SRTM 5°x5° tiles) or cop-dem-glo30 / cop-dem-glo90 (the 1°x1° Copernicus DEM "
+            "cells Sen2Cor 2.12 reads).",
+        ),
+    ] = "srtm",
     as_json: _JsonOpt = False,
 ) -> None:
-    """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles it needs."""
+    """Show a tile's footprint (lon/lat, with margin) and the SRTM tiles or Copernicus DEM cells it needs."""
+    from .dem import COPDEM_KINDS, copdem_footprint
+    from .dem.copdem import copdem_spec
     from .errors import UsageError
     from .tiles import tile_geometry
 
@@ -1124,7 +1192,26 @@ def dem_footprint(
             raise UsageError(
                 "expected --tile TILE (repeatable), found none; e.g. s2kit dem footprint --tile 17SQV"
             )
-        geometries = [tile_geometry(t, margin_m) for t in tiles]
+        if source in COPDEM_KINDS:
+            spec = copdem_spec(source)
+            cops = [copdem_footprint(t, margin_m) for t in tiles]
+        elif source != "srtm":
+            raise UsageError(f"expected --source srtm, {' or '.join(COPDEM_KINDS)}, found {source!r}")
+        else:
+            geometries = [tile_geometry(t, margin_m) for t in tiles]
+    if source in COPDEM_KINDS:
+        if as_json:
+            docs = [{**f.to_dict(), "files": [c.dged_name(spec) for c in f.cells]} for f in cops]
+            typer.echo(_dump_json(docs))
+            return
+        for f in cops:
+            w, s, e, n = f.lonlat_bounds
+            typer.echo(
+                f"{f.tile}  EPSG:{f.epsg}  lon {w:.4f}..{e:.4f}  lat {s:.4f}..{n:.4f}"
+                f"{'  (crosses the antimeridian)' if f.crosses_antimeridian else ''}  "
+                f"{' '.join(c.dged_name(spec) for c in f.cells)}"
+            )
+        return
     if as_json:
         typer.echo(_dump_json([g.to_dict() for g in geometries]))
         return

@@ -223,8 +223,9 @@ class Sen2CorConfig(_Strict):
     retries: int = Field(default=1, ge=0, le=10)
     apptainer: str = "apptainer"
     #: "srtm": every scene needs its tile's DEM folder paths.dem_dir/<tile>/ (plan skips a scene
-    #: without one as ``no-dem``); "none": explicit flat terrain (DEM_Directory NONE).
-    #: None: the version's default (s2kit.versions.default_dem_kind: srtm up to 2.11, cop-dem-glo30 for 2.12)
+    #: without one as ``no-dem``); "cop-dem-glo30"/"cop-dem-glo90" (Sen2Cor 2.12): the folder
+    #: paths.dem_dir/<kind>/<tile>/; "none": explicit flat terrain (DEM_Directory NONE).
+    #: Unset: the version's default (versions.default_dem_kind: srtm up to 2.11, cop-dem-glo30 for 2.12).
     dem: Literal["srtm", "cop-dem-glo30", "cop-dem-glo90", "none"] | None = Field(
         default=None, validate_default=True
     )

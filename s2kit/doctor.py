@@ -299,9 +299,12 @@ def _planned(cfg: BatchConfig) -> _Planned:
 
 
 def dem_check(cfg: BatchConfig, planned: _Planned | None = None) -> Check:
-    """The DEM zips every planned tile's footprint needs (s2kit.dem.dem_problem, once per tile)."""
+    """The DEM files every planned tile's footprint needs - SRTM zips, or Copernicus DEM cells
+    for ``sen2cor.dem = "cop-dem-*"`` (s2kit.dem.dem_problem, once per tile)."""
     from .plan import _dem_fix
 
+    kind = cfg.sen2cor.dem or "srtm"
+    what = "" if kind == "srtm" else f" ({kind}, the cells Sen2Cor {cfg.sen2cor.version} reads)"
     if cfg.sen2cor.dem == "none":
         return Check("dem", PASS, 'sen2cor.dem = "none": flat terrain on purpose, no DEM needed')
     planned = planned or _planned(cfg)
@@ -316,18 +319,24 @@ def dem_check(cfg: BatchConfig, planned: _Planned | None = None) -> Check:
         return Check(
             "dem",
             FAIL,
-            f"{len(tiles)} tile(s) without a complete DEM ({', '.join(tiles)}): {first}",
-            _dem_fix(tiles, shlex.quote(display_path(cfg.paths.dem_dir))),
+            f"{len(tiles)} tile(s) without a complete DEM{what} ({', '.join(tiles)}): {first}",
+            _dem_fix(tiles, shlex.quote(display_path(cfg.paths.dem_dir)), kind),
         )
     tiles = sorted({e.mgrs_tile or "?" for e in planned.todo})
     if not tiles:
         return Check(
             "dem", WARN, "no scene to process, so no tile checked", "put L1C products into paths.l1c_dirs"
         )
+    if kind != "srtm" and cfg.sen2cor.runtime == "native" and cfg.sen2cor.install_dir is not None:
+        from .dem.copdem import missing_list_problem
+
+        problem = missing_list_problem(cfg.sen2cor.install_dir, kind)
+        if problem:
+            return Check("dem", WARN, problem, "install Sen2Cor's aux_data completely (the installer's own)")
     return Check(
         "dem",
         PASS,
-        f"complete for {len(tiles)} planned tile(s): {', '.join(tiles[:10])}"
+        f"complete{what} for {len(tiles)} planned tile(s): {', '.join(tiles[:10])}"
         + (" ..." if len(tiles) > 10 else ""),
     )
 

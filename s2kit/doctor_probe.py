@@ -290,8 +290,9 @@ def sen2cor_smoke_checks(cfg: BatchConfig, scene: str) -> list[Check]:
     started = time.time()
     try:
         input_dir = _stage(cand.path, smoke / "input", name)
-        dem = None if cfg.sen2cor.dem == "none" else dem_for_tile(cfg.paths.dem_dir, cand.name.mgrs_tile)
-        staged_dem = stage_dem(dem, smoke / "dem") if dem is not None else None
+        kind = cfg.sen2cor.dem or "srtm"
+        dem = None if kind == "none" else dem_for_tile(cfg.paths.dem_dir, cand.name.mgrs_tile, kind=kind)
+        staged_dem = stage_dem(dem, smoke / "dem", kind=kind) if dem is not None else None
         from .gipp import sen2cor_gipp_args, write_gipp_set
 
         write_gipp_set(gipp_settings(cfg, staged_dem, 1), home / "cfg")

@@ -56,7 +56,7 @@ from .safe import (
     repair_empty_dirs,
     strip_product_suffix,
 )
-from .versions import BASELINE_GATE
+from .versions import BASELINE_GATE, default_dem_kind
 
 __all__ = [
     "PlanResult",
@@ -133,9 +133,11 @@ def _dem_summary(entries: list[PlanEntry]) -> list[str]:
     if missing:
         tiles = sorted({e.mgrs_tile or "?" for e in missing})
         out = (missing[0].reason or "").rpartition(" --out ")[2] or "DEM_DIR"
+        source = (missing[0].reason or "").partition(" --source ")[2].partition(" ")[0]
+        kind = source if source in ("cop-dem-glo30", "cop-dem-glo90") else "srtm"
         lines.append(
             f"plan: {len(missing)} scene(s) skipped no-dem (no DEM for tile(s) {', '.join(tiles)}); "
-            f"fix: {_dem_fix(tiles, out)}, then plan again"
+            f"fix: {_dem_fix(tiles, out, kind)}, then plan again"
         )
     flat = sum(1 for e in entries if e.decision == "todo" and e.reason == NO_DEM_NOTE)
     if flat:
@@ -337,6 +339,7 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
     out = []
     dem_checked: dict[str | None, str | None] = {}  # tile -> problem: one check per tile
     flat = cfg.sen2cor.dem == "none"
+    kind = cfg.sen2cor.dem or default_dem_kind(cfg.sen2cor.version)
     for c in cands:
         e = entries[c.scene]
         if e.decision == "todo":
@@ -347,11 +350,11 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
             else:
                 _require_dem_dir(cfg)
                 if e.mgrs_tile not in dem_checked:
-                    dem_checked[e.mgrs_tile] = dem_problem(cfg.paths.dem_dir, e.mgrs_tile)
+                    dem_checked[e.mgrs_tile] = dem_problem(cfg.paths.dem_dir, e.mgrs_tile, kind=kind)
                 problem = dem_checked[e.mgrs_tile]
                 if problem is not None:
                     assert cfg.paths.dem_dir is not None
-                    fix = _dem_fix([e.mgrs_tile or "?"], shlex.quote(display_path(cfg.paths.dem_dir)))
+                    fix = _dem_fix([e.mgrs_tile or "?"], shlex.quote(display_path(cfg.paths.dem_dir)), kind)
                     e = replace(e, decision="skipped", reason=f"no-dem: {problem}; fix: {fix}")
                 else:
                     e = replace(e, size_bytes=_tree_size(c.path))
@@ -359,9 +362,10 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
     return out
 
 
-def _dem_fix(tiles: Iterable[str], out: str) -> str:
+def _dem_fix(tiles: Iterable[str], out: str, kind: str = "srtm") -> str:
     flags = " ".join(f"--tile {t}" for t in tiles)
-    return f"s2kit dem prepare {flags} --source SRTM_ZIPS_OR_URL --out {out}"
+    source = "SRTM_ZIPS_OR_URL" if kind == "srtm" else kind
+    return f"s2kit dem prepare {flags} --source {source} --out {out}"
 
 
 def _require_dem_dir(cfg: BatchConfig) -> None:

@@ -45,8 +45,10 @@ __all__ = [
     "srtm_name",
     "srtm_names_for_bounds",
     "srtm_tile_bounds",
+    "tile_footprint",
     "tile_geometry",
     "tile_utm",
+    "utm_box_lonlat",
 ]
 
 S2_TILE_SIZE_M = 109_800
@@ -181,6 +183,35 @@ def tile_utm(tile: str) -> tuple[int, tuple[float, float, float, float]]:
     )
 
 
+def utm_box_lonlat(epsg: int, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of a UTM box (densified edges); across the antimeridian
+    ``east`` exceeds 180 (continuous longitudes, ``west`` in [-180, 180))."""
+    to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
+    w, s, e, n = to_lonlat.transform_bounds(*box, densify_pts=DENSIFY_POINTS)
+    if w > e:  # pyproj reports a box across the antimeridian as west > east
+        e += 360.0
+    if w < -180.0:  # keep west in [-180, 180): continuous longitudes, east may exceed 180
+        w, e = w + 360.0, e + 360.0
+    return w, s, e, n
+
+
+def tile_footprint(
+    tile: str,
+) -> tuple[int, tuple[float, float, float, float], tuple[float, float, float, float]]:
+    """EPSG code, UTM bounds and lon/lat footprint of a Sentinel-2 tile (no margin, no SRTM
+    coverage check; a square outside its latitude band is refused)."""
+    name = normalize_tile(tile)
+    epsg, utm_bounds = tile_utm(name)
+    footprint = utm_box_lonlat(epsg, utm_bounds)
+    band_south, band_north = _band_range(name[2])
+    if footprint[3] <= band_south or footprint[1] >= band_north:
+        raise TileError(
+            f"MGRS tile {name}: expected the 100 km square to overlap latitude band {name[2]} "
+            f"({band_south:g}° to {band_north:g}°), found {footprint[1]:.3f}° to {footprint[3]:.3f}°"
+        )
+    return epsg, utm_bounds, footprint
+
+
 def tile_geometry(tile: str, margin_m: float = DEFAULT_MARGIN_M) -> TileGeometry:
     """Footprint of a Sentinel-2 tile (plus *margin_m* metres in UTM) and its SRTM tiles.
 
@@ -190,26 +221,9 @@ def tile_geometry(tile: str, margin_m: float = DEFAULT_MARGIN_M) -> TileGeometry
     name = normalize_tile(tile)
     if not (0 <= margin_m <= 50_000) or math.isnan(margin_m):
         raise TileError(f"expected a margin of 0-50000 m, found {margin_m}")
-    epsg, utm_bounds = tile_utm(name)
+    epsg, utm_bounds, footprint = tile_footprint(name)
     zone = epsg % 100
     hemisphere: Literal["N", "S"] = "N" if epsg < 32700 else "S"
-    to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
-
-    def lonlat(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-        w, s, e, n = to_lonlat.transform_bounds(*box, densify_pts=DENSIFY_POINTS)
-        if w > e:  # pyproj reports a box across the antimeridian as west > east
-            e += 360.0
-        if w < -180.0:  # keep west in [-180, 180): continuous longitudes, east may exceed 180
-            w, e = w + 360.0, e + 360.0
-        return w, s, e, n
-
-    footprint = lonlat(utm_bounds)
-    band_south, band_north = _band_range(name[2])
-    if footprint[3] <= band_south or footprint[1] >= band_north:
-        raise TileError(
-            f"MGRS tile {name}: expected the 100 km square to overlap latitude band {name[2]} "
-            f"({band_south:g}° to {band_north:g}°), found {footprint[1]:.3f}° to {footprint[3]:.3f}°"
-        )
     if footprint[3] > SRTM_NORTH or footprint[1] < SRTM_SOUTH:
         raise TileError(
             f"tile {name} spans {footprint[1]:.3f}° to {footprint[3]:.3f}° latitude: expected it within "
@@ -222,7 +236,7 @@ def tile_geometry(tile: str, margin_m: float = DEFAULT_MARGIN_M) -> TileGeometry
         utm_bounds[2] + margin_m,
         utm_bounds[3] + margin_m,
     )
-    w, s, e, n = lonlat(buffered)
+    w, s, e, n = utm_box_lonlat(epsg, buffered)
     bounds = (w, max(s, SRTM_GRID_SOUTH), e, min(n, SRTM_NORTH))
     return TileGeometry(
         tile=name,

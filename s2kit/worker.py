@@ -109,6 +109,7 @@ from .sen2cor_home import REASON as HOME_IGNORED
 from .sen2cor_home import check_home
 from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
+from .versions import default_dem_kind
 
 __all__ = [
     "EXIT_DONE",
@@ -420,8 +421,8 @@ class _Task:
             self.dem = None  # explicit flat terrain: DEM_Directory NONE
             _append(log, f's2kit: sen2cor.dem = "none": {NO_DEM_NOTE}\n')
         else:  # the tile's own DEM folder or nothing: never dem_dir itself nor another tile's
-            problem = dem_problem(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
-            self.dem = dem_for_tile(self.cfg.paths.dem_dir, self.entry.mgrs_tile)
+            problem = dem_problem(self.cfg.paths.dem_dir, self.entry.mgrs_tile, kind=self._dem_kind)
+            self.dem = dem_for_tile(self.cfg.paths.dem_dir, self.entry.mgrs_tile, kind=self._dem_kind)
             if problem is not None or self.dem is None:
                 self.dem = None
                 return _Failure("no-dem", problem or "expected the tile's DEM folder, found none")
@@ -430,7 +431,9 @@ class _Task:
         except (InputError, OSError) as exc:
             return _Failure("input", str(exc))
         try:
-            self.dem_staged = stage_dem(self.dem, adir / "dem") if self.dem is not None else None
+            self.dem_staged = (
+                stage_dem(self.dem, adir / "dem", kind=self._dem_kind) if self.dem is not None else None
+            )
         except OSError as exc:
             return _Failure("input", f"DEM {display_path(self.dem or '')}: {exc}")
         try:
@@ -571,11 +574,16 @@ class _Task:
             }
         )
 
+    @property
+    def _dem_kind(self) -> str:
+        """``sen2cor.dem`` ("srtm", "cop-dem-glo30", "cop-dem-glo90", "none"), resolved by the config."""
+        return self.cfg.sen2cor.dem or default_dem_kind(self.cfg.sen2cor.version)
+
     def _dem_record(self) -> dict[str, Any]:
         if self.cfg.sen2cor.dem == "none":
             return {"mode": "none", "note": NO_DEM_NOTE, "dir": None, "staged_as": None, "files": []}
         rec: dict[str, Any] = {
-            "mode": "srtm",
+            "mode": self._dem_kind,
             "dir": str(self.dem) if self.dem is not None else None,
             "staged_as": str(self.dem_staged) if self.dem_staged is not None else None,
             "files": dem_files(self.dem),

@@ -357,7 +357,8 @@ def test_dem_check_of_a_folder_that_is_no_dem_set_is_one_line_refusal(tmp_path: 
     assert len(lines) == 1 and "?" not in lines[0]
     assert lines[0] == (
         "s2kit: error: expected a prepared DEM set (<out>/<tile> with dem.json and srtm_XX_YY.zip, "
-        f"written by s2kit dem prepare --tile TILE --out DIR), found neither in {tmp_path}"
+        "or <out>/<kind>/<tile> with Copernicus DEM cells, written by s2kit dem prepare --tile TILE "
+        f"--out DIR), found neither in {tmp_path}"
     )
 
 

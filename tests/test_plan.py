@@ -526,9 +526,9 @@ def test_dem_is_checked_once_per_tile(tmp_path: Path, monkeypatch: pytest.Monkey
     calls: list[str | None] = []
     real = plan_mod.dem_problem
 
-    def counting(dem_dir: Path | None, tile: str | None) -> str | None:
+    def counting(dem_dir: Path | None, tile: str | None, kind: str = "srtm") -> str | None:
         calls.append(tile)
-        return real(dem_dir, tile)
+        return real(dem_dir, tile, kind=kind)
 
     monkeypatch.setattr(plan_mod, "dem_problem", counting)
     cfg = _cfg(tmp_path)

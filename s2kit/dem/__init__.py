@@ -40,7 +40,8 @@ nothing. :func:`check_dem` verifies a prepared set.
 
 Modules: ``source`` (where zips come from, zip checks), ``merge`` (read, window, merge),
 ``prepare`` (the set per tile), ``check`` (full and cheap checks), ``task`` (a task's DEM folder
-and its per-task staging), ``base`` (constants, :class:`DemError`).
+and its per-task staging), ``base`` (constants, :class:`DemError`), ``copdem`` (the Copernicus
+DEM cells Sen2Cor 2.12 reads, per tile: ``<dem_dir>/<kind>/<tile>/``).
 
 Sen2Cor writes into the DEM directory at run time (the extracted ``.tif``, shifted in place),
 so the directory must be writable by the job, and a ``.tif`` left there takes precedence over
@@ -51,9 +52,13 @@ from __future__ import annotations
 
 __all__ = [
     "CGIAR_SRTM_URL",
+    "COPDEM_KINDS",
     "CGIAR_SRTM_URL_SEN2COR_28",
     "DEM_JSON",
     "SRTM_NODATA",
+    "CopDemSource",
+    "CopFootprint",
+    "CopPrepareResult",
     "DemCheck",
     "DemError",
     "DemFinding",
@@ -62,10 +67,13 @@ __all__ = [
     "SourceTile",
     "SrtmSource",
     "check_dem",
+    "copdem_footprint",
     "dem_files",
     "dem_for_tile",
     "dem_problem",
+    "kind_dir",
     "merge_srtm",
+    "prepare_copdem",
     "prepare_dem",
     "srtm_zip_member",
     "stage_dem",
@@ -82,7 +90,15 @@ from .base import (
     SRTM_NODATA,
     DemError,
 )
-from .check import DemCheck, DemFinding, check_dem, dem_problem, tile_dem_dir
+from .check import DemCheck, DemFinding, check_dem, dem_problem, kind_dir, tile_dem_dir
+from .copdem import (
+    COPDEM_KINDS,
+    CopDemSource,
+    CopFootprint,
+    CopPrepareResult,
+    copdem_footprint,
+    prepare_copdem,
+)
 from .merge import MergedDem, merge_srtm
 from .prepare import PrepareResult, prepare_dem
 from .source import SourceTile, SrtmSource, srtm_zip_member

@@ -37,6 +37,7 @@ class DemCheck:
     names: tuple[str, ...] = ()
     findings: list[DemFinding] = field(default_factory=list)
     dem: dict[str, Any] = field(default_factory=dict)
+    kind: str = "srtm"  # or a Copernicus DEM kind: then ``names`` are cells (N50_00_E005_00)
 
     @property
     def errors(self) -> list[DemFinding]:
@@ -54,18 +55,25 @@ class DemCheck:
         self.findings.append(DemFinding(code=code, severity=severity, message=message))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "tile": self.tile,
-            "ok": self.ok,
-            "zips": list(self.names),
-            "dem": self.dem,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+        out: dict[str, Any] = {"path": str(self.path), "tile": self.tile, "ok": self.ok}
+        if self.kind == "srtm":
+            out["zips"] = list(self.names)
+        else:
+            out.update(kind=self.kind, cells=list(self.names))
+        return {**out, "dem": self.dem, "findings": [f.to_dict() for f in self.findings]}
 
     def lines(self) -> Iterator[str]:
         where = display_path(self.path)
-        if self.ok:
+        if self.ok and self.kind != "srtm":
+            extra = f"; {len(self.warnings)} warning(s)" if self.warnings else ""
+            absent = self.dem.get("absent") or []
+            sea = f"; absent at the source (sea, or not released): {' '.join(absent)}" if absent else ""
+            yield (
+                f"{where}: {self.kind} set for {self.tile} OK ({len(self.names)} cell"
+                f"{'s' * (len(self.names) != 1)}: {' '.join(self.names)}{sea}; DEM_Reference "
+                f"{self.dem.get('dem_reference')}{extra})"
+            )
+        elif self.ok:
             w = self.dem.get("width")
             h = self.dem.get("height")
             extra = f"; {len(self.warnings)} warning(s)" if self.warnings else ""
@@ -85,33 +93,57 @@ class DemCheck:
 _DEM_JSON_CAP = 4 * 1024 * 1024  # a dem.json is a few KB; a bigger one is not s2kit's
 
 
-def tile_dem_dir(dem_dir: Path | None, tile: str | None) -> Path | None:
-    """The DEM folder of *tile*: ``dem_dir/<tile>/`` (or ``dem_dir/T<tile>/``) when it is a
-    folder, else None. Never ``dem_dir`` itself nor another tile's folder."""
+def kind_dir(dem_dir: Path, kind: str = "srtm") -> Path:
+    """Where a kind's tile folders live: ``dem_dir`` for SRTM, ``dem_dir/<kind>`` for the
+    Copernicus DEM (``cop-dem-glo30`` / ``cop-dem-glo90``)."""
+    if kind == "srtm":
+        return dem_dir
+    if kind not in ("cop-dem-glo30", "cop-dem-glo90"):
+        raise InputError(f"expected a DEM kind srtm, cop-dem-glo30 or cop-dem-glo90, found {kind!r}")
+    return dem_dir / kind
+
+
+def tile_dem_dir(dem_dir: Path | None, tile: str | None, kind: str = "srtm") -> Path | None:
+    """The DEM folder of *tile*: ``dem_dir/<tile>/`` (or ``dem_dir/T<tile>/``) for SRTM,
+    ``dem_dir/<kind>/<tile>/`` for the Copernicus DEM, when it is a folder, else None. Never
+    ``dem_dir`` itself nor another tile's (or another kind's) folder."""
     if dem_dir is None or not tile:
         return None
+    base = kind_dir(dem_dir, kind)
     for name in (tile, f"T{tile}"):
-        if (dem_dir / name).is_dir():
-            return dem_dir / name
+        if (base / name).is_dir():
+            return base / name
     return None
 
 
-def dem_problem(dem_dir: Path | None, tile: str | None) -> str | None:
-    """Why *tile* has no usable DEM under *dem_dir* (one line), or None when it has one.
+def dem_problem(dem_dir: Path | None, tile: str | None, kind: str = "srtm") -> str | None:
+    """Why *tile* has no usable DEM of *kind* under *dem_dir* (one line), or None when it has one.
 
-    Cheap (stat only, nothing is hashed, so the planner can ask once per tile): the folder
-    ``dem_dir/<tile>/`` must hold ``srtm_XX_YY.zip`` (or ``.tif``) for every SRTM tile the
-    tile's footprint touches (the names Sen2Cor derives, :func:`s2kit.tiles.tile_geometry`
+    Cheap (stat only, nothing is hashed, so the planner can ask once per tile): for SRTM the
+    folder ``dem_dir/<tile>/`` must hold ``srtm_XX_YY.zip`` (or ``.tif``) for every SRTM tile
+    the tile's footprint touches (the names Sen2Cor derives, :func:`s2kit.tiles.tile_geometry`
     without margin); when s2kit's ``dem.json`` is there, every zip it records must be present
-    with its recorded size. ``s2kit dem check`` verifies the checksums and the raster.
+    with its recorded size. For the Copernicus DEM, ``dem_dir/<kind>/<tile>/`` must hold every
+    cell the footprint touches (:func:`s2kit.dem.copdem.copdem_footprint`), or s2kit's
+    ``dem.json`` must record it as absent at the source. ``s2kit dem check`` verifies the
+    checksums and the rasters.
     """
     if dem_dir is None:
         return "expected paths.dem_dir, found none configured"
     if not tile:
         return "expected the MGRS tile of the scene, found none"
-    folder = tile_dem_dir(dem_dir, tile)
+    try:
+        base = kind_dir(dem_dir, kind)
+    except InputError as exc:
+        return exc.message
+    folder = tile_dem_dir(dem_dir, tile, kind)
     if folder is None:
-        return f"expected a DEM folder {display_path(dem_dir / tile)}/, found none"
+        what = "a DEM folder" if kind == "srtm" else f"a {kind} DEM folder"
+        return f"expected {what} {display_path(base / tile)}/, found none"
+    if kind != "srtm":
+        from .copdem import copdem_problem
+
+        return copdem_problem(folder, tile, kind)
     try:
         needed = tile_geometry(tile, 0.0).srtm_tiles
     except S2kitError as exc:
@@ -164,16 +196,21 @@ def check_dem(tile_dir: str | os.PathLike[str]) -> DemCheck:
     doc_path = folder / DEM_JSON
     try:
         doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        if isinstance(doc, dict) and doc.get("kind") in ("cop-dem-glo30", "cop-dem-glo90"):
+            from .copdem import check_copdem
+
+            return check_copdem(folder, doc)
         if not isinstance(doc, dict) or doc.get("s2kit_dem") != FORMAT_VERSION:
             raise ValueError(f"not an s2kit dem.json version {FORMAT_VERSION}")
         params, zips, dem = doc["parameters"], doc["zips"], doc["dem"]
         report.tile = normalize_tile(str(params["tile"]))
         margin = float(params["margin_m"])
     except FileNotFoundError:
-        if not any(folder.glob("srtm_*")):  # not a DEM set at all: refuse, no report of "?" (issue 15)
-            raise InputError(
-                f"expected a prepared DEM set (<out>/<tile> with {DEM_JSON} and srtm_XX_YY.zip, written by "
-                f"s2kit dem prepare --tile TILE --out DIR), found neither in {display_path(folder)}"
+        if not any(folder.glob("srtm_*")) and not any(folder.glob("Copernicus_DSM_*")):
+            raise InputError(  # not a DEM set at all: refuse, no report of "?" (issue 15)
+                f"expected a prepared DEM set (<out>/<tile> with {DEM_JSON} and srtm_XX_YY.zip, or "
+                f"<out>/<kind>/<tile> with Copernicus DEM cells, written by s2kit dem prepare --tile TILE "
+                f"--out DIR), found neither in {display_path(folder)}"
             ) from None
         report.add("error", "no-dem-json", f"expected {DEM_JSON} (written by s2kit dem prepare), found none")
         return report

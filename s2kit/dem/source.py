@@ -61,6 +61,9 @@ class SrtmSource:
     kept in ``<cache_dir>/manifest.json`` and reused while size and mtime are unchanged.
     """
 
+    _WHAT = "srtm_XX_YY.zip files"  # what the folder holds (messages); a subclass names its own
+    _MANIFEST_KEY = "s2kit_srtm_cache"
+
     def __init__(
         self, source: str, cache_dir: str | os.PathLike[str], client: HttpClient | None = None
     ) -> None:
@@ -88,7 +91,7 @@ class SrtmSource:
             self.folder = self.folder.expanduser().resolve()
             if not self.folder.is_dir():
                 raise InputError(
-                    "expected a folder of srtm_XX_YY.zip files or a URL, found no folder at "
+                    f"expected a folder of {self._WHAT} or a URL, found no folder at "
                     f"{display_path(self.folder)}"
                 )
             self.description = str(self.folder)
@@ -125,7 +128,7 @@ class SrtmSource:
         with _locked(self.cache_dir):
             files = self._manifest()
             files[key] = entry
-            document = {"s2kit_srtm_cache": FORMAT_VERSION, "files": dict(sorted(files.items()))}
+            document = {self._MANIFEST_KEY: FORMAT_VERSION, "files": dict(sorted(files.items()))}
             atomic_write_text(self.manifest_path, json.dumps(document, indent=2) + "\n")
 
     def _known_digest(self, key: str, path: Path, origin: str) -> tuple[int, str]:

@@ -47,8 +47,10 @@ CONFIG_NOTES: dict[str, str] = {
     "sen2cor.retries": "Extra attempts after a retryable failure (see the failure reasons).",
     "sen2cor.apptainer": "The `apptainer` command to run the image with.",
     "sen2cor.dem": (
-        '`"srtm"` (default): every scene needs its tile\'s DEM folder `paths.dem_dir/<tile>/` with the '
-        "SRTM zips its footprint needs (plan skips others as `no-dem`); "
+        '`"srtm"` (default up to Sen2Cor 2.11): every scene needs its tile\'s DEM folder '
+        "`paths.dem_dir/<tile>/` with the SRTM zips its footprint needs (plan skips others as `no-dem`); "
+        '`"cop-dem-glo30"` (default for 2.12) / `"cop-dem-glo90"`: the Copernicus DEM cells in '
+        "`paths.dem_dir/<kind>/<tile>/` (`s2kit dem prepare --source cop-dem-glo30`); "
         '`"none"`: explicit flat terrain, recorded as "no DEM: flat terrain" in provenance, '
         "status, report and STAC."
     ),

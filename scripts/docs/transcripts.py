@@ -186,7 +186,37 @@ def s_dem(s: Session) -> dict[str, str]:
     s.run("s2kit dem check dem/31UFS dem/17SQV")
     s.run("python -m zipfile -l dem/31UFS/srtm_38_02.zip")
     s.run("s2kit dem prepare --tile 33XWJ --source srtm-mirror --out dem")
-    return {"dem": s.take()}
+    out = {"dem": s.take()}
+    out["copdem"] = _copdem(s)
+    return out
+
+
+def _copdem(s: Session) -> str:
+    """Copernicus DEM cells for Sen2Cor 2.12: synthetic cells, from a mirror folder and from a
+    loopback server in the AWS layout that lacks two cells (answers 404, as the real bucket does
+    for cells that do not exist)."""
+    from s2kit.dem.copdem import copdem_footprint
+    from tests.support.copdem_fixtures import aws_files, mirror_folder
+    from tests.support.fake_bucket import loopback_server
+    from tests.support.srtm_fixtures import serve_files
+
+    mirror_folder(s.tmp / "copdem-mirror", "cop-dem-glo90", copdem_footprint("31UFS").cells)
+    kab = copdem_footprint("01KAB").cells
+    gen = loopback_server()
+    server = next(gen)
+    try:
+        serve_files(server, aws_files("cop-dem-glo90", [c for c in kab if c.lon == 179]))
+        url = server.url_for("/")
+        s.run("s2kit dem footprint --tile 31UFS --tile 01KAB --source cop-dem-glo90")
+        s.run("s2kit dem prepare --tile 31UFS --source cop-dem-glo90 --from copdem-mirror --out dem")
+        s.run("s2kit dem prepare --tile 31UFS --source cop-dem-glo90 --from copdem-mirror --out dem")
+        s.run(f"s2kit dem prepare --tile 01KAB --source cop-dem-glo90 --from {url} --out dem")
+        s.run("s2kit dem check dem/cop-dem-glo90/31UFS dem/cop-dem-glo90/01KAB")
+        s.run("s2kit dem prepare --tile 17SQV --source cop-dem-glo90 --from copdem-mirror --out dem")
+        s.echo_rc()
+    finally:
+        gen.close()
+    return s.take()
 
 
 def s_batch(s: Session) -> dict[str, str]:
