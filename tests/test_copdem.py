@@ -426,7 +426,6 @@ def test_worker_stages_the_cells_and_records_the_kind(hostile_dir: Path) -> None
     from s2kit.config import BatchConfig
     from s2kit.plan import make_plan
     from s2kit.runs import RunDir
-    from s2kit.versions import SUPPORTED_VERSIONS
     from s2kit.worker import run_scene
     from tests.support.configs import DOUBLE as DOUBLE_HOME
 
@@ -442,21 +441,20 @@ def test_worker_stages_the_cells_and_records_the_kind(hostile_dir: Path) -> None
                 "scratch_dir": str(base / "scratch"),
                 "run_dir": str(base / "run"),
             },
-            "sen2cor": {"runtime": "native", "install_dir": str(DOUBLE_HOME), "dem": "none"},
+            "sen2cor": {
+                "runtime": "native",
+                "install_dir": str(DOUBLE_HOME),
+                "version": "2.12",
+                "dem": "cop-dem-glo90",
+            },
         }
     )
-    # Sen2Cor 2.12 with its Copernicus DEM once the v212 branch is in; before, the test double
-    # plays 2.9 only, so the plumbing is exercised with 2.9 (a copy, not a valid config)
-    version = "2.12" if "2.12" in SUPPORTED_VERSIONS else "2.9"
     drop = ("SLURM_", "LSB_", "APPTAINER", "SINGULARITY", "S2KIT_", "SEN2COR_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["S2KIT_DOUBLE_VERSION"] = version
+    env["S2KIT_DOUBLE_VERSION"] = "2.12"  # the TEST DOUBLE plays Sen2Cor 2.12 (it is not Sen2Cor)
     (base / "dem").mkdir()
     tile = "46RER"
     set_dir = prepared(base, tile=tile, kind="cop-dem-glo90")
-    cfg = cfg.model_copy(
-        update={"sen2cor": cfg.sen2cor.model_copy(update={"version": version, "dem": "cop-dem-glo90"})}
-    )
     make_plan(cfg, check_resources=False)
     [scene] = RunDir(cfg.paths.run_dir).read_batch("all")
     st = run_scene(cfg, cfg.paths.run_dir, scene, env=env)
@@ -467,6 +465,12 @@ def test_worker_stages_the_cells_and_records_the_kind(hostile_dir: Path) -> None
     assert dem["dem_json_sha256"] == sha256(set_dir / "dem.json")
     assert sorted(f["name"] for f in dem["files"]) == sorted(p.name for p in set_dir.iterdir())
     assert os.fspath(set_dir) not in (dem.get("staged_as") or "")
+    # what Sen2Cor 2.12 was told: the staged cells and the CDSE label of GLO-90, never SRTM
+    prov = json.loads(RunDir(cfg.paths.run_dir).provenance_file(scene).read_text())
+    settings = prov["gipp"]["settings"]
+    assert prov["sen2cor"]["version"] == "2.12"
+    assert "CDSE-GLO-90" in json.dumps(settings), settings
+    assert "srtm" not in json.dumps(settings).lower(), settings
 
 
 def test_cli_footprint_lists_the_cells_sen2cor_2_12_reads() -> None:
