@@ -83,6 +83,10 @@ class PlanEntry:
     relative_orbit: int | None = None
     size_bytes: int = 0
     l2a: str | None = None  # published L2A product path when done
+    #: the Sen2Cor version (``"2.12"``) that processes the scene, for todo scenes; None in plans
+    #: written before routing (the worker then uses ``cfg.sen2cor``: BatchConfig.sen2cor_for)
+    sen2cor: str | None = None
+    route: str | None = None  # one line: why that version (which route entry took the baseline)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -104,6 +108,8 @@ _PLAN_TYPES: dict[str, tuple[type, ...]] = {
     "relative_orbit": (int,),
     "size_bytes": (int,),
     "l2a": (str,),
+    "sen2cor": (str,),
+    "route": (str,),
 }
 
 

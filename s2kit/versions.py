@@ -24,10 +24,12 @@ from .errors import ConfigError, UsageError
 __all__ = [
     "BASELINE_GATE",
     "DEFAULT_VERSION",
+    "DEM_KINDS",
     "INSTALLER_RELEASES",
     "SEN2COR_VERSION_FORMS",
     "SUPPORTED_VERSIONS",
     "Sen2CorVersion",
+    "default_dem_kind",
     "installer_file",
     "normalize_version",
     "sen2cor_version_from_gipp",
@@ -43,6 +45,22 @@ DEFAULT_VERSION: Sen2CorVersion = "2.9"
 #: Sen2Cor version -> first L1C processing baseline it must not process (2.9 ignores the
 #: radiometric offset that baseline 04.00 introduced).
 BASELINE_GATE: Mapping[str, tuple[int, int]] = {"2.9": (4, 0)}
+
+#: Sen2Cor version -> the DEM kinds it can use (``sen2cor.dem``), the default first: up to 2.11
+#: the SRTM 5x5 degree zips, from 2.12 the Copernicus DEM (issue 18, CONTRACTS)
+DEM_KINDS: Mapping[str, tuple[str, ...]] = {
+    "2.9": ("srtm", "none"),
+    "2.10": ("srtm", "none"),
+    "2.11": ("srtm", "none"),
+    "2.12": ("cop-dem-glo30", "cop-dem-glo90", "none"),
+}
+
+
+def default_dem_kind(version: str) -> str:
+    """The DEM kind *version* uses when ``sen2cor.dem`` is not set: ``srtm`` up to 2.11,
+    ``cop-dem-glo30`` for 2.12."""
+    return DEM_KINDS[version][0]
+
 
 #: supported version -> the release of ESA's Linux installer s2kit installs for it
 INSTALLER_RELEASES: Mapping[str, str] = {"2.9": "02.09.00", "2.10": "02.10.01", "2.11": "02.11.00"}

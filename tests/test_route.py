@@ -1,0 +1,399 @@
+"""Issue 18 items 3-5: one batch, each scene on the Sen2Cor its processing baseline needs.
+
+Config shapes and their one-line refusals, planning a mixed L1C store (PB 02.09, 02.14, 03.01,
+04.00, 05.09, 05.11; trees from the REAL L1C metadata fixtures, the 02.14/04.00/05.11 ones
+derived from a real one by renaming its baseline), the plan summary of each choice, submit's
+one array per (version, chunk), and a batch run end to end with two stand-in installs (each a
+wrapper around the Sen2Cor TEST DOUBLE told which version it plays: not Sen2Cor).
+
+Versions used: 2.9 (must not process baselines >= 04.00) and 2.11 (processes every baseline);
+the Sen2Cor 2.12 / Copernicus DEM route is the same code with other values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s2kit.config import BatchConfig, config_from_dict, load_config
+from s2kit.errors import ConfigError
+from s2kit.plan import make_plan
+from s2kit.runs import PlanEntry, RunDir, plan_entry_from_json
+from s2kit.tiles import tile_geometry
+from tests.support.configs import DOUBLE, config_data
+from tests.support.safe_trees import build_l1c_tree
+
+# real L1C fixture baseline -> its tile
+REAL_TILES = {"02.09": "01LAC", "03.01": "46RER", "05.09": "34UDD"}
+
+
+def _fake_dem(dem_dir: Path, *tiles: str) -> Path:
+    """``dem_dir/<tile>/srtm_XX_YY.zip`` (placeholder bytes) for every SRTM tile each tile needs."""
+    for tile in tiles:
+        (dem_dir / tile).mkdir(parents=True, exist_ok=True)
+        for name in tile_geometry(tile, 0.0).srtm_tiles:
+            (dem_dir / tile / f"{name}.zip").write_bytes(b"PK placeholder, not a DEM")
+    return dem_dir
+
+
+def _as_baseline(tree: Path, baseline: str) -> Path:
+    """DERIVED (test-only): the tree of a real L1C renamed to another processing baseline
+    (product name field N.... and PROCESSING_BASELINE in its MTD_MSIL1C.xml)."""
+    old = re.search(r"_N(\d{4})_", tree.name)
+    assert old
+    code = baseline.replace(".", "")
+    mtd = tree / "MTD_MSIL1C.xml"
+    text = mtd.read_text(encoding="utf-8")
+    text = re.sub(
+        r"<PROCESSING_BASELINE>[^<]+</PROCESSING_BASELINE>",
+        f"<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>",
+        text,
+    )
+    mtd.write_text(text.replace(f"_N{old[1]}_", f"_N{code}_"), encoding="utf-8")
+    return tree.rename(tree.with_name(tree.name.replace(f"_N{old[1]}_", f"_N{code}_")))
+
+
+def mixed_store(l1c: Path) -> dict[str, str]:
+    """Six L1C of PB 02.09, 02.14, 03.01, 04.00, 05.09, 05.11 (distinct datatakes): baseline -> scene."""
+    l1c.mkdir(parents=True, exist_ok=True)
+    trees = {
+        "02.09": build_l1c_tree(l1c, "02.09"),
+        "02.14": _as_baseline(build_l1c_tree(l1c, "02.09", day_offset=1), "02.14"),
+        "03.01": build_l1c_tree(l1c, "03.01"),
+        "04.00": _as_baseline(build_l1c_tree(l1c, "05.09", day_offset=1), "04.00"),
+        "05.09": build_l1c_tree(l1c, "05.09"),
+        "05.11": _as_baseline(build_l1c_tree(l1c, "05.09", day_offset=2), "05.11"),
+    }
+    return {pb: t.name[: -len(".SAFE")] for pb, t in trees.items()}
+
+
+ROUTE = [
+    {"below_baseline": "04.00", "version": "2.9", "install_dir": "sen2cor-2.9"},
+    {"version": "2.11", "install_dir": "sen2cor-2.11"},
+]
+
+
+def _cfg(tmp: Path, sen2cor: dict[str, Any] | None = None, **sections: dict[str, Any]) -> BatchConfig:
+    _fake_dem(tmp / "dem", *REAL_TILES.values())
+    data = config_data(tmp, **sections)
+    data["sen2cor"] = {"runtime": "native", **(sen2cor if sen2cor is not None else {"route": ROUTE})}
+    return config_from_dict(data, tmp)
+
+
+def _refusal(tmp: Path, sen2cor: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as err:
+        _cfg(tmp, sen2cor)
+    msg = err.value.message
+    assert "\n" not in msg
+    return msg
+
+
+# ============================================================================ config
+def test_route_entries_inherit_the_table_and_name_their_own_paths(tmp_path: Path) -> None:
+    cfg = _cfg(
+        tmp_path,
+        {
+            "timeout_minutes": 30,
+            "baseline": "02.99",
+            "route": [ROUTE[0], {**ROUTE[1], "timeout_minutes": 120}],
+        },
+    )
+    old, new = cfg.sen2cor_for("2.9"), cfg.sen2cor_for("2.11")
+    assert (old.version, old.install_dir, old.timeout_minutes, old.baseline) == (
+        "2.9",
+        tmp_path / "sen2cor-2.9",
+        30,
+        "02.99",
+    )
+    assert (new.version, new.install_dir, new.timeout_minutes, new.baseline) == (
+        "2.11",
+        tmp_path / "sen2cor-2.11",
+        120,
+        "02.99",
+    )
+    assert old.dem == new.dem == "srtm"  # the default DEM kind of each version
+    assert old.route == new.route == []  # the effective settings of one version
+    # the table reads as the catch-all version's settings; a plan without sen2cor means the table
+    assert cfg.sen2cor.version == "2.11" and cfg.sen2cor_for(None) is cfg.sen2cor
+    assert cfg.max_timeout_minutes() == 120
+
+
+def test_route_snapshot_round_trips_to_the_same_config(tmp_path: Path) -> None:
+    """config.json holds every route entry complete: validating it gives the same config
+    (submit's snapshot check and the workers read it)."""
+    cfg = _cfg(tmp_path, {"route": ROUTE, "dem": "none"})
+    again = BatchConfig.model_validate(json.loads(json.dumps(cfg.to_json_dict())))
+    assert again.to_json_dict() == cfg.to_json_dict()
+    assert [e.dem for e in again.sen2cor.route] == ["none", "none"]
+
+
+def test_single_version_config_is_one_implicit_route(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, {"install_dir": "sen2cor"})
+    assert cfg.sen2cor.route == [] and cfg.sen2cor.versions() == ["2.9"]
+    assert cfg.sen2cor_for("2.9") is cfg.sen2cor
+    with pytest.raises(ConfigError, match="expected Sen2Cor 2.9"):
+        cfg.sen2cor_for("2.11")
+
+
+def test_route_toml_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "l1c").mkdir()
+    toml = tmp_path / "s2kit.toml"
+    toml.write_text(
+        "[paths]\nl1c_dirs = ['l1c']\nl2a_dir = 'l2a'\nscratch_dir = 'scratch'\nrun_dir = 'run'\n"
+        "[sen2cor]\nruntime = 'apptainer'\ndem = 'none'\n"
+        "route = [ { below_baseline = '04.00', version = '2.9', image = 'img/sen2cor-2.9.sif' },\n"
+        "          { version = '2.11', image = 'img/sen2cor-2.11.sif' } ]\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(toml)
+    assert [e.image for e in cfg.sen2cor.route] == [
+        tmp_path / "img" / "sen2cor-2.9.sif",
+        tmp_path / "img" / "sen2cor-2.11.sif",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("route", "key", "words"),
+    [
+        (  # 2.9 past its gate
+            [
+                {"below_baseline": "05.00", "version": "2.9", "install_dir": "a"},
+                {"version": "2.11", "install_dir": "b"},
+            ],
+            "sen2cor.route[0]",
+            "expected below_baseline at most '04.00' for Sen2Cor 2.9",
+        ),
+        (  # 2.9 as the catch-all
+            [
+                {"below_baseline": "03.00", "version": "2.11", "install_dir": "a"},
+                {"version": "2.9", "install_dir": "b"},
+            ],
+            "sen2cor.route[1]",
+            "found no below_baseline",
+        ),
+        (  # a catch-all before the end: the rest unreachable
+            [{"version": "2.10", "install_dir": "a"}, {"version": "2.11", "install_dir": "b"}],
+            "sen2cor.route",
+            "the entries after it are unreachable",
+        ),
+        (  # overlapping: the second range lies inside the first
+            [
+                {"below_baseline": "04.00", "version": "2.9", "install_dir": "a"},
+                {"below_baseline": "03.00", "version": "2.10", "install_dir": "b"},
+                {"version": "2.11", "install_dir": "c"},
+            ],
+            "sen2cor.route",
+            "which takes no baseline above what the entries before it take (below 04.00): unreachable",
+        ),
+        (  # uncovered: nothing takes 05.00 and above
+            [
+                {"below_baseline": "04.00", "version": "2.9", "install_dir": "a"},
+                {"below_baseline": "05.00", "version": "2.11", "install_dir": "b"},
+            ],
+            "sen2cor.route",
+            "baselines >= 05.00 would have no Sen2Cor",
+        ),
+        (  # one version twice
+            [
+                {"below_baseline": "03.00", "version": "2.11", "install_dir": "a"},
+                {"version": "2.11", "install_dir": "b"},
+            ],
+            "sen2cor.route",
+            "expected each Sen2Cor version once",
+        ),
+        (  # a DEM the version cannot read
+            [
+                {"below_baseline": "04.00", "version": "2.9", "install_dir": "a"},
+                {"version": "2.11", "install_dir": "b", "dem": "cop-dem-glo30"},
+            ],
+            "sen2cor.route[1]",
+            "expected a DEM kind Sen2Cor 2.11 reads (srtm, none)",
+        ),
+        (  # a 2.9 entry writing an output baseline it must not
+            [
+                {"below_baseline": "04.00", "version": "2.9", "install_dir": "a", "baseline": "05.00"},
+                {"version": "2.11", "install_dir": "b"},
+            ],
+            "sen2cor.route[0]",
+            "expected a baseline below 04.00 with Sen2Cor 2.9",
+        ),
+        (  # a batch-wide key in an entry
+            [
+                {"below_baseline": "04.00", "version": "2.9", "install_dir": "a", "resolution": 10},
+                {"version": "2.11", "install_dir": "b"},
+            ],
+            "sen2cor.route[0].resolution",
+            "Extra inputs are not permitted",
+        ),
+        (
+            [
+                {"below_baseline": "4.0", "version": "2.9", "install_dir": "a"},
+                {"version": "2.11", "install_dir": "b"},
+            ],
+            "sen2cor.route[0].below_baseline",
+            "expected a processing baseline like '03.00', found '4.0'",
+        ),
+        (  # no runtime path for an entry
+            [{"below_baseline": "04.00", "version": "2.9"}, {"version": "2.11", "install_dir": "b"}],
+            "sen2cor.route[0]",
+            "runtime 'native' needs 'install_dir'",
+        ),
+    ],
+)
+def test_route_refused_at_load_with_one_line(
+    tmp_path: Path, route: list[dict[str, Any]], key: str, words: str
+) -> None:
+    msg = _refusal(tmp_path, {"route": route})
+    assert msg.startswith(f"key '{key}': ") and words in msg
+
+
+def test_route_with_another_table_version_refused(tmp_path: Path) -> None:
+    msg = _refusal(tmp_path, {"version": "2.9", "route": ROUTE})
+    assert msg.startswith(
+        "key 'sen2cor.route': expected sen2cor.version unset or the last entry's (2.11), found '2.9'"
+    )
+
+
+def test_series_refusals(tmp_path: Path) -> None:
+    assert "found Sen2Cor 2.9, which must not process baselines >= 04.00" in _refusal(
+        tmp_path, {"series": "consistent", "install_dir": "a"}
+    )
+    assert "expected no sen2cor.route with series 'consistent'" in _refusal(
+        tmp_path, {"series": "consistent", "route": ROUTE}
+    )
+    assert "series 'routed' needs a sen2cor.route" in _refusal(
+        tmp_path, {"series": "routed", "install_dir": "a"}
+    )
+
+
+def test_walltime_must_hold_the_longest_route_timeout(tmp_path: Path) -> None:
+    from s2kit.config import walltime_problem
+
+    cfg = _cfg(
+        tmp_path,
+        {"route": [ROUTE[0], {**ROUTE[1], "timeout_minutes": 200}]},
+        scheduler={"kind": "slurm", "walltime": "02:00"},
+    )
+    problem = walltime_problem(cfg)
+    assert problem is not None and "(205)" in problem
+
+
+# ============================================================================ plan
+def test_plan_of_a_mixed_store_routes_each_baseline(tmp_path: Path) -> None:
+    scenes = mixed_store(tmp_path / "l1c")
+    cfg = _cfg(tmp_path)
+    res = make_plan(cfg, check_resources=False)
+    by = {e.scene: e for e in res.entries}
+    assert {pb: (by[s].decision, by[s].sen2cor) for pb, s in scenes.items()} == {
+        "02.09": ("todo", "2.9"),
+        "02.14": ("todo", "2.9"),
+        "03.01": ("todo", "2.9"),
+        "04.00": ("todo", "2.11"),
+        "05.09": ("todo", "2.11"),
+        "05.11": ("todo", "2.11"),
+    }
+    assert by[scenes["02.14"]].route == "sen2cor.route[0]: baseline 02.14 is below 04.00"
+    assert by[scenes["05.11"]].route == "sen2cor.route[1]: baseline 05.11, every other baseline"
+    # no scene is skipped baseline-gate: a route takes every baseline
+    assert res.counts == {"todo": 6} and res.reasons == {}
+    # the batch holds version-homogeneous runs of lines, in route order
+    rd = RunDir(cfg.paths.run_dir)
+    versions = [by[s].sen2cor for s in rd.read_batch(res.batch)]
+    assert versions == ["2.9"] * 3 + ["2.11"] * 3
+    # plan.jsonl records both fields
+    assert [(e.sen2cor, e.route) for e in rd.read_plan()] == [(e.sen2cor, e.route) for e in res.entries]
+
+
+def test_plan_three_routes_split_02_03_and_04(tmp_path: Path) -> None:
+    scenes = mixed_store(tmp_path / "l1c")
+    route = [
+        {"below_baseline": "03.00", "version": "2.9", "install_dir": "a"},
+        {"below_baseline": "04.00", "version": "2.10", "install_dir": "b"},
+        {"version": "2.11", "install_dir": "c"},
+    ]
+    res = make_plan(_cfg(tmp_path, {"route": route}), check_resources=False)
+    by = {e.scene: e.sen2cor for e in res.entries}
+    assert [by[scenes[pb]] for pb in ("02.09", "02.14", "03.01", "04.00", "05.09", "05.11")] == [
+        "2.9",
+        "2.9",
+        "2.10",
+        "2.11",
+        "2.11",
+        "2.11",
+    ]
+
+
+def test_plan_summary_of_a_routed_batch_says_mixed_and_not_comparable(tmp_path: Path) -> None:
+    mixed_store(tmp_path / "l1c")
+    text = make_plan(_cfg(tmp_path), check_resources=False).summary()
+    assert (
+        "plan: mixed Sen2Cor versions (sen2cor.route), todo scene(s): 2.9 for 3 (below 04.00); "
+        "2.11 for 3 (every other baseline)"
+    ) in text
+    assert "plan: L2A from different Sen2Cor versions are not strictly comparable" in text
+
+
+def test_plan_consistent_series_takes_every_baseline_with_one_version(tmp_path: Path) -> None:
+    scenes = mixed_store(tmp_path / "l1c")
+    cfg = _cfg(tmp_path, {"series": "consistent", "version": "2.11", "install_dir": "sen2cor-2.11"})
+    res = make_plan(cfg, check_resources=False)
+    assert {e.sen2cor for e in res.entries} == {"2.11"} and res.counts == {"todo": len(scenes)}
+    assert {e.route for e in res.entries} == {'series = "consistent": every scene with Sen2Cor 2.11'}
+    assert (
+        'plan: consistent series (series = "consistent"): all 6 todo scene(s) with Sen2Cor 2.11, which applies '
+        "the -1000 radiometric offset of baselines >= 04.00 and none below"
+    ) in res.summary()
+
+
+def test_plan_single_version_keeps_the_gate_and_says_nothing_new(tmp_path: Path) -> None:
+    scenes = mixed_store(tmp_path / "l1c")
+    res = make_plan(_cfg(tmp_path, {"install_dir": "sen2cor"}), check_resources=False)
+    by = {e.scene: e for e in res.entries}
+    assert [by[scenes[pb]].decision for pb in ("02.09", "02.14", "03.01")] == ["todo"] * 3
+    assert {(by[scenes[pb]].reason or "").split(":")[0] for pb in ("04.00", "05.09", "05.11")} == {
+        "baseline-gate"
+    }
+    assert {by[scenes[pb]].sen2cor for pb in ("04.00", "05.09", "05.11")} == {None}
+    assert by[scenes["02.09"]].route == "sen2cor.version = 2.9 (one version for the batch)"
+    assert res.series == [] and "Sen2Cor versions" not in res.summary()
+
+
+def test_plan_checks_the_dem_of_each_route(tmp_path: Path) -> None:
+    """A route with dem = "none" needs no DEM; the other route's scenes still do."""
+    scenes = mixed_store(tmp_path / "l1c")
+    route = [{**ROUTE[0], "dem": "none"}, ROUTE[1]]
+    cfg = _cfg(tmp_path, {"route": route})
+    for tile in REAL_TILES.values():  # no DEM at all
+        for f in (tmp_path / "dem" / tile).iterdir():
+            f.unlink()
+    by = {e.scene: e for e in make_plan(cfg, check_resources=False).entries}
+    assert {pb: by[scenes[pb]].decision for pb in scenes} == {
+        "02.09": "todo",
+        "02.14": "todo",
+        "03.01": "todo",
+        "04.00": "skipped",
+        "05.09": "skipped",
+        "05.11": "skipped",
+    }
+    assert by[scenes["02.09"]].reason == "no DEM: flat terrain"
+    assert (by[scenes["05.09"]].reason or "").startswith("no-dem: ")
+
+
+def test_old_plan_line_without_sen2cor_loads_and_means_the_table(tmp_path: Path) -> None:
+    line = {"scene": "S", "l1c_path": "/x/S.SAFE", "decision": "todo", "size_bytes": 1}
+    entry = plan_entry_from_json(line)
+    assert entry == PlanEntry(scene="S", l1c_path="/x/S.SAFE", decision="todo", size_bytes=1)
+    assert entry.sen2cor is None
+    cfg = _cfg(tmp_path, {"install_dir": "sen2cor"})
+    assert cfg.sen2cor_for(entry.sen2cor) is cfg.sen2cor
+    with pytest.raises(ValueError, match="sen2cor = a JSON number"):
+        plan_entry_from_json({**line, "sen2cor": 2.9})
+
+
+def test_double_install_dir_is_the_test_double() -> None:
+    # the stand-in installs below wrap this file; make sure the path the helpers use is right
+    assert (DOUBLE / "bin" / "L2A_Process").is_file()
