@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fsutil
-from .config import BatchConfig
+from .config import BatchConfig, Sen2CorConfig
 from .dem import dem_files, dem_for_tile, stage_dem  # DEM resolution and staging: s2kit.dem
 from .errors import ConfigError, InputError
 from .gipp import GippSettings, allocated_cores, normalize_version, threads_domain
@@ -86,12 +86,18 @@ def inside_container(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def l2a_process_exe(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> str:
-    """Path of ``L2A_Process`` for this config, as this process (native or in the image) sees it."""
+def l2a_process_exe(
+    cfg: BatchConfig, env: Mapping[str, str] | None = None, sc: Sen2CorConfig | None = None
+) -> str:
+    """Path of ``L2A_Process`` for this config, as this process (native or in the image) sees it.
+
+    *sc*: the effective Sen2Cor settings of the scene's version (``cfg.sen2cor_for(entry.sen2cor)``);
+    default ``cfg.sen2cor``."""
     env = os.environ if env is None else env
-    if cfg.sen2cor.runtime == "native":
-        assert cfg.sen2cor.install_dir is not None  # config validation guarantees it
-        exe = cfg.sen2cor.install_dir / "bin" / "L2A_Process"
+    sc = cfg.sen2cor if sc is None else sc
+    if sc.runtime == "native":
+        assert sc.install_dir is not None  # config validation guarantees it
+        exe = sc.install_dir / "bin" / "L2A_Process"
         if not os.access(exe, os.X_OK) or not exe.is_file():
             raise ConfigError(
                 "expected an executable bin/L2A_Process in sen2cor.install_dir, found none", exe
@@ -128,8 +134,11 @@ def l2a_process_argv(
     return [*argv, *gipp_args]
 
 
-def timeout_seconds(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> float:
-    """``S2KIT_TIMEOUT_SECONDS`` if set (tests, quick reruns), else ``sen2cor.timeout_minutes``."""
+def timeout_seconds(
+    cfg: BatchConfig, env: Mapping[str, str] | None = None, sc: Sen2CorConfig | None = None
+) -> float:
+    """``S2KIT_TIMEOUT_SECONDS`` if set (tests, quick reruns), else ``sen2cor.timeout_minutes``
+    (of *sc*, the scene's version's settings; default ``cfg.sen2cor``)."""
     env = os.environ if env is None else env
     text = env.get("S2KIT_TIMEOUT_SECONDS", "").strip()
     if text:
@@ -140,24 +149,31 @@ def timeout_seconds(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> f
         if not value > 0:
             raise ConfigError(f"expected S2KIT_TIMEOUT_SECONDS > 0, found {text!r}")
         return value
-    return cfg.sen2cor.timeout_minutes * 60.0
+    return (cfg.sen2cor if sc is None else sc).timeout_minutes * 60.0
 
 
 # --------------------------------------------------------------------------- GIPP inputs
-def task_threads(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+def task_threads(
+    cfg: BatchConfig, env: Mapping[str, str] | None = None, sc: Sen2CorConfig | None = None
+) -> tuple[int, str]:
     """Nr_Threads: cores LSF/Slurm allocated, else ``scheduler.cores_per_task``; capped (2.9: 1-8)."""
-    _, low, high = threads_domain(cfg.sen2cor.version)
+    _, low, high = threads_domain((cfg.sen2cor if sc is None else sc).version)
     alloc = allocated_cores(env)
     count, source = alloc if alloc else (cfg.scheduler.cores_per_task, "scheduler.cores_per_task")
     return max(low, min(count, high)), source
 
 
-def gipp_settings(cfg: BatchConfig, dem: Path | None, threads: int) -> GippSettings:
+def gipp_settings(
+    cfg: BatchConfig, dem: Path | None, threads: int, sc: Sen2CorConfig | None = None
+) -> GippSettings:
+    """The GIPP set of one task: the version and baseline of *sc* (the scene's version's settings;
+    default ``cfg.sen2cor``)."""
+    sc = cfg.sen2cor if sc is None else sc
     return GippSettings(
-        sen2cor=normalize_version(cfg.sen2cor.version),
+        sen2cor=normalize_version(sc.version),
         dem_dir=str(dem.absolute()) if dem is not None else None,
         threads=threads,
-        baseline=cfg.sen2cor.baseline,
+        baseline=sc.baseline,
     )
 
 

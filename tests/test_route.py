@@ -344,7 +344,8 @@ def test_plan_consistent_series_takes_every_baseline_with_one_version(tmp_path: 
     assert {e.sen2cor for e in res.entries} == {"2.11"} and res.counts == {"todo": len(scenes)}
     assert {e.route for e in res.entries} == {'series = "consistent": every scene with Sen2Cor 2.11'}
     assert (
-        'plan: consistent series (series = "consistent"): all 6 todo scene(s) with Sen2Cor 2.11, which applies '
+        'plan: consistent series (series = "consistent"): all 6 todo scene(s) with Sen2Cor 2.11, which '
+        "applies "
         "the -1000 radiometric offset of baselines >= 04.00 and none below"
     ) in res.summary()
 
@@ -397,3 +398,147 @@ def test_old_plan_line_without_sen2cor_loads_and_means_the_table(tmp_path: Path)
 def test_double_install_dir_is_the_test_double() -> None:
     # the stand-in installs below wrap this file; make sure the path the helpers use is right
     assert (DOUBLE / "bin" / "L2A_Process").is_file()
+
+
+# ============================================================================ submit
+IMAGES_ROUTE = [
+    {"below_baseline": "04.00", "version": "2.9", "image": "/data/img/sen2cor-2.9.sif"},
+    {"version": "2.11", "image": "/data/img/sen2cor-2.11.sif", "timeout_minutes": 150},
+]
+
+
+def _golden_cfg(kind: str) -> BatchConfig:
+    scheduler = {"kind": kind, "walltime": "03:00", "max_concurrent": 5, "cores_per_task": 2}
+    data = config_data("/data/x", runtime="apptainer", image=None, scheduler=scheduler)
+    data["sen2cor"] = {"runtime": "apptainer", "route": IMAGES_ROUTE}
+    return BatchConfig.model_validate(data)
+
+
+@pytest.mark.parametrize("kind", ["slurm", "lsf", "local"])
+@pytest.mark.parametrize("version", ["2.9", "2.11"])
+def test_golden_routed_job_script_runs_its_versions_image(file_regression, kind: str, version: str) -> None:  # type: ignore[no-untyped-def]
+    """One array per (version, chunk): the job script of a version binds and runs that version's image."""
+    from s2kit.jobs import job_spec
+    from s2kit.schedulers.local import render_local
+    from s2kit.schedulers.lsf import LsfSite, render_lsf
+    from s2kit.schedulers.slurm import render_slurm
+
+    cfg = _golden_cfg(kind)
+    offset, count = (0, 3) if version == "2.9" else (3, 4)
+    log_dir = cfg.paths.run_dir / "jobs" / "all"
+    spec = job_spec(cfg, cfg.paths.run_dir, "all", offset, count, log_dir, sc=cfg.sen2cor_for(version))
+    other = "2.11" if version == "2.9" else "2.9"
+    if kind == "slurm":
+        text, ext = render_slurm(spec, 1001, "scontrol show config"), ".slurm"
+    elif kind == "lsf":
+        text, ext = render_lsf(spec, LsfSite()), ".lsf"
+    else:
+        text, ext = render_local(spec), ".sh"
+    assert f"/data/img/sen2cor-{version}.sif" in text and f"/data/img/sen2cor-{other}.sif" not in text
+    assert f"--offset {offset}" in text
+    file_regression.check(text, basename=f"routed_{kind}_{version.replace('.', '_')}", extension=ext)
+
+
+def _planned_routed(
+    tmp_path: Path, route: list[dict[str, Any]], **scheduler: Any
+) -> tuple[BatchConfig, RunDir, dict[str, str]]:
+    scenes = mixed_store(tmp_path / "l1c")
+    cfg = _cfg(tmp_path, {"route": route}, scheduler={"memory_per_task_gb": 0.5, **scheduler})
+    make_plan(cfg, check_resources=False)
+    return cfg, RunDir(cfg.paths.run_dir), scenes
+
+
+def test_submit_sends_one_array_per_version_and_chunk(tmp_path: Path) -> None:
+    from s2kit.batch import submit_batch
+    from s2kit.schedulers import get_scheduler
+    from tests.support.batch_runs import FakeSlurm
+
+    for v in ("2.9", "2.11"):
+        exe = tmp_path / f"sen2cor-{v}" / "bin" / "L2A_Process"
+        exe.parent.mkdir(parents=True)
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    cfg, rd, _ = _planned_routed(tmp_path, ROUTE, kind="slurm", walltime="02:00", max_array_size=2)
+    fake = FakeSlurm()
+    res = submit_batch(cfg, rd, scheduler=get_scheduler("slurm", runner=fake))
+    # 3 scenes per version, arrays of at most 2: 2 + 1 for 2.9, then 2 + 1 for 2.11; never mixed
+    assert [(c.offset, c.count, c.sen2cor) for c in res.chunks] == [
+        (0, 2, "2.9"),
+        (2, 1, "2.9"),
+        (3, 2, "2.11"),
+        (5, 1, "2.11"),
+    ]
+    assert len(fake.sbatch_calls()) == 4
+    records = rd.read_jobs()
+    assert [(r.first_index, r.count, r.extra.get("sen2cor")) for r in records] == [
+        (c.offset, c.count, c.sen2cor) for c in res.chunks
+    ]
+    plan = {e.scene: e.sen2cor for e in rd.read_plan()}
+    lines = rd.read_batch(res.batch)
+    for r in records:  # every task of an array runs a scene of the array's version
+        assert {plan[s] for s in lines[r.first_index : r.first_index + r.count]} == {r.extra["sen2cor"]}
+    assert "  lines 3-4 Sen2Cor 2.11 job 502: " in res.summary()
+
+
+def test_submit_refuses_when_one_routes_sen2cor_is_missing(tmp_path: Path) -> None:
+    from s2kit.batch import Sen2CorMissing, submit_batch
+
+    exe = tmp_path / "sen2cor-2.9" / "bin" / "L2A_Process"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")
+    cfg, rd, _ = _planned_routed(tmp_path, ROUTE)
+    with pytest.raises(Sen2CorMissing) as err:
+        submit_batch(cfg, rd)
+    assert (
+        "Sen2Cor 2.11 not installed" in err.value.message
+        and "(sen2cor.route[1].install_dir" in err.value.message
+    )
+    assert not rd.jobs_file.exists()
+
+
+def test_resubmit_batch_keeps_versions_in_runs(tmp_path: Path) -> None:
+    from s2kit.batch import _by_version
+
+    cfg = _cfg(tmp_path)
+    versions = {"a": "2.11", "b": "2.9", "c": "2.11", "d": "2.9"}
+    assert _by_version(cfg, ["a", "b", "c", "d"], versions) == ["b", "d", "a", "c"]
+
+
+# ============================================================================ end to end
+def stand_in_install(root: Path, version: str) -> Path:
+    """A Sen2Cor install dir whose bin/L2A_Process is the TEST DOUBLE told it plays *version*
+    (S2KIT_DOUBLE_VERSION): a stand-in, NOT Sen2Cor."""
+    exe = root / f"sen2cor-{version}" / "bin" / "L2A_Process"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(
+        f"#!/bin/sh\n# stand-in for Sen2Cor {version}: the s2kit TEST DOUBLE, not Sen2Cor\n"
+        f'S2KIT_DOUBLE_VERSION={version} exec {DOUBLE / "bin" / "L2A_Process"} "$@"\n',
+        encoding="utf-8",
+    )
+    exe.chmod(0o755)
+    return exe.parent.parent
+
+
+def test_routed_batch_end_to_end_on_the_local_scheduler(tmp_path: Path) -> None:
+    from s2kit.batch import submit_batch
+    from s2kit.provenance import Provenance
+
+    for v in ("2.9", "2.11"):
+        stand_in_install(tmp_path, v)
+    cfg, rd, scenes = _planned_routed(tmp_path, ROUTE, kind="local", max_concurrent=2)
+    res = submit_batch(cfg, rd)
+    assert [(c.offset, c.count, c.sen2cor) for c in res.chunks] == [(0, 3, "2.9"), (3, 3, "2.11")]
+    states = rd.read_states()
+    assert {s: states[s].state for s in scenes.values()} == {s: "done" for s in scenes.values()}
+    made_by = {}
+    for pb, scene in scenes.items():
+        prov = Provenance.read(rd.provenance_file(scene))
+        made_by[pb] = (prov.sen2cor["version"], prov.sen2cor["version_in_metadata"])
+    assert made_by == {
+        "02.09": ("2.9", "02.09.00"),
+        "02.14": ("2.9", "02.09.00"),
+        "03.01": ("2.9", "02.09.00"),
+        "04.00": ("2.11", "02.11.00"),
+        "05.09": ("2.11", "02.11.00"),
+        "05.11": ("2.11", "02.11.00"),
+    }
