@@ -256,13 +256,37 @@ def validate(
         Optional[Path],  # noqa: UP045
         typer.Option("--json", callback=_plain_text, help="Write the JSON report to FILE ('-' for stdout)."),
     ] = None,
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--config",
+            "-c",
+            callback=_plain_text,
+            help="With --consistency: the batch config whose sen2cor.route says which versions may mix.",
+        ),
+    ] = None,
+    run_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--run-dir",
+            callback=_plain_text,
+            help="With --consistency: the run dir whose config.json says it.",
+        ),
+    ] = None,
 ) -> None:
     """Validate L2A products; exit 0 when clean, 1 on any error finding, 2 on usage errors."""
     from .fsutil import atomic_write_text
     from .validate import format_report, validate_products
 
     with errors_to_exit():
-        report = validate_products(paths, expect_sen2cor=expect_sen2cor, consistency=consistency)
+        routes = None
+        if config is not None or run_dir is not None:
+            from .batch import load_target
+
+            routes = load_target(config, run_dir)[0].sen2cor.route_groups()
+        report = validate_products(
+            paths, expect_sen2cor=expect_sen2cor, consistency=consistency, routes=routes
+        )
         if json_out is not None and str(json_out) == "-":
             typer.echo(_dump_json(report.to_dict()))
         else:

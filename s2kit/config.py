@@ -535,6 +535,13 @@ class Sen2CorConfig(_Strict):
         """Every version this table may run, in route order (one without a route)."""
         return [e.version for e in self.route] if self.route else [self.version]
 
+    def route_groups(self) -> list[tuple[str, str, str]]:
+        """(version, output baseline, which L1C baselines it takes) of every Sen2Cor this table
+        runs: what ``validate --consistency`` accepts as groups of one set."""
+        if not self.route:
+            return [(self.version, self.baseline, "every baseline")]
+        return [(e.version, e.baseline or self.baseline, e.takes) for e in self.route]
+
     def route_for(self, baseline: str) -> tuple[RouteEntry | None, int]:
         """The route entry (and its 0-based position) that takes an L1C of *baseline*; (None, -1)
         without a route. A baseline that is not ``NN.NN`` goes to the catch-all entry."""

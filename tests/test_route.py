@@ -519,21 +519,35 @@ def stand_in_install(root: Path, version: str) -> Path:
     return exe.parent.parent
 
 
-def test_routed_batch_end_to_end_on_the_local_scheduler(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def routed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A mixed store (PB 02.09 ... 05.11) planned with the 2.9/2.11 route and run on the local
+    scheduler with two stand-in installs (the TEST DOUBLE, told which version it plays)."""
     from s2kit.batch import submit_batch
+
+    tmp = tmp_path_factory.mktemp("routed")
+    for v in ("2.9", "2.11"):
+        stand_in_install(tmp, v)
+    cfg, rd, scenes = _planned_routed(tmp, ROUTE, kind="local", max_concurrent=2)
+    res = submit_batch(cfg, rd)
+    return {"cfg": cfg, "rd": rd, "scenes": scenes, "submit": res, "root": tmp}
+
+
+def test_routed_batch_end_to_end_on_the_local_scheduler(routed_run: dict[str, Any]) -> None:
     from s2kit.provenance import Provenance
 
-    for v in ("2.9", "2.11"):
-        stand_in_install(tmp_path, v)
-    cfg, rd, scenes = _planned_routed(tmp_path, ROUTE, kind="local", max_concurrent=2)
-    res = submit_batch(cfg, rd)
+    rd, scenes, res = routed_run["rd"], routed_run["scenes"], routed_run["submit"]
     assert [(c.offset, c.count, c.sen2cor) for c in res.chunks] == [(0, 3, "2.9"), (3, 3, "2.11")]
     states = rd.read_states()
     assert {s: states[s].state for s in scenes.values()} == {s: "done" for s in scenes.values()}
     made_by = {}
     for pb, scene in scenes.items():
         prov = Provenance.read(rd.provenance_file(scene))
+        assert prov is not None
         made_by[pb] = (prov.sen2cor["version"], prov.sen2cor["version_in_metadata"])
+        assert prov.sen2cor["executable"].startswith(
+            str(routed_run["root"] / f"sen2cor-{prov.sen2cor['version']}")
+        )
     assert made_by == {
         "02.09": ("2.9", "02.09.00"),
         "02.14": ("2.9", "02.09.00"),
@@ -542,3 +556,140 @@ def test_routed_batch_end_to_end_on_the_local_scheduler(tmp_path: Path) -> None:
         "05.09": ("2.11", "02.11.00"),
         "05.11": ("2.11", "02.11.00"),
     }
+    # the GIPPs each worker rendered are its version's (2.11 ships 2.10's templates)
+    assert Provenance.read(rd.provenance_file(scenes["05.09"])).sen2cor["route"] == (  # type: ignore[union-attr]
+        "sen2cor.route[1]: baseline 05.09, every other baseline"
+    )
+
+
+def test_status_counts_per_version_and_names_the_version_of_each_array(routed_run: dict[str, Any]) -> None:
+    from s2kit.status import format_status, run_status
+
+    report = run_status(routed_run["cfg"], routed_run["rd"])
+    assert report.versions == {"2.9": {"done": 3}, "2.11": {"done": 3}}
+    assert report.to_dict()["sen2cor"] == report.versions
+    text = format_status(report)
+    assert "sen2cor:\n  2.9    3 done\n  2.11   3 done" in text
+    assert re.search(r"batch all lines 0-2 Sen2Cor 2\.9, ended: 3 done", text)
+    assert re.search(r"batch all lines 3-5 Sen2Cor 2\.11, ended: 3 done", text)
+
+
+def _l2a(run: dict[str, Any]) -> list[Path]:
+    return sorted(Path(run["cfg"].paths.l2a_dir).glob("*.SAFE"))
+
+
+def test_validate_consistency_with_the_config_groups_by_version(routed_run: dict[str, Any]) -> None:
+    from s2kit.validate import format_report, validate_products
+
+    products = _l2a(routed_run)
+    assert len(products) == 6
+    # without the config: two versions in one set is mixing
+    plain = validate_products(products, consistency=True)
+    assert [f.code for f in plain.set_findings] == ["mixed-sen2cor-version"]
+    # with the config's routes: the mixing it asked for is an info line listing the groups
+    routed = validate_products(products, consistency=True, routes=routed_run["cfg"].sen2cor.route_groups())
+    assert routed.valid and routed.set_findings == []
+    assert routed.notes == [
+        "sen2cor-version-groups: Sen2Cor 2.9: 3 (below 04.00), 2.11: 3 (every other baseline); "
+        "as the config routes them"
+    ]
+    assert "SET  info    sen2cor-version-groups: Sen2Cor 2.9: 3" in format_report(routed)
+
+
+def test_validate_flags_a_version_the_config_did_not_route(
+    routed_run: dict[str, Any], tmp_path: Path
+) -> None:
+    import shutil
+
+    from s2kit.validate import validate_products
+
+    products = _l2a(routed_run)
+    odd = shutil.copytree(products[0], tmp_path / products[0].name)
+    mtd = odd / "MTD_MSIL2A.xml"
+    mtd.write_text(
+        re.sub(r'type="GIP_L2ACSC" version="[^"]*"', 'type="GIP_L2ACSC" version="21001"', mtd.read_text()),
+        encoding="utf-8",
+    )
+    report = validate_products(
+        [*products[1:], odd], consistency=True, routes=routed_run["cfg"].sen2cor.route_groups()
+    )
+    (finding,) = report.set_findings
+    assert finding.code == "mixed-sen2cor-version"
+    assert finding.message.startswith(
+        "expected the Sen2Cor versions the config routes to (2.9, 2.11), found 3"
+    )
+    assert finding.message.endswith(": 2.10 not routed")
+
+
+def test_validate_cli_takes_the_routes_from_the_run_dir(routed_run: dict[str, Any]) -> None:
+    from tests.support.batch_runs import s2kit_cli
+
+    products = [str(p) for p in _l2a(routed_run)]
+    rd = routed_run["rd"]
+    ok = s2kit_cli("validate", "--consistency", "--run-dir", str(rd.path), *products)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "sen2cor-version-groups: Sen2Cor 2.9: 3 (below 04.00), 2.11: 3" in ok.stdout
+    mixed = s2kit_cli("validate", "--consistency", *products)
+    assert mixed.returncode == 1 and "mixed-sen2cor-version" in mixed.stdout
+
+
+def test_report_counts_per_version_and_compares_within_each(
+    routed_run: dict[str, Any], tmp_path: Path
+) -> None:
+    from s2kit.report import write_report
+
+    data = write_report(routed_run["rd"].path, tmp_path / "r.html", quicklooks=False).data
+    assert data["sen2cor_versions"] == {"2.9": {"done": 3}, "2.11": {"done": 3}}
+    by = {r["scene"]: r["sen2cor"] for r in data["scenes"]}
+    assert {by[s] for s in routed_run["scenes"].values()} == {"2.9", "2.11"}
+    # two versions by design: no scene deviates from "the majority"
+    assert data["provenance"]["deviations"] == []
+    assert data["provenance"]["notes"][0] == (
+        "several Sen2Cor versions (2.11: 3, 2.9: 3): compared within each version (sen2cor.route)"
+    )
+    assert "Per Sen2Cor version (sen2cor.route)" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_report_flags_a_scene_made_by_another_version_than_routed(routed_run: dict[str, Any]) -> None:
+    from s2kit.provenance import Provenance
+    from s2kit.report import _checks_per_version
+
+    rd, scenes = routed_run["rd"], routed_run["scenes"]
+    prov = {s: Provenance.read(rd.provenance_file(s)) for s in scenes.values()}
+    planned = {e.scene: e.sen2cor for e in rd.read_plan()}
+    planned[scenes["02.09"]] = "2.11"  # as if the plan had routed it to 2.11
+    checks = _checks_per_version({s: p for s, p in prov.items() if p is not None}, planned)
+    assert checks["deviations"] == [
+        {
+            "scene": scenes["02.09"],
+            "what": "sen2cor version (plan's route)",
+            "value": "2.9",
+            "majority": "2.11",
+        }
+    ]
+
+
+def test_stac_item_names_the_version_and_the_route(routed_run: dict[str, Any]) -> None:
+    from s2kit.provenance import Provenance
+    from s2kit.stac.item import make_item
+
+    for product in _l2a(routed_run):
+        prov = Provenance.read_sidecar(product)
+        assert prov is not None
+        p = make_item(product, prov.doc).properties
+        assert p["processing:software"]["Sen2Cor"] == prov["sen2cor"]["version"]
+        assert p["s2kit:sen2cor_route"] == prov["sen2cor"]["route"]
+
+
+def test_doctor_checks_every_routes_install(tmp_path: Path) -> None:
+    from s2kit.doctor import apptainer_checks
+
+    stand_in_install(tmp_path, "2.9")
+    cfg = _cfg(tmp_path)
+    checks = {c.name: c for c in apptainer_checks(cfg)}
+    assert checks["sen2cor install (Sen2Cor 2.9)"].status == "PASS"
+    missing = checks["sen2cor install (Sen2Cor 2.11)"]
+    assert (
+        missing.status == "FAIL"
+        and missing.fix == "set sen2cor.route[1].install_dir to the folder of bin/L2A_Process"
+    )
