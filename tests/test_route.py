@@ -693,3 +693,59 @@ def test_doctor_checks_every_routes_install(tmp_path: Path) -> None:
         missing.status == "FAIL"
         and missing.fix == "set sen2cor.route[1].install_dir to the folder of bin/L2A_Process"
     )
+
+
+# ============================================================================ real Slurm
+def _slurm_marks():  # type: ignore[no-untyped-def]
+    from tests.test_slurm import real
+
+    return real
+
+
+@pytest.mark.slurm
+@_slurm_marks()
+def test_real_slurm_routed_batch_runs_each_version_in_its_own_arrays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mixed store on a real Slurm: 2.9 and 2.11 stand-in installs, arrays of at most 2 tasks,
+    each array on one version; every scene published by the version its baseline routes to."""
+    from s2kit.batch import submit_batch
+    from s2kit.provenance import Provenance
+    from s2kit.status import format_status
+    from tests.test_slurm import slurm_env, wait_idle
+
+    slurm_env(monkeypatch)
+    for v in ("2.9", "2.11"):
+        stand_in_install(tmp_path, v)
+    cfg, rd, scenes = _planned_routed(
+        tmp_path,
+        [{**ROUTE[0], "timeout_minutes": 5}, {**ROUTE[1], "timeout_minutes": 5}],
+        kind="slurm",
+        walltime="00:15",
+        max_concurrent=2,
+        max_array_size=2,
+    )
+    res = submit_batch(cfg, rd)
+    assert [(c.offset, c.count, c.sen2cor) for c in res.chunks] == [
+        (0, 2, "2.9"),
+        (2, 1, "2.9"),
+        (3, 2, "2.11"),
+        (5, 1, "2.11"),
+    ]
+    rep = wait_idle(cfg, rd)
+    assert rep.counts["done"] == 6, format_status(rep)
+    assert rep.versions == {"2.9": {"done": 3}, "2.11": {"done": 3}}
+    made = {}
+    for pb, scene in scenes.items():
+        prov = Provenance.read(rd.provenance_file(scene))
+        assert prov is not None and prov.doc.get("job_id")
+        made[pb] = (prov.sen2cor["version"], prov.sen2cor["version_in_metadata"])
+    assert made == {
+        "02.09": ("2.9", "02.09.00"),
+        "02.14": ("2.9", "02.09.00"),
+        "03.01": ("2.9", "02.09.00"),
+        "04.00": ("2.11", "02.11.00"),
+        "05.09": ("2.11", "02.11.00"),
+        "05.11": ("2.11", "02.11.00"),
+    }
+    print("\n" + format_status(rep))
