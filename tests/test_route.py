@@ -749,3 +749,18 @@ def test_real_slurm_routed_batch_runs_each_version_in_its_own_arrays(
         "05.11": ("2.11", "02.11.00"),
     }
     print("\n" + format_status(rep))
+
+
+def test_snapshot_of_an_older_s2kit_without_route_keys_still_matches(tmp_path: Path) -> None:
+    """A run dir planned before routing has no sen2cor.route / sen2cor.series in config.json:
+    submit must not refuse the same config as 'differing' for keys at their empty default."""
+    cfg = _cfg(tmp_path, {"install_dir": "sen2cor"})
+    rd = RunDir(cfg.paths.run_dir)
+    rd.path.mkdir(parents=True)
+    old = cfg.to_json_dict()
+    del old["sen2cor"]["route"], old["sen2cor"]["series"]
+    rd.config_file.write_text(json.dumps(old), encoding="utf-8")
+    rd.check_snapshot(cfg)  # no ConfigError
+    routed = _cfg(tmp_path)  # a config that does route is a difference
+    with pytest.raises(ConfigError, match="sen2cor.route"):
+        rd.check_snapshot(routed)
