@@ -330,6 +330,7 @@ def plan(
                     "skipped_reasons": result.reasons,
                     "todo_bytes": result.todo_bytes,
                     "preflight": result.preflight,
+                    **({"series": result.series} if result.series else {}),  # routed / consistent
                 }
             )
         )

@@ -764,3 +764,27 @@ def test_snapshot_of_an_older_s2kit_without_route_keys_still_matches(tmp_path: P
     routed = _cfg(tmp_path)  # a config that does route is a difference
     with pytest.raises(ConfigError, match="sen2cor.route"):
         rd.check_snapshot(routed)
+
+
+def test_plan_cli_prints_the_series_choice(tmp_path: Path) -> None:
+    from tests.support.batch_runs import s2kit_cli
+
+    mixed_store(tmp_path / "l1c")
+    _fake_dem(tmp_path / "dem", *REAL_TILES.values())
+    toml = tmp_path / "s2kit.toml"
+    toml.write_text(
+        "[paths]\nl1c_dirs = ['l1c']\nl2a_dir = 'l2a'\ndem_dir = 'dem'\nscratch_dir = 'scratch'\nrun_dir = 'run'\n"
+        "[sen2cor]\nruntime = 'native'\n"
+        "route = [ { below_baseline = '04.00', version = '2.9', install_dir = 'sen2cor-2.9' },\n"
+        "          { version = '2.11', install_dir = 'sen2cor-2.11' } ]\n",
+        encoding="utf-8",
+    )
+    out = s2kit_cli("plan", "--config", str(toml), "--no-preflight")
+    assert out.returncode == 0, out.stderr
+    assert "plan: 6 L1C product(s): 6 todo\n" in out.stdout
+    assert (
+        "plan: mixed Sen2Cor versions (sen2cor.route), todo scene(s): 2.9 for 3 (below 04.00); 2.11 for 3"
+        in (out.stdout)
+    )
+    js = s2kit_cli("plan", "--config", str(toml), "--no-preflight", "--json")
+    assert json.loads(js.stdout)["series"][0].startswith("mixed Sen2Cor versions (sen2cor.route)")
