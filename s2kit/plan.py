@@ -424,10 +424,13 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
         entries[drop.item.scene] = replace(entries[drop.item.scene], decision="skipped", reason=reason)
     out = []
     dem_checked: dict[tuple[str | None, str], str | None] = {}  # (tile, kind) -> problem: one check each
+    kinds: dict[str | None, str] = {}  # version -> its DEM kind (one merge per version)
     for c in cands:
         e = entries[c.scene]
         if e.decision == "todo":
-            kind = cfg.sen2cor_for(e.sen2cor).dem or "srtm"
+            if e.sen2cor not in kinds:
+                kinds[e.sen2cor] = cfg.sen2cor_for(e.sen2cor).dem or "srtm"
+            kind = kinds[e.sen2cor]
             if c.scene in published:
                 e = replace(
                     e,
