@@ -788,3 +788,30 @@ def test_plan_cli_prints_the_series_choice(tmp_path: Path) -> None:
     )
     js = s2kit_cli("plan", "--config", str(toml), "--no-preflight", "--json")
     assert json.loads(js.stdout)["series"][0].startswith("mixed Sen2Cor versions (sen2cor.route)")
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "words"),
+    [
+        ({"install_dir": "a\n#SBATCH --wrap=x"}, "sen2cor.route[0].install_dir", "control character"),
+        ({"install_dir": ""}, "sen2cor.route[0].install_dir", "expected a path, found an empty string"),
+        (
+            {"install_dir": "a", "timeout_minutes": float("nan")},
+            "sen2cor.route[0].timeout_minutes",
+            "expected",
+        ),
+        ({"install_dir": "a", "timeout_minutes": float("inf")}, "sen2cor.route[0].timeout_minutes", "finite"),
+        ({"install_dir": "a", "below_baseline": "0٤.00"}, "sen2cor.route[0].below_baseline", "like '03.00'"),
+    ],
+)
+def test_hostile_route_entry_values_refused_at_load(
+    tmp_path: Path, entry: dict[str, Any], key: str, words: str
+) -> None:
+    first = {"below_baseline": "04.00", "version": "2.9", **entry}
+    msg = _refusal(tmp_path, {"route": [first, ROUTE[1]]})
+    assert msg.startswith(f"key '{key}': ") and words in msg, msg
+
+
+def test_route_that_is_not_a_list_of_tables_refused(tmp_path: Path) -> None:
+    assert _refusal(tmp_path, {"route": "2.9"}).startswith("key 'sen2cor.route': ")
+    assert _refusal(tmp_path, {"route": ["2.9", ROUTE[1]]}).startswith("key 'sen2cor.route[0]': ")
