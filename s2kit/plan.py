@@ -167,7 +167,7 @@ def series_summary(cfg: BatchConfig, entries: list[PlanEntry]) -> list[str]:
     """What the Sen2Cor choice of the config means for the todo scenes, in plain words: a
     routed batch (mixed versions: counts per version, and that they are not strictly
     comparable) or a consistent series (one version for every baseline). One version without
-    ``series`` says nothing (today's lines)."""
+    ``series`` says how to process the scenes it skips ``baseline-gate``, if any."""
     sc = cfg.sen2cor
     todo = Counter(e.sen2cor for e in entries if e.decision == "todo")
     total = sum(todo.values())
@@ -185,6 +185,15 @@ def series_summary(cfg: BatchConfig, entries: list[PlanEntry]) -> list[str]:
             f'consistent series (series = "consistent"): all {total} todo scene(s) with Sen2Cor '
             f"{sc.version}, which applies the -1000 radiometric offset of baselines >= 04.00 and none below: "
             "one processor for the whole series, comparable across baselines"
+        ]
+    gated = sum(
+        1 for e in entries if e.decision == "skipped" and (e.reason or "").startswith("baseline-gate:")
+    )
+    if gated:  # one version that must not process some baselines: say how to process them
+        return [
+            f"{gated} scene(s) skipped baseline-gate: Sen2Cor {sc.version} must not process their baseline; "
+            "to process them, route them to 2.10 or later (sen2cor.route) or process every scene with one "
+            'such version (series = "consistent"): see the batch guide'
         ]
     return []
 

@@ -350,7 +350,7 @@ def test_plan_consistent_series_takes_every_baseline_with_one_version(tmp_path: 
     ) in res.summary()
 
 
-def test_plan_single_version_keeps_the_gate_and_says_nothing_new(tmp_path: Path) -> None:
+def test_plan_single_version_keeps_the_gate_and_says_how_to_process_the_rest(tmp_path: Path) -> None:
     scenes = mixed_store(tmp_path / "l1c")
     res = make_plan(_cfg(tmp_path, {"install_dir": "sen2cor"}), check_resources=False)
     by = {e.scene: e for e in res.entries}
@@ -360,7 +360,12 @@ def test_plan_single_version_keeps_the_gate_and_says_nothing_new(tmp_path: Path)
     }
     assert {by[scenes[pb]].sen2cor for pb in ("04.00", "05.09", "05.11")} == {None}
     assert by[scenes["02.09"]].route == "sen2cor.version = 2.9 (one version for the batch)"
-    assert res.series == [] and "Sen2Cor versions" not in res.summary()
+    assert res.series == [
+        "3 scene(s) skipped baseline-gate: Sen2Cor 2.9 must not process their baseline; to process them, "
+        "route them to 2.10 or later (sen2cor.route) or process every scene with one such version "
+        '(series = "consistent"): see the batch guide'
+    ]
+    assert "Sen2Cor versions" not in res.summary()
 
 
 def test_plan_checks_the_dem_of_each_route(tmp_path: Path) -> None:
