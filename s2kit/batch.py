@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-from .config import BatchConfig, config_from_dict, load_config
+from .config import BatchConfig, Sen2CorConfig, config_from_dict, load_config
 from .errors import ConfigError, S2kitError, UsageError, display_path
 from .exitcodes import ExitCode
 from .fsutil import atomic_write_text
@@ -67,6 +67,7 @@ __all__ = [
     "SubmitResult",
     "check_sen2cor",
     "classify",
+    "route_keys",
     "format_status",
     "load_target",
     "resubmit_failed",
@@ -86,15 +87,30 @@ class Sen2CorMissing(ConfigError):
     """The Sen2Cor image / installation the config names does not exist."""
 
 
-def check_sen2cor(cfg: BatchConfig) -> None:
-    """Raise one clear Sen2CorMissing when the config's Sen2Cor cannot run at all."""
-    s = cfg.sen2cor
+def route_keys(cfg: BatchConfig) -> list[tuple[str, Sen2CorConfig]]:
+    """(key prefix, effective settings) of every Sen2Cor the config runs: ``[("sen2cor", ...)]``
+    for one version, ``[("sen2cor.route[0]", ...), ...]`` for a route (what messages name)."""
+    if not cfg.sen2cor.route:
+        return [("sen2cor", cfg.sen2cor)]
+    return [(f"sen2cor.route[{i}]", cfg.sen2cor_for(e.version)) for i, e in enumerate(cfg.sen2cor.route)]
+
+
+def check_sen2cor(cfg: BatchConfig, sc: Sen2CorConfig | None = None, key: str = "sen2cor") -> None:
+    """Raise one clear Sen2CorMissing when the config's Sen2Cor cannot run at all.
+
+    *sc* / *key*: one route entry's effective settings and its key (``sen2cor.route[1]``);
+    without *sc*, every Sen2Cor of the config (each route entry) is checked."""
+    if sc is None:
+        for k, one in route_keys(cfg):
+            check_sen2cor(cfg, one, k)
+        return
+    s = sc
     where = f" in {display_path(cfg.source)}" if cfg.source else ""
     if s.runtime == "apptainer":
         assert s.image is not None
         if not s.image.exists():
             raise Sen2CorMissing(
-                f"Sen2Cor image not found: {display_path(s.image)} (sen2cor.image{where}); "
+                f"Sen2Cor image not found: {display_path(s.image)} ({key}.image{where}); "
                 "build it with `make container ESACCI=/path/ESACCI-LC-L4-ALL-FOR-SEN2COR.zip` "
                 "(needs apptainer: containers/README.md) "
                 "or point sen2cor.image at an existing .sif; nothing was submitted"
@@ -107,7 +123,7 @@ def check_sen2cor(cfg: BatchConfig) -> None:
 
         installer = installer_file(s.version)  # the installer of the configured version, not 2.9's
         raise Sen2CorMissing(
-            f"Sen2Cor {s.version} not installed: no {display_path(exe)} (sen2cor.install_dir{where}); "
+            f"Sen2Cor {s.version} not installed: no {display_path(exe)} ({key}.install_dir{where}); "
             f"install it with ESA's installer {installer} ({installer_url(s.version)}): "
             f"`bash {installer} --target {shlex.quote(str(s.install_dir))}`, "
             'or use runtime = "apptainer" with the image `make container` builds; nothing was submitted'
@@ -137,6 +153,7 @@ class Chunk:
     script: Path
     command: str
     job_id: str | None = None
+    sen2cor: str | None = None  # the version every task of the chunk runs (a routed batch)
 
 
 @dataclass
@@ -162,10 +179,12 @@ class SubmitResult:
         lines = [
             f"submit: {verb} {head} as batch {self.batch} in {len(self.chunks)} {self.scheduler} array(s)"
         ]
+        routed = len({ch.sen2cor for ch in self.chunks}) > 1
         for ch in self.chunks:
             jid = f" job {ch.job_id}" if ch.job_id else ""
+            version = f" Sen2Cor {ch.sen2cor}" if routed and ch.sen2cor else ""
             lines.append(
-                f"  lines {ch.offset}-{ch.offset + ch.count - 1}{jid}: {display_path(ch.script)}"
+                f"  lines {ch.offset}-{ch.offset + ch.count - 1}{version}{jid}: {display_path(ch.script)}"
                 + (f"\n    {ch.command}" if self.dry_run else "")
             )
         if self.exit_codes:
@@ -214,22 +233,25 @@ def submit_batch(
     say = echo or (lambda _m: None)
     notes: list[str] = []
     rd.check_snapshot(cfg)  # the workers run the plan's snapshot: refuse another config
-    try:
-        check_sen2cor(cfg)
-    except Sen2CorMissing as exc:
-        if not dry_run:
-            raise
-        notes.append(f"warning: {exc.message}")
     # apptainer notices a missing bind source only when a task starts on a node, once per
-    # task: refuse before anything is launched (writable dirs are created here)
+    # task: refuse before anything is launched (writable dirs are created here); every
+    # Sen2Cor of a route is checked (each array binds its version's image)
     from .container import check_binds
 
-    try:
-        check_binds(cfg, rd.path, create_writable=not dry_run)
-    except S2kitError as exc:
-        if not dry_run:
-            raise
-        notes.append(f"warning: {exc.message}")
+    for key, eff in route_keys(cfg):
+        try:
+            check_sen2cor(cfg, eff, key)
+        except Sen2CorMissing as exc:
+            if not dry_run:
+                raise
+            notes.append(f"warning: {exc.message}")
+    for key, eff in route_keys(cfg):
+        try:
+            check_binds(cfg, rd.path, create_writable=not dry_run, sc=eff, image_key=f"{key}.image")
+        except S2kitError as exc:
+            if not dry_run:
+                raise
+            notes.append(f"warning: {exc.message}")
     rd.require()
     if batch is None:
         batch = rd.plan_batch()
@@ -268,6 +290,9 @@ def submit_batch(
             f"({'; '.join(report.scheduler_errors)}) are submitted again; the worker's scene lock "
             "keeps a scene from running twice"
         )
+    # one array per (version, chunk): the lines of one version must be one run of the batch
+    versions = _versions(cfg, rd, keep)
+    keep = _by_version(cfg, keep, versions)
     name = batch
     if keep and keep != scenes:
         name = _write_new_batch(rd, batch, keep)
@@ -287,7 +312,9 @@ def submit_batch(
     if cfg.scheduler.max_array_size is not None:
         limit = min(limit, cfg.scheduler.max_array_size)
     result.notes += sched.notes()
-    chunks = chunk_ranges(len(keep), limit)
+    chunks: list[tuple[int, int, str | None]] = []
+    for start, count, version in _runs(keep, versions):
+        chunks += [(start + off, n, version) for off, n in chunk_ranges(count, limit)]
     note = sched.chunk_note(len(keep), len(chunks), limit, cfg.scheduler.max_concurrent)
     if note:
         result.notes.append(note)
@@ -296,17 +323,17 @@ def submit_batch(
     jobs_dir = rd.jobs_dir(name)
     with writing(jobs_dir):
         jobs_dir.mkdir(parents=True, exist_ok=True)
-    for offset, count in chunks:
-        spec = job_spec(cfg, rd.path, name, offset, count, jobs_dir)
+    for offset, count, version in chunks:
+        spec = job_spec(cfg, rd.path, name, offset, count, jobs_dir, sc=cfg.sen2cor_for(version))
         script = jobs_dir / f"{spec.name}{sched.script_suffix}"
         with writing(script):
             atomic_write_text(script, sched.render(spec), mode=0o755)
         argv = sched.submit_argv(script, spec)
-        chunk = Chunk(offset, count, script, sched.shown_command(script, spec))
+        chunk = Chunk(offset, count, script, sched.shown_command(script, spec), sen2cor=version)
         result.chunks.append(chunk)
         if dry_run:
             continue
-        record = partial(_append_record, rd, sched.kind, name, offset, count, script, argv)
+        record = partial(_append_record, rd, sched.kind, name, offset, count, script, argv, version)
         chunk.job_id, codes = sched.start(script, spec, record, keep[offset:], say)
         result.exit_codes.update({offset + i: rc for i, rc in codes.items()})
     return result
@@ -316,15 +343,61 @@ def submit_batch(
 submit = submit_batch
 
 
+def _versions(cfg: BatchConfig, rd: RunDir, scenes: list[str]) -> dict[str, str | None]:
+    """scene -> the Sen2Cor version the plan chose for it (None: a plan written before routing,
+    or a scene the plan does not hold: ``cfg.sen2cor``)."""
+    if not scenes:
+        return {}
+    wanted = set(scenes)
+    return {e.scene: e.sen2cor for e in rd.read_plan() if e.scene in wanted}
+
+
+def _by_version(cfg: BatchConfig, scenes: list[str], versions: dict[str, str | None]) -> list[str]:
+    """*scenes* with each version's scenes one run, in route order (stable: one version keeps
+    the order as it is)."""
+    order = {v: i for i, v in enumerate(cfg.sen2cor.versions())}
+    return sorted(scenes, key=lambda sc: order.get(versions.get(sc) or "", -1))
+
+
+def _runs(scenes: list[str], versions: dict[str, str | None]) -> list[tuple[int, int, str | None]]:
+    """(first line, count, version) of each run of one version in *scenes*."""
+    out: list[tuple[int, int, str | None]] = []
+    for i, sc in enumerate(scenes):
+        v = versions.get(sc)
+        if out and out[-1][2] == v:
+            out[-1] = (out[-1][0], out[-1][1] + 1, v)
+        else:
+            out.append((i, 1, v))
+    return out
+
+
 def _append_record(
-    rd: RunDir, kind: str, batch: str, offset: int, count: int, script: Path, argv: list[str], job_id: str
+    rd: RunDir,
+    kind: str,
+    batch: str,
+    offset: int,
+    count: int,
+    script: Path,
+    argv: list[str],
+    version: str | None,
+    job_id: str,
 ) -> None:
-    rd.append_job(_record(kind, job_id, batch, offset, count, script, argv))
+    rd.append_job(_record(kind, job_id, batch, offset, count, script, argv, version))
 
 
 def _record(
-    kind: str, job_id: str, batch: str, offset: int, count: int, script: Path, argv: list[str]
+    kind: str,
+    job_id: str,
+    batch: str,
+    offset: int,
+    count: int,
+    script: Path,
+    argv: list[str],
+    version: str | None = None,
 ) -> JobRecord:
+    extra: dict[str, object] = {"argv": argv, "host": this_host()}
+    if version is not None:
+        extra["sen2cor"] = version  # the Sen2Cor every task of this array runs
     return JobRecord(
         scheduler=kind,
         job_id=job_id,
@@ -333,7 +406,7 @@ def _record(
         count=count,
         script=str(script),
         submitted=_now(),
-        extra={"argv": argv, "host": this_host()},
+        extra=extra,
     )
 
 
@@ -351,5 +424,6 @@ def resubmit_failed(
     scenes = [s.scene for s in report.by_status("failed", "stale")]
     if not scenes:
         return None
+    scenes = _by_version(cfg, scenes, _versions(cfg, rd, scenes))  # version-homogeneous runs
     name = _write_new_batch(rd, "resubmit", scenes)
     return submit_batch(cfg, rd, batch=name, dry_run=dry_run, scheduler=sched, echo=echo, report=report)

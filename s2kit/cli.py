@@ -399,6 +399,23 @@ def validate(
         ),
     ] = False,
     null: _NullOpt = False,
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--config",
+            "-c",
+            callback=_plain_text,
+            help="With --consistency: the batch config whose sen2cor.route says which versions may mix.",
+        ),
+    ] = None,
+    run_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--run-dir",
+            callback=_plain_text,
+            help="With --consistency: the run dir whose config.json says it.",
+        ),
+    ] = None,
 ) -> None:
     """Validate L2A products; exit 0 when clean, 1 on any error finding, 2 on usage errors.
 
@@ -410,7 +427,7 @@ def validate(
     from .validate import (
         ProductReport,
         ValidationReport,
-        consistency_findings,
+        add_consistency,
         format_product,
         format_summary,
         normalise_sen2cor_version,
@@ -424,6 +441,11 @@ def validate(
             raise UsageError("expected --json FILE or --jsonl, found both")
         if expect_sen2cor:
             normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
+        routes = None
+        if config is not None or run_dir is not None:
+            from .batch import load_target
+
+            routes = load_target(config, run_dir)[0].sen2cor.route_groups()
         reports = []
         for item in out.inputs(paths, null):
             if item.error is not None:
@@ -439,11 +461,16 @@ def validate(
                     out.write(line)
         report = ValidationReport(products=reports)
         if consistency:
-            report.set_findings.extend(consistency_findings(reports))
+            add_consistency(report, routes)
         if jsonl:
             doc = report.to_dict()
             out.record(
-                {"summary": doc["summary"], "set_findings": doc["set_findings"], "valid": doc["valid"]}
+                {
+                    "summary": doc["summary"],
+                    "set_findings": doc["set_findings"],
+                    **({"notes": doc["notes"]} if doc.get("notes") else {}),
+                    "valid": doc["valid"],
+                }
             )
         elif to_stdout:
             typer.echo(_dump_json(report.to_dict()))
@@ -489,6 +516,7 @@ def plan(
                     "skipped_reasons": result.reasons,
                     "todo_bytes": result.todo_bytes,
                     "preflight": result.preflight,
+                    **({"series": result.series} if result.series else {}),  # routed / consistent
                 }
             )
         )

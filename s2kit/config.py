@@ -36,6 +36,26 @@ Example (``examples/s2kit.toml``)::
     walltime = "02:00"
     queue = ""
     max_concurrent = 2
+
+Several Sen2Cor versions in one batch (issue 18): ``sen2cor.route`` sends each L1C, by its
+processing baseline, to the first entry whose ``below_baseline`` it is below; the last entry has
+none and takes the rest. An entry names its ``version`` and may set ``runtime``, ``image``,
+``install_dir``, ``baseline``, ``dem``, ``timeout_minutes``; what it does not set is taken from
+the ``[sen2cor]`` table at load (the snapshot holds every entry complete), and the table then
+reads as the last entry's settings. ``BatchConfig.sen2cor_for(version)`` gives the effective
+settings of one version::
+
+    [sen2cor]
+    runtime = "apptainer"
+    route = [ { below_baseline = "04.00", version = "2.9", image = "../sen2cor-2.9.sif" },
+              { version = "2.12", image = "../sen2cor-2.12.sif" } ]
+
+Refused at load (one line naming the entry): an entry after a catch-all (unreachable), the last
+entry with ``below_baseline`` (baselines left without a Sen2Cor), ``below_baseline`` values not
+increasing (an entry that takes nothing), a version twice, a version past its baseline gate
+(2.9 with ``below_baseline`` above 04.00 or as the catch-all), a ``dem`` the version cannot read.
+``series = "consistent"`` (no route) processes every scene with ``version``, which must handle
+every baseline (2.10 or later).
 """
 
 from __future__ import annotations
@@ -63,16 +83,43 @@ from .text import batch_name_problem as batch_name_problem  # re-exported (s2kit
 from .text import control_character as control_character
 from .text import printable as printable
 from .tile_names import TileError, normalize_tile
-from .versions import BASELINE_GATE, DEFAULT_VERSION, DEM_KINDS, Sen2CorVersion, default_dem_kind
+from .versions import (
+    BASELINE_GATE,
+    DEFAULT_VERSION,
+    DEM_KINDS,
+    L1C_BASELINE,
+    Sen2CorVersion,
+    default_dem_kind,
+    default_output_baseline,
+    output_baseline,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["BatchConfig", "PathsConfig", "Sen2CorConfig", "SchedulerConfig", "SelectConfig", "load_config"]
+__all__ = [
+    "L1C_BASELINE",
+    "BatchConfig",
+    "DemKind",
+    "default_output_baseline",
+    "output_baseline",
+    "PathsConfig",
+    "RouteEntry",
+    "Sen2CorConfig",
+    "SchedulerConfig",
+    "SelectConfig",
+    "load_config",
+]
 
 _WALLTIME_RE = re.compile(r"([0-9]+):([0-5][0-9])(?::([0-5][0-9]))?")
+_BASELINE_RE = re.compile(r"([0-9]{2})\.([0-9]{2})", re.ASCII)
+
+#: ``sen2cor.dem``: which DEM a version reads (``s2kit.versions.DEM_KINDS``)
+DemKind = Literal["srtm", "cop-dem-glo30", "cop-dem-glo90", "none"]
+#: keys a ``sen2cor.route`` entry may set for its version; unset ones inherit from ``[sen2cor]``
+ROUTE_KEYS = ("runtime", "image", "install_dir", "baseline", "dem", "timeout_minutes")
 
 
 # --------------------------------------------------------------------------- checks every key gets
@@ -158,7 +205,10 @@ class _Strict(BaseModel):
         if name in _UPPER and isinstance(value, (int, float)) and value > _UPPER[name][0]:
             top, unit = _UPPER[name]
             raise ValueError(f"expected at most {top}{unit}, found {value}")
-        if name == "baseline" and isinstance(value, str):
+        if name == "baseline" and isinstance(value, str) and value != L1C_BASELINE:
+            problem = _baseline_problem(value, output=True)
+            if problem:
+                raise ValueError(problem)
             _baseline_for_gipp(value)
         return value
 
@@ -212,64 +262,211 @@ class PathsConfig(_Strict):
         return self
 
 
+def _baseline_problem(value: str, output: bool = False) -> str | None:
+    if output and value == L1C_BASELINE:
+        return None
+    if not _BASELINE_RE.fullmatch(value):
+        more = " or 'l1c' (each L1C's own)" if output else ""
+        return f"expected a processing baseline like '03.00'{more}, found {value!r}"
+    return None
+
+
+def _bkey(value: str) -> tuple[int, int]:
+    m = _BASELINE_RE.fullmatch(value)
+    assert m
+    return int(m[1]), int(m[2])
+
+
+def _gate_text(gate: tuple[int, int]) -> str:
+    return f"{gate[0]:02d}.{gate[1]:02d}"
+
+
+def _output_baseline_problem(version: str, baseline: str) -> str | None:
+    """The output baseline (GIPP Baseline_Version) a version must not write (2.9: >= 04.00)."""
+    gate = BASELINE_GATE.get(version)
+    m = _BASELINE_RE.fullmatch(baseline)
+    if gate is not None and m and (int(m[1]), int(m[2])) >= gate:
+        return (
+            f"expected a baseline below {_gate_text(gate)} with Sen2Cor {version}, found "
+            f"{baseline!r} (Sen2Cor {version} ignores the radiometric offset baselines "
+            f">= {_gate_text(gate)} declare: every product would fail offset-mismatch; "
+            "use Sen2Cor 2.10 or later)"
+        )
+    return None
+
+
+def _dem_kind_problem(version: str, dem: str | None) -> str | None:
+    kinds = DEM_KINDS.get(version)
+    if dem is None or kinds is None or dem in kinds:
+        return None
+    return f"expected a DEM Sen2Cor {version} can use ({', '.join(kinds)}), found {dem!r}"
+
+
+def _timeout_problem(v: float) -> str | None:
+    # below a minute Sen2Cor cannot even start: every scene would fail 'timeout'
+    if not v >= MIN_TIMEOUT_MINUTES:
+        return f"expected at least {MIN_TIMEOUT_MINUTES} minute, found {v}"
+    return None
+
+
+class RouteEntry(_Strict):
+    """One entry of ``sen2cor.route``: the Sen2Cor *version* that processes the L1C whose
+    processing baseline is below ``below_baseline`` (and not taken by an earlier entry); the
+    last entry has no ``below_baseline`` and takes every other baseline. The keys of
+    :data:`ROUTE_KEYS` it does not set are inherited from the ``[sen2cor]`` table at load
+    (so the snapshot ``config.json`` holds every entry complete)."""
+
+    version: Sen2CorVersion
+    below_baseline: str | None = None
+    runtime: Literal["apptainer", "native"] | None = None
+    image: Path | None = None
+    install_dir: Path | None = None
+    baseline: str | None = None
+    dem: DemKind | None = None
+    timeout_minutes: float | None = None
+
+    @field_validator("below_baseline", "baseline")
+    @classmethod
+    def _baseline_form(cls, v: str | None, info: ValidationInfo) -> str | None:
+        problem = None if v is None else _baseline_problem(v, output=info.field_name == "baseline")
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("timeout_minutes")
+    @classmethod
+    def _timeout(cls, v: float | None) -> float | None:
+        problem = None if v is None else _timeout_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _entry_needs(self) -> RouteEntry:
+        problem = (
+            self.baseline and _output_baseline_problem(self.version, self.baseline)
+        ) or _dem_kind_problem(self.version, self.dem)
+        if problem:
+            raise ValueError(problem)
+        if self.runtime == "apptainer" and self.image is None:
+            raise ValueError(f"runtime 'apptainer' needs 'image' (the Sen2Cor {self.version} .sif)")
+        if self.runtime == "native" and self.install_dir is None:
+            raise ValueError(
+                f"runtime 'native' needs 'install_dir' (Sen2Cor {self.version}, bin/L2A_Process)"
+            )
+        gate = BASELINE_GATE.get(self.version)
+        if gate is not None and (self.below_baseline is None or _bkey(self.below_baseline) > gate):
+            got = f"below_baseline {self.below_baseline!r}" if self.below_baseline else "no below_baseline"
+            raise ValueError(
+                f"expected below_baseline at most {_gate_text(gate)!r} for Sen2Cor {self.version}, found "
+                f"{got} "
+                f"(Sen2Cor {self.version} ignores the radiometric offset of baselines >= {_gate_text(gate)}: "
+                "route those to 2.10 or later)"
+            )
+        return self
+
+    @property
+    def takes(self) -> str:
+        """Which baselines the entry takes, in words (``below 04.00``, ``every other baseline``)."""
+        return f"below {self.below_baseline}" if self.below_baseline else "every other baseline"
+
+
 class Sen2CorConfig(_Strict):
+    """The ``[sen2cor]`` table: one Sen2Cor version for the batch, or (``route``) one per
+    processing-baseline range, or (``series = "consistent"``) one version for every baseline."""
+
     version: Sen2CorVersion = DEFAULT_VERSION
+    #: one Sen2Cor per processing-baseline range (first match wins; the last entry takes the rest);
+    #: declared before the keys the entries inherit, so a problem is named in its entry first
+    route: list[RouteEntry] = Field(default_factory=list)
+    #: "consistent": every scene with ``version``, which must handle every baseline (no route);
+    #: "routed": the ``route`` (the default when there is one)
+    series: Literal["routed", "consistent"] | None = None
     runtime: Literal["apptainer", "native"] = "apptainer"
     image: Path | None = None
     install_dir: Path | None = None
     resolution: Literal[10, 20, 60] | None = 60
-    baseline: str = "03.00"
+    #: the output processing baseline (PB GIPP Baseline_Version): "NN.NN", or "l1c" = each L1C's
+    #: own baseline (the L2A keeps it, as ESA's L2A do). Unset: "03.00" for a version that must
+    #: not process baselines >= 04.00 (2.9), "l1c" for one that processes every baseline (2.10+).
+    baseline: str | None = None
     timeout_minutes: float = Field(default=90)
     retries: int = Field(default=1, ge=0, le=10)
     apptainer: str = "apptainer"
     #: "srtm": every scene needs its tile's DEM folder paths.dem_dir/<tile>/ (plan skips a scene
-    #: without one as ``no-dem``); "cop-dem-glo30"/"cop-dem-glo90" (Sen2Cor 2.12): the folder
-    #: paths.dem_dir/<kind>/<tile>/; "none": explicit flat terrain (DEM_Directory NONE).
-    #: Unset: the version's default (versions.default_dem_kind: srtm up to 2.11, cop-dem-glo30 for 2.12).
-    dem: Literal["srtm", "cop-dem-glo30", "cop-dem-glo90", "none"] | None = Field(
-        default=None, validate_default=True
-    )
+    #: without one as ``no-dem``); "none": explicit flat terrain (DEM_Directory NONE); the
+    #: Copernicus DEM kinds for Sen2Cor 2.12. Unset: the version's default
+    #: (:func:`s2kit.versions.default_dem_kind`), filled in at load.
+    dem: DemKind | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_in(cls, data: Any) -> Any:
+        """Complete every route entry from the table (inherited keys, the version's DEM kind) and,
+        with a route, the table from the last entry (``version`` and the keys the table does not
+        set): ``cfg.sen2cor`` then reads as the catch-all version's settings."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        routes = data.get("route")
+        if isinstance(routes, list) and routes:
+            filled: list[Any] = []
+            for entry in routes:
+                if isinstance(entry, dict):
+                    entry = dict(entry)
+                    for key in ROUTE_KEYS:
+                        if entry.get(key) is None and data.get(key) is not None:
+                            entry[key] = data[key]
+                        elif entry.get(key) is None and key not in ("dem", "baseline"):
+                            entry[key] = cls.model_fields[key].default
+                    version = entry.get("version")
+                    if entry.get("dem") is None and isinstance(version, str) and version in DEM_KINDS:
+                        entry["dem"] = default_dem_kind(version)
+                    if entry.get("baseline") is None and isinstance(version, str):
+                        entry["baseline"] = default_output_baseline(version)
+                filled.append(entry)
+            data["route"] = filled
+            last = filled[-1]
+            if isinstance(last, dict):
+                for key in ("version", *ROUTE_KEYS):
+                    if data.get(key) is None and last.get(key) is not None:
+                        data[key] = last[key]
+        version = data.get("version", DEFAULT_VERSION)
+        if data.get("dem") is None and isinstance(version, str) and version in DEM_KINDS:
+            data["dem"] = default_dem_kind(version)
+        if data.get("baseline") is None and isinstance(version, str):
+            data["baseline"] = default_output_baseline(version)
+        return data
 
     @field_validator("baseline")
     @classmethod
-    def _baseline(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9]{2}\.[0-9]{2}", v):
-            raise ValueError(f"expected a processing baseline like '03.00', found {v!r}")
+    def _baseline(cls, v: str | None) -> str | None:
+        problem = None if v is None else _baseline_problem(v, output=True)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("timeout_minutes")
     @classmethod
     def _timeout(cls, v: float) -> float:
-        # below a minute Sen2Cor cannot even start: every scene would fail 'timeout'
-        if not v >= MIN_TIMEOUT_MINUTES:
-            raise ValueError(f"expected at least {MIN_TIMEOUT_MINUTES} minute, found {v}")
+        problem = _timeout_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
-    @field_validator("dem", mode="after")
+    @field_validator("dem")
     @classmethod
     def _dem_for_version(cls, v: str | None, info: ValidationInfo) -> str | None:
-        version = info.data.get("version")
-        if version is None:  # the version itself was refused
-            return v
-        if v is None:
-            return default_dem_kind(version)
-        if v not in DEM_KINDS[version]:
-            raise ValueError(
-                f"expected a DEM Sen2Cor {version} can use ({', '.join(DEM_KINDS[version])}), found {v!r}"
-            )
+        problem = _dem_kind_problem(str(info.data.get("version")), v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="after")
     def _baseline_for_version(self) -> Sen2CorConfig:
-        gate = BASELINE_GATE.get(self.version)
-        m = re.fullmatch(r"([0-9]{2})\.([0-9]{2})", self.baseline)
-        if gate is not None and m and (int(m[1]), int(m[2])) >= gate:
-            raise ValueError(
-                f"expected a baseline below {gate[0]:02d}.{gate[1]:02d} with Sen2Cor {self.version}, found "
-                f"{self.baseline!r} (Sen2Cor {self.version} ignores the radiometric offset baselines "
-                f">= {gate[0]:02d}.{gate[1]:02d} declare: every product would fail offset-mismatch; "
-                "use Sen2Cor 2.10 or later)"
-            )
+        problem = self.baseline and _output_baseline_problem(self.version, self.baseline)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")
@@ -279,6 +476,129 @@ class Sen2CorConfig(_Strict):
         if self.runtime == "native" and self.install_dir is None:
             raise ValueError("runtime 'native' needs 'install_dir' (folder with bin/L2A_Process)")
         return self
+
+    @field_validator("route")
+    @classmethod
+    def _route_shape(cls, route: list[RouteEntry], info: ValidationInfo) -> list[RouteEntry]:
+        """A route covers every baseline exactly once, in order; each version once; the table's
+        ``version`` is the last entry's."""
+        if not route:
+            return route
+        seen: dict[str, int] = {}
+        low: tuple[int, int] = (0, 0)
+        last = len(route) - 1
+        for i, e in enumerate(route):
+            where = f"entry {i} (Sen2Cor {e.version})"
+            if e.version in seen:
+                raise ValueError(
+                    f"expected each Sen2Cor version once, found {e.version} in entries {seen[e.version]} "
+                    f"and {i} "
+                    "(give one entry a wider below_baseline)"
+                )
+            seen[e.version] = i
+            if e.below_baseline is None and i != last:
+                raise ValueError(
+                    f"expected below_baseline in every entry but the last, found none in {where}: it "
+                    "takes every "
+                    f"baseline, so the entries after it are unreachable"
+                )
+            if e.below_baseline is not None and i == last:
+                raise ValueError(
+                    "expected the last entry without below_baseline (it takes every baseline the others "
+                    "do not), "
+                    f"found below_baseline {e.below_baseline!r} in {where}: baselines >= {e.below_baseline} "
+                    "would have no Sen2Cor"
+                )
+            if e.below_baseline is not None:
+                if _bkey(e.below_baseline) <= low:
+                    left = (
+                        ""
+                        if low == (0, 0)
+                        else f" above what the entries before it take (below {_gate_text(low)})"
+                    )
+                    raise ValueError(
+                        f"expected below_baseline values increasing along the route, found {where} "
+                        "below_baseline "
+                        f"{e.below_baseline!r}, which takes no baseline{left}: unreachable"
+                    )
+                low = _bkey(e.below_baseline)
+        version = info.data.get("version")
+        if version is not None and version != route[-1].version:
+            raise ValueError(
+                f"expected sen2cor.version unset or the last entry's ({route[-1].version}), found "
+                f"{version!r} "
+                "(with a route each entry names its version)"
+            )
+        return route
+
+    @model_validator(mode="after")
+    def _series(self) -> Sen2CorConfig:
+        if self.route and self.series == "consistent":
+            raise ValueError(
+                f"expected no sen2cor.route with series 'consistent' (one version for every scene), found "
+                f"{len(self.route)} route entries"
+            )
+        if not self.route and self.series == "routed":
+            raise ValueError("series 'routed' needs a sen2cor.route (one entry per Sen2Cor version)")
+        gate = BASELINE_GATE.get(self.version)
+        if not self.route and self.series == "consistent" and gate is not None:
+            raise ValueError(
+                "expected a version that processes every baseline with series 'consistent' (2.10 or "
+                "later: they "
+                f"apply the radiometric offset of baselines >= 04.00), found Sen2Cor {self.version}, "
+                "which must "
+                f"not process baselines >= {_gate_text(gate)}"
+            )
+        return self
+
+    @property
+    def routed(self) -> bool:
+        """Several Sen2Cor versions in one batch (a ``route``)."""
+        return bool(self.route)
+
+    def versions(self) -> list[str]:
+        """Every version this table may run, in route order (one without a route)."""
+        return [e.version for e in self.route] if self.route else [self.version]
+
+    def route_groups(self) -> list[tuple[str, str, str]]:
+        """(version, output baseline, which L1C baselines it takes) of every Sen2Cor this table
+        runs: what ``validate --consistency`` accepts as groups of one set."""
+        if not self.route:
+            return [(self.version, self.baseline, "every baseline")]
+        return [(e.version, e.baseline or self.baseline, e.takes) for e in self.route]
+
+    def route_for(self, baseline: str) -> tuple[RouteEntry | None, int]:
+        """The route entry (and its 0-based position) that takes an L1C of *baseline*; (None, -1)
+        without a route. A baseline that is not ``NN.NN`` goes to the catch-all entry."""
+        if not self.route:
+            return None, -1
+        m = _BASELINE_RE.fullmatch(baseline)
+        key = (int(m[1]), int(m[2])) if m else None
+        for i, e in enumerate(self.route):
+            if e.below_baseline is None or (key is not None and key < _bkey(e.below_baseline)):
+                return e, i
+        return self.route[-1], len(self.route) - 1  # unreachable: validation leaves a catch-all
+
+    def effective(self, version: str) -> Sen2CorConfig:
+        """The settings Sen2Cor *version* runs with: its route entry merged over this table
+        (without a route: this table, when *version* is its version)."""
+        if not self.route:
+            if version != self.version:
+                raise ConfigError(
+                    f"expected Sen2Cor {self.version} (sen2cor.version; the config has no route), found "
+                    f"{version!r}"
+                )
+            return self
+        for e in self.route:
+            if e.version == version:
+                update: dict[str, Any] = {"version": e.version, "route": [], "series": None}
+                for key in ROUTE_KEYS:
+                    value = getattr(e, key)
+                    update[key] = value if value is not None else getattr(self, key)
+                return self.model_copy(update=update)
+        raise ConfigError(
+            f"expected a Sen2Cor version of sen2cor.route ({', '.join(self.versions())}), found {version!r}"
+        )
 
 
 class SchedulerConfig(_Strict):
@@ -356,10 +676,25 @@ class BatchConfig(_Strict):
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def sen2cor_for(self, version: str | None) -> Sen2CorConfig:
+        """The effective Sen2Cor settings of one version (a plan entry's ``sen2cor``): its route
+        entry merged over the ``[sen2cor]`` table; ``None`` (a plan written before routing) is
+        ``cfg.sen2cor``. A version the config does not name raises ConfigError (one line)."""
+        if version is None:
+            return self.sen2cor
+        try:
+            return self.sen2cor.effective(version)
+        except ConfigError as exc:
+            raise ConfigError(exc.message + "; run `s2kit plan` again", self.source) from None
+
+    def max_timeout_minutes(self) -> float:
+        """The longest Sen2Cor timeout of any version this config runs (the walltime must hold it)."""
+        return max(self.sen2cor.effective(v).timeout_minutes for v in self.sen2cor.versions())
+
 
 def walltime_problem(cfg: BatchConfig) -> str | None:
     """One line when a job's walltime cannot hold one Sen2Cor attempt plus the margin."""
-    need = cfg.sen2cor.timeout_minutes + WALLTIME_MARGIN_MINUTES
+    need = cfg.max_timeout_minutes() + WALLTIME_MARGIN_MINUTES
     have = cfg.scheduler.walltime_minutes
     if have >= need:
         return None
@@ -415,7 +750,7 @@ _PATH_KEYS = {
 
 def _format_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "<top>"
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".") or "<top>"
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
     return f"key '{key}': {msg}{more}"
@@ -430,6 +765,14 @@ def config_from_dict(data: dict[str, Any], base: Path, source: Path | None = Non
             for key in keys:
                 if key in sec:
                     sec[key] = _resolve(base, sec[key])
+    sen2cor = data.get("sen2cor")
+    if isinstance(sen2cor, dict) and isinstance(sen2cor.get("route"), list):
+        sen2cor["route"] = [
+            {k: (_resolve(base, v) if k in _PATH_KEYS["sen2cor"] else v) for k, v in e.items()}
+            if isinstance(e, dict)
+            else e
+            for e in sen2cor["route"]
+        ]
     paths = data.get("paths")
     if isinstance(paths, dict) and isinstance(paths.get("l1c_dirs"), list):
         paths["l1c_dirs"] = [_resolve(base, v) for v in paths["l1c_dirs"]]

@@ -17,11 +17,11 @@ import re
 import shlex
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import BatchConfig
+from .config import BatchConfig, Sen2CorConfig
 from .errors import S2kitError, display_path
 
 __all__ = [
@@ -121,11 +121,13 @@ def config_check(path: str | os.PathLike[str]) -> tuple[BatchConfig | None, Chec
         return None, Check(
             "config", FAIL, str(exc), "fix the key named in the message (docs: config reference)"
         )
+    sen2cor = f"Sen2Cor {cfg.sen2cor.version} ({cfg.sen2cor.runtime})"
+    if cfg.sen2cor.route:  # several versions, by L1C baseline (sen2cor.route)
+        sen2cor = "Sen2Cor " + ", ".join(
+            f"{e.version} {e.takes} ({e.runtime or cfg.sen2cor.runtime})" for e in cfg.sen2cor.route
+        )
     return cfg, Check(
-        "config",
-        PASS,
-        f"{display_path(cfg.source or path)}: Sen2Cor {cfg.sen2cor.version} ({cfg.sen2cor.runtime}), "
-        f"scheduler {cfg.scheduler.kind}",
+        "config", PASS, f"{display_path(cfg.source or path)}: {sen2cor}, scheduler {cfg.scheduler.kind}"
     )
 
 
@@ -548,29 +550,48 @@ def _apptainer_version(argv0: str, runner: Runner) -> tuple[tuple[int, ...] | No
 LABEL_HOME_REWRITE = "org.s2kit.sen2cor.home-rewrite"
 
 
-def apptainer_checks(cfg: BatchConfig, runner: Runner | None = None) -> list[Check]:
+def apptainer_checks(
+    cfg: BatchConfig, runner: Runner | None = None, sc: Sen2CorConfig | None = None, key: str = "sen2cor"
+) -> list[Check]:
     """Apptainer version, image present, its labels (Sen2Cor version, installer sha256 and
-    how pinned, s2kit version, ESACCI digest, SEN2COR_HOME rewrite); native: L2A_Process."""
+    how pinned, s2kit version, ESACCI digest, SEN2COR_HOME rewrite); native: L2A_Process.
+
+    Without *sc*: every Sen2Cor of the config (each ``sen2cor.route`` entry, its checks named
+    with its version); *sc* / *key*: one of them (``cfg.sen2cor_for(v)``, ``sen2cor.route[1]``)."""
+    if sc is None:
+        if not cfg.sen2cor.route:
+            return apptainer_checks(cfg, runner, cfg.sen2cor)
+        from .batch import route_keys
+
+        out_all: list[Check] = []
+        for k, one in route_keys(cfg):
+            for c in apptainer_checks(cfg, runner, one, k):
+                if c.name == "apptainer" and any(o.name == "apptainer" for o in out_all):
+                    continue  # one apptainer for the batch: said once
+                out_all.append(
+                    c if c.name == "apptainer" else replace(c, name=f"{c.name} (Sen2Cor {one.version})")
+                )
+        return out_all
     from .schedulers import run_command
 
     run = runner or run_command
-    if cfg.sen2cor.runtime == "native":
+    if sc.runtime == "native":
         from .sen2cor import l2a_process_exe
 
         try:
-            exe = l2a_process_exe(cfg)
+            exe = l2a_process_exe(cfg, sc=sc)
         except S2kitError as exc:
             return [
                 Check(
                     "sen2cor install",
                     FAIL,
                     str(exc),
-                    "set sen2cor.install_dir to the folder of bin/L2A_Process",
+                    f"set {key}.install_dir to the folder of bin/L2A_Process",
                 )
             ]
         return [Check("sen2cor install", PASS, f"native {exe}")]
     out: list[Check] = []
-    app = cfg.sen2cor.apptainer
+    app = sc.apptainer
     version, text = _apptainer_version(app, run)
     if version is None:
         out.append(
@@ -585,7 +606,7 @@ def apptainer_checks(cfg: BatchConfig, runner: Runner | None = None) -> list[Che
         out.append(Check("apptainer", WARN, text, "Apptainer >= 1.2 is what s2kit is tested with"))
     else:
         out.append(Check("apptainer", PASS, text))
-    image = cfg.sen2cor.image
+    image = sc.image
     assert image is not None
     if not image.is_file():
         out.append(
@@ -618,13 +639,13 @@ def apptainer_checks(cfg: BatchConfig, runner: Runner | None = None) -> list[Che
                 "rebuild the image with make container (an image not built by s2kit)",
             )
         )
-    elif got != cfg.sen2cor.version:
+    elif got != sc.version:
         out.append(
             Check(
                 "image labels",
                 FAIL,
-                f"expected Sen2Cor {cfg.sen2cor.version} (sen2cor.version), found {got} in the image",
-                "set sen2cor.version or build the image for that version",
+                f"expected Sen2Cor {sc.version} ({key}.version), found {got} in the image",
+                f"set {key}.version or build the image for that version",
             )
         )
     else:
@@ -668,13 +689,16 @@ def apptainer_checks(cfg: BatchConfig, runner: Runner | None = None) -> list[Che
 
 
 def bind_checks(cfg: BatchConfig) -> list[Check]:
-    """Every path ``apptainer exec`` binds: read-only ones exist, writable ones can be made."""
-    if cfg.sen2cor.runtime != "apptainer":
-        return []
+    """Every path ``apptainer exec`` binds: read-only ones exist, writable ones can be made
+    (with a route: the binds of every version that runs in an image)."""
+    from .batch import route_keys
     from .container import binds
 
+    images = [sc for _, sc in route_keys(cfg) if sc.runtime == "apptainer"]
+    if not images:
+        return []
     problems = []
-    pairs = binds(cfg)
+    pairs = list(dict.fromkeys(pair for sc in images for pair in binds(cfg, sc=sc)))
     for path, mode in pairs:
         p = Path(path)
         if ":" in path or "," in path:

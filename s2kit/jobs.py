@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import BatchConfig
+from .config import BatchConfig, Sen2CorConfig
 from .container import worker_argv
 from .schedulers.base import JobSpec, UnsafeScriptValue, job_name
 from .text import batch_name_problem
@@ -14,13 +14,24 @@ from .text import batch_name_problem
 __all__ = ["job_spec"]
 
 
-def job_spec(cfg: BatchConfig, run_dir: Path, batch: str, offset: int, count: int, log_dir: Path) -> JobSpec:
-    """Pure: config + chunk -> JobSpec (the worker command is container.worker_argv)."""
+def job_spec(
+    cfg: BatchConfig,
+    run_dir: Path,
+    batch: str,
+    offset: int,
+    count: int,
+    log_dir: Path,
+    sc: Sen2CorConfig | None = None,
+) -> JobSpec:
+    """Pure: config + chunk -> JobSpec (the worker command is container.worker_argv).
+
+    *sc*: the Sen2Cor settings of the version every task of the chunk runs (submit makes chunks
+    version-homogeneous: ``cfg.sen2cor_for(version)``); default ``cfg.sen2cor``."""
     sch = cfg.scheduler
     problem = batch_name_problem(batch)
     if problem:
         raise UnsafeScriptValue(f"job script batch: {problem}")
-    argv = [*worker_argv(cfg, run_dir), "--batch", batch, "--offset", str(offset)]
+    argv = [*worker_argv(cfg, run_dir, sc=sc), "--batch", batch, "--offset", str(offset)]
     return JobSpec(
         name=job_name(batch, offset),
         batch=batch,

@@ -13,9 +13,18 @@ Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir
   message is in the reason), ``not-l1c``, ``not-selected``, ``no-dem`` (``sen2cor.dem = "srtm"``, the default,
   and the tile has no DEM folder ``paths.dem_dir/<tile>/`` holding the SRTM zips its
   footprint needs; checked once per tile, nothing hashed). With ``sen2cor.dem = "none"``
-  every todo scene says ``no DEM: flat terrain``. Empty folders that Google's bucket drops are
+  every todo scene says ``no DEM: flat terrain``. Copernicus DEM kinds (Sen2Cor 2.12) are
+  checked under ``paths.dem_dir/<kind>/<tile>/``. Empty folders that Google's bucket drops are
   not a reason: the worker recreates them (``repair_empty_dirs``); the planner reads
   the L1C store and never writes into it.
+
+Which Sen2Cor processes a todo scene (``PlanEntry.sen2cor``, and why: ``PlanEntry.route``):
+the ``sen2cor.route`` entry that takes its processing baseline (first match wins; the
+last entry takes the rest), else ``sen2cor.version``. ``baseline-gate`` applies only when
+no route takes the scene, i.e. with one version that must not process the baseline (a route
+sending a baseline to such a version is refused at config load). The summary says which
+choice was made (one version, a consistent series, or mixed versions) and what it means for
+comparability.
 
 The scan is O(n) over directory entries and reads no metadata for well-named
 products (the compact name carries baseline, tile, orbit and times), so 100 000
@@ -37,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .config import BatchConfig
+from .config import BatchConfig, Sen2CorConfig
 from .dedupe import dedupe
 from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, display_path
@@ -56,7 +65,7 @@ from .safe import (
     repair_empty_dirs,
     strip_product_suffix,
 )
-from .versions import BASELINE_GATE, default_dem_kind
+from .versions import BASELINE_GATE
 
 __all__ = [
     "PlanResult",
@@ -100,6 +109,7 @@ class PlanResult:
     live: int = 0  # todo scenes left out of the batch: queued/running in a live job
     batch_written: bool = True  # False: every todo scene is in a live job, no batch written
     notes: list[str] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)  # which Sen2Cor choice, what it means
 
     def summary(self) -> str:
         parts = [f"{n} {k}" for k, n in sorted(self.counts.items())]
@@ -120,6 +130,7 @@ class PlanResult:
                 + (f"; {self.live} queued/running in live jobs left out" if self.live else "")
             )
         lines += [f"plan: {n}" for n in self.notes]
+        lines += [f"plan: {n}" for n in self.series]
         lines += _dem_summary(self.entries)
         lines += [f"preflight: {p}" for p in self.preflight]
         return "\n".join(lines)
@@ -133,16 +144,74 @@ def _dem_summary(entries: list[PlanEntry]) -> list[str]:
     if missing:
         tiles = sorted({e.mgrs_tile or "?" for e in missing})
         out = (missing[0].reason or "").rpartition(" --out ")[2] or "DEM_DIR"
-        source = (missing[0].reason or "").partition(" --source ")[2].partition(" ")[0]
-        kind = source if source in ("cop-dem-glo30", "cop-dem-glo90") else "srtm"
+        kinds = sorted({_fix_kind(e.reason or "") for e in missing})
+        fixes = " and ".join(
+            _dem_fix(sorted({e.mgrs_tile or "?" for e in missing if _fix_kind(e.reason or "") == k}), out, k)
+            for k in kinds
+        )
         lines.append(
             f"plan: {len(missing)} scene(s) skipped no-dem (no DEM for tile(s) {', '.join(tiles)}); "
-            f"fix: {_dem_fix(tiles, out, kind)}, then plan again"
+            f"fix: {fixes}, then plan again"
         )
     flat = sum(1 for e in entries if e.decision == "todo" and e.reason == NO_DEM_NOTE)
     if flat:
         lines.append(f'plan: {flat} todo scene(s) with {NO_DEM_NOTE} (sen2cor.dem = "none")')
     return lines
+
+
+def _fix_kind(reason: str) -> str:
+    """The DEM kind a ``no-dem`` reason's fix command prepares (``--source KIND`` / SRTM)."""
+    head, sep, tail = reason.partition(" --source ")
+    kind = tail.split(" ", 1)[0] if sep else ""
+    return kind if kind.startswith("cop-dem-") else "srtm"
+
+
+def series_summary(cfg: BatchConfig, entries: list[PlanEntry]) -> list[str]:
+    """What the Sen2Cor choice of the config means for the todo scenes, in plain words: a
+    routed batch (mixed versions: counts per version, and that they are not strictly
+    comparable) or a consistent series (one version for every baseline). One version without
+    ``series`` says how to process the scenes it skips ``baseline-gate``, if any."""
+    sc = cfg.sen2cor
+    todo = Counter(e.sen2cor for e in entries if e.decision == "todo")
+    total = sum(todo.values())
+    if sc.route:
+        parts = [f"{e.version} for {todo.get(e.version, 0)} ({e.takes})" for e in sc.route]
+        return [
+            f"mixed Sen2Cor versions (sen2cor.route), todo scene(s): {'; '.join(parts)}",
+            "L2A from different Sen2Cor versions are not strictly comparable (algorithms, look-up tables "
+            "and DEM change between versions): keep the version as a variable of a time series "
+            '(status, report and STAC name it per scene), or set series = "consistent" with one '
+            "version that processes every baseline",
+        ]
+    if sc.series == "consistent":
+        return [
+            f'consistent series (series = "consistent"): all {total} todo scene(s) with Sen2Cor '
+            f"{sc.version}, which applies the -1000 radiometric offset of baselines >= 04.00 and none below: "
+            "one processor for the whole series, comparable across baselines"
+        ]
+    gated = sum(
+        1 for e in entries if e.decision == "skipped" and (e.reason or "").startswith("baseline-gate:")
+    )
+    if gated:  # one version that must not process some baselines: say how to process them
+        return [
+            f"{gated} scene(s) skipped baseline-gate: Sen2Cor {sc.version} must not process their baseline; "
+            "to process them, route them to 2.10 or later (sen2cor.route) or process every scene with one "
+            'such version (series = "consistent"): see the batch guide'
+        ]
+    return []
+
+
+def route_of(sc: Sen2CorConfig, baseline: str) -> tuple[str, str]:
+    """(version, why) for an L1C of *baseline*: the route entry that takes it, else the one
+    version of the config (``PlanEntry.sen2cor`` / ``PlanEntry.route``)."""
+    entry, i = sc.route_for(baseline)
+    if entry is not None:
+        if entry.below_baseline is not None:
+            return entry.version, f"sen2cor.route[{i}]: baseline {baseline} is below {entry.below_baseline}"
+        return entry.version, f"sen2cor.route[{i}]: baseline {baseline}, every other baseline"
+    if sc.series == "consistent":
+        return sc.version, f'series = "consistent": every scene with Sen2Cor {sc.version}'
+    return sc.version, f"sen2cor.version = {sc.version} (one version for the batch)"
 
 
 def _tree_size(path: Path) -> int:
@@ -294,7 +363,6 @@ def _candidate_name(c: Candidate) -> ProductName:
 def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path]) -> list[PlanEntry]:
     """Pure decision step (no I/O besides sizes of todo products)."""
     sel = cfg.select
-    gate = GATE.get(cfg.sen2cor.version)
     entries: dict[str, PlanEntry] = {}
     eligible: list[Candidate] = []  # the duplicate policy (s2kit.dedupe) runs over these
     for c in cands:
@@ -319,39 +387,50 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
         if (sel.start and day < sel.start) or (sel.end and day > sel.end):
             entries[c.scene] = replace(base, decision="skipped", reason=f"not-selected: date {day}")
             continue
+        version, why = route_of(cfg.sen2cor, n.processing_baseline)
+        gate = GATE.get(version)  # only without a route: a route never sends a baseline past a gate
         if gate is not None and baseline_key(n.processing_baseline) >= gate:
             entries[c.scene] = replace(
                 base,
                 decision="skipped",
                 reason=(
                     f"baseline-gate: processing baseline {n.processing_baseline} >= "
-                    f"{gate[0]:02d}.{gate[1]:02d} carries a radiometric offset Sen2Cor {cfg.sen2cor.version} "
+                    f"{gate[0]:02d}.{gate[1]:02d} carries a radiometric offset Sen2Cor {version} "
                     "ignores"
                 ),
             )
             continue
-        entries[c.scene] = base
+        entries[c.scene] = replace(base, sen2cor=version, route=why)
         eligible.append(c)
     # one product per datatake + tile: highest baseline, then newest generation
     for drop in dedupe(eligible, _candidate_name).dropped:
         reason = f"duplicate: superseded by {drop.winner.scene}"
         entries[drop.item.scene] = replace(entries[drop.item.scene], decision="skipped", reason=reason)
     out = []
-    dem_checked: dict[str | None, str | None] = {}  # tile -> problem: one check per tile
-    flat = cfg.sen2cor.dem == "none"
-    kind = cfg.sen2cor.dem or default_dem_kind(cfg.sen2cor.version)
+    dem_checked: dict[tuple[str | None, str], str | None] = {}  # (tile, kind) -> problem: one check each
+    kinds: dict[str | None, str] = {}  # version -> its DEM kind (one merge per version)
     for c in cands:
         e = entries[c.scene]
         if e.decision == "todo":
+            if e.sen2cor not in kinds:
+                kinds[e.sen2cor] = cfg.sen2cor_for(e.sen2cor).dem or "srtm"
+            kind = kinds[e.sen2cor]
             if c.scene in published:
-                e = replace(e, decision="done", reason="valid L2A published", l2a=str(published[c.scene]))
-            elif flat:
+                e = replace(
+                    e,
+                    decision="done",
+                    reason="valid L2A published",
+                    l2a=str(published[c.scene]),
+                    sen2cor=None,  # the provenance beside it says which version made it
+                    route=None,
+                )
+            elif kind == "none":
                 e = replace(e, reason=NO_DEM_NOTE, size_bytes=_tree_size(c.path))
             else:
                 _require_dem_dir(cfg)
-                if e.mgrs_tile not in dem_checked:
-                    dem_checked[e.mgrs_tile] = dem_problem(cfg.paths.dem_dir, e.mgrs_tile, kind=kind)
-                problem = dem_checked[e.mgrs_tile]
+                if (e.mgrs_tile, kind) not in dem_checked:
+                    dem_checked[(e.mgrs_tile, kind)] = _dem_problem(cfg.paths.dem_dir, e.mgrs_tile, kind)
+                problem = dem_checked[(e.mgrs_tile, kind)]
                 if problem is not None:
                     assert cfg.paths.dem_dir is not None
                     fix = _dem_fix([e.mgrs_tile or "?"], shlex.quote(display_path(cfg.paths.dem_dir)), kind)
@@ -360,6 +439,11 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
                     e = replace(e, size_bytes=_tree_size(c.path))
         out.append(e)
     return out
+
+
+def _dem_problem(dem_dir: Path | None, tile: str | None, kind: str) -> str | None:
+    """:func:`s2kit.dem.dem_problem` for the DEM *kind* a scene's Sen2Cor reads."""
+    return dem_problem(dem_dir, tile, kind=kind)
 
 
 def _dem_fix(tiles: Iterable[str], out: str, kind: str = "srtm") -> str:
@@ -425,13 +509,16 @@ def make_plan(
         Counter((e.reason or "").split(":", 1)[0] for e in entries if e.decision == "skipped")
     )
     result.todo_bytes = sum(e.size_bytes for e in todo)
+    result.series = series_summary(cfg, entries)
     if check_resources:
         if node_memory_mb is None:
             from .schedulers import get_scheduler
 
             node_memory_mb = get_scheduler(cfg.scheduler.kind).node_memory_mb(cfg.scheduler.queue)
         result.preflight = preflight(cfg, todo, node_memory_mb)
-    batch_scenes = [e.scene for e in todo]
+    # version-homogeneous runs of lines, in route order: submit sends one array per (version, chunk)
+    order = {v: i for i, v in enumerate(cfg.sen2cor.versions())}
+    batch_scenes = [e.scene for e in sorted(todo, key=lambda e: order.get(e.sen2cor or "", -1))]
     if rd.plan_file.is_file() and rd.jobs_file.is_file():
         live, unconfirmed = _live_scenes(cfg, rd)
         result.live = sum(sc in live for sc in batch_scenes)

@@ -17,6 +17,10 @@ Everything comes from the run directory (:mod:`s2kit.runs`); the scheduler is no
   with ``sen2cor.dem = "none"`` are listed as "no DEM: flat terrain". A done scene without
   readable provenance is listed as "provenance missing" (not counted as a difference: there is
   nothing to compare), its flat-terrain flag taken from the config.json snapshot;
+* a routed batch (``sen2cor.route``: several Sen2Cor versions): counts per version, the
+  version of every scene (its provenance, else the plan's choice), and the provenance
+  comparison made within each version (GIPP settings of two versions differ by design); a
+  scene made by another version than the plan chose for it is flagged;
 * time per scene: wall time from the state file, Sen2Cor's own seconds from the provenance;
 * resources: what the scenes used (:mod:`s2kit.resources`: wall, CPU, peak memory, CPU
   efficiency per tile and overall, core-hours and GB-hours charged, an estimate for what is left);
@@ -255,6 +259,53 @@ def provenance_checks(provenance: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     }
 
 
+def _version_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Sen2Cor version -> counts per state of the scenes that have one (plan or provenance)."""
+    out: dict[str, Counter[str]] = {}
+    for r in rows:
+        if r.get("sen2cor"):
+            out.setdefault(str(r["sen2cor"]), Counter())[str(r["status"])] += 1
+    return {v: {k: c[k] for k in STATUSES if c[k]} for v, c in sorted(out.items(), key=_version_key)}
+
+
+def _version_key(item: tuple[str, Any]) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in item[0].split("."))
+
+
+def _checks_per_version(
+    provenance: Mapping[str, Provenance], planned: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """:func:`provenance_checks`, made within each Sen2Cor version when the plan routed scenes to
+    several (the GIPP settings and images of two versions differ by design), plus a deviation for
+    every scene made by another version than the plan chose for it (*planned*: scene -> version)."""
+    made = {scene: str(p.sen2cor.get("version") or "?") for scene, p in provenance.items()}
+    versions = sorted(set(made.values()))
+    if len({v for v in planned.values() if v}) <= 1:
+        return provenance_checks(provenance)  # one version planned: one majority, as before
+    if len(versions) <= 1:
+        checks = provenance_checks(provenance)
+    else:
+        checks = {"majority": {}, "deviations": [], "notes": [], "flat_terrain": []}
+        for v in versions:
+            part = provenance_checks({sc: p for sc, p in provenance.items() if made[sc] == v})
+            tag = f" [Sen2Cor {v}]"
+            checks["majority"].update({dim + tag: m for dim, m in part["majority"].items()})
+            checks["deviations"] += [{**d, "what": d["what"] + tag} for d in part["deviations"]]
+            checks["notes"] += [n + tag for n in part["notes"]]
+            checks["flat_terrain"] = sorted({*checks["flat_terrain"], *part["flat_terrain"]})
+        counts = ", ".join(f"{v}: {sum(1 for x in made.values() if x == v)}" for v in versions)
+        checks["notes"].insert(
+            0, f"several Sen2Cor versions ({counts}): compared within each version (sen2cor.route)"
+        )
+    for scene, version in sorted(made.items()):
+        want = planned.get(scene)
+        if want and version != want:
+            checks["deviations"].append(
+                {"scene": scene, "what": "sen2cor version (plan's route)", "value": version, "majority": want}
+            )
+    return checks
+
+
 # --------------------------------------------------------------------------- quicklooks
 def _quicklook_job(args: tuple[str, str, int]) -> dict[str, Any]:
     from .quicklook import QuicklookError, cached_quicklook
@@ -316,6 +367,7 @@ def build_report(
             "tile": s.tile,
             "status": s.status,
             "l1c_baseline": bl,
+            "sen2cor": s.sen2cor,  # the plan's choice; the provenance's version once done
             "attempt": s.attempt,
             "started": st.started if st else None,
             "ended": st.ended if st else None,
@@ -334,6 +386,7 @@ def build_report(
                 missing_prov.append(s.scene)
             else:
                 provenance[s.scene] = prov
+                row["sen2cor"] = str(prov.sen2cor.get("version") or "") or row["sen2cor"]
                 if prov.dem_mode == "none":
                     row["dem"] = NO_DEM_NOTE
                 seconds = prov.sen2cor_seconds
@@ -344,7 +397,7 @@ def build_report(
                 l2a_dirs[s.scene] = st.l2a
         scenes.append(row)
 
-    checks = provenance_checks(provenance)
+    checks = _checks_per_version(provenance, {sc: e.sen2cor for sc, e in plan.items() if e.sen2cor})
     checks["scenes_with_provenance"] = len(provenance)
     # done in the run dir, provenance missing or unreadable: said as such, not counted as a
     # difference (nothing to compare); flat terrain from the config.json snapshot
@@ -401,6 +454,7 @@ def build_report(
         "counts": rep.counts,
         "tiles": rep.tiles,
         "l1c_baselines": {bl: {k: c[k] for k in STATUSES if c[k]} for bl, c in sorted(baselines.items())},
+        "sen2cor_versions": _version_counts(scenes),
         "times": {"wall_seconds": _stats(walls), "sen2cor_seconds": _stats(sen2cor_secs)},
         "resources": run_resources(rd, report=rep).to_dict(),
         "provenance": checks,
@@ -636,6 +690,13 @@ def render_html(data: Mapping[str, Any]) -> str:
         ([b, *(c.get(k, 0) for k in STATUSES)] for b, c in data["l1c_baselines"].items()),
         numeric=set(range(1, len(STATUSES) + 1)),
     )
+    versions = data.get("sen2cor_versions") or {}
+    if len(versions) > 1:  # a routed batch: one table row per Sen2Cor version
+        baselines += "<h3>Per Sen2Cor version (sen2cor.route)</h3>" + _table(
+            ["Sen2Cor", *STATUSES],
+            ([v, *(c.get(k, 0) for k in STATUSES)] for v, c in versions.items()),
+            numeric=set(range(1, len(STATUSES) + 1)),
+        )
     prov = data["provenance"]
     maj_rows = [
         [dim, m["value"], f"{m['scenes']} of {m['of']}" + (" (tie: no clear majority)" if m["tie"] else "")]

@@ -83,6 +83,10 @@ class PlanEntry:
     relative_orbit: int | None = None
     size_bytes: int = 0
     l2a: str | None = None  # published L2A product path when done
+    #: the Sen2Cor version (``"2.12"``) that processes the scene, for todo scenes; None in plans
+    #: written before routing (the worker then uses ``cfg.sen2cor``: BatchConfig.sen2cor_for)
+    sen2cor: str | None = None
+    route: str | None = None  # one line: why that version (which route entry took the baseline)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -104,6 +108,8 @@ _PLAN_TYPES: dict[str, tuple[type, ...]] = {
     "relative_orbit": (int,),
     "size_bytes": (int,),
     "l2a": (str,),
+    "sen2cor": (str,),
+    "route": (str,),
 }
 
 
@@ -388,11 +394,17 @@ class RunDir:
         if cfg.source is not None and Path(cfg.source) == self.config_file:
             return  # the snapshot itself (--run-dir without --config)
         mine = json.loads(json.dumps(cfg.to_json_dict()))
-        diffs = [k for k in _differing_keys(mine, snapshot) if k != "source"]
+        mine_flat, snap_flat = _flat(mine), _flat(snapshot)
+        # a key a snapshot of an older s2kit does not have, at its empty default here (e.g.
+        # sen2cor.route = [], sen2cor.series = null): the same config, not a difference
+        diffs = [
+            k
+            for k in _differing_keys(mine, snapshot)
+            if k != "source" and not (k not in snap_flat and mine_flat.get(k, _ABSENT) in (None, []))
+        ]
         if not diffs:
             return
         name = display_path(cfg.source) if cfg.source is not None else "the config"
-        mine_flat, snap_flat = _flat(mine), _flat(snapshot)
 
         def show(flat: dict[str, Any], key: str) -> str:
             return one_line(json.dumps(flat[key], ensure_ascii=False), 60) if key in flat else "(absent)"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fsutil
-from .config import BatchConfig
+from .config import BatchConfig, Sen2CorConfig
 from .dem import dem_files, dem_for_tile, stage_dem  # DEM resolution and staging: s2kit.dem
 from .errors import ConfigError, InputError
 from .gipp import GippSettings, allocated_cores, normalize_version, threads_domain
@@ -42,6 +42,7 @@ from .process import (  # process control lives in s2kit.process; these names st
     run_logged,
     signal_name,
 )
+from .versions import L1C_BASELINE
 from .xmlsafe import localname, parse_xml
 
 __all__ = [
@@ -86,12 +87,18 @@ def inside_container(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def l2a_process_exe(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> str:
-    """Path of ``L2A_Process`` for this config, as this process (native or in the image) sees it."""
+def l2a_process_exe(
+    cfg: BatchConfig, env: Mapping[str, str] | None = None, sc: Sen2CorConfig | None = None
+) -> str:
+    """Path of ``L2A_Process`` for this config, as this process (native or in the image) sees it.
+
+    *sc*: the effective Sen2Cor settings of the scene's version (``cfg.sen2cor_for(entry.sen2cor)``);
+    default ``cfg.sen2cor``."""
     env = os.environ if env is None else env
-    if cfg.sen2cor.runtime == "native":
-        assert cfg.sen2cor.install_dir is not None  # config validation guarantees it
-        exe = cfg.sen2cor.install_dir / "bin" / "L2A_Process"
+    sc = cfg.sen2cor if sc is None else sc
+    if sc.runtime == "native":
+        assert sc.install_dir is not None  # config validation guarantees it
+        exe = sc.install_dir / "bin" / "L2A_Process"
         if not os.access(exe, os.X_OK) or not exe.is_file():
             raise ConfigError(
                 "expected an executable bin/L2A_Process in sen2cor.install_dir, found none", exe
@@ -128,8 +135,11 @@ def l2a_process_argv(
     return [*argv, *gipp_args]
 
 
-def timeout_seconds(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> float:
-    """``S2KIT_TIMEOUT_SECONDS`` if set (tests, quick reruns), else ``sen2cor.timeout_minutes``."""
+def timeout_seconds(
+    cfg: BatchConfig, env: Mapping[str, str] | None = None, sc: Sen2CorConfig | None = None
+) -> float:
+    """``S2KIT_TIMEOUT_SECONDS`` if set (tests, quick reruns), else ``sen2cor.timeout_minutes``
+    (of *sc*, the scene's version's settings; default ``cfg.sen2cor``)."""
     env = os.environ if env is None else env
     text = env.get("S2KIT_TIMEOUT_SECONDS", "").strip()
     if text:
@@ -140,32 +150,42 @@ def timeout_seconds(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> f
         if not value > 0:
             raise ConfigError(f"expected S2KIT_TIMEOUT_SECONDS > 0, found {text!r}")
         return value
-    return cfg.sen2cor.timeout_minutes * 60.0
+    return (cfg.sen2cor if sc is None else sc).timeout_minutes * 60.0
 
 
 # --------------------------------------------------------------------------- GIPP inputs
-def task_threads(cfg: BatchConfig, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+def task_threads(
+    cfg: BatchConfig, env: Mapping[str, str] | None = None, sc: Sen2CorConfig | None = None
+) -> tuple[int, str]:
     """Nr_Threads: cores LSF/Slurm allocated, else ``scheduler.cores_per_task``; capped (2.9: 1-8)."""
-    _, low, high = threads_domain(cfg.sen2cor.version)
+    _, low, high = threads_domain((cfg.sen2cor if sc is None else sc).version)
     alloc = allocated_cores(env)
     count, source = alloc if alloc else (cfg.scheduler.cores_per_task, "scheduler.cores_per_task")
     return max(low, min(count, high)), source
 
 
 def gipp_settings(
-    cfg: BatchConfig, dem: Path | None, threads: int, *, dem_kind: str | None = None
+    cfg: BatchConfig,
+    dem: Path | None,
+    threads: int,
+    sc: Sen2CorConfig | None = None,
+    *,
+    dem_kind: str | None = None,
+    baseline: str | None = None,
 ) -> GippSettings:
-    """What the task's GIPP set is rendered from. *dem_kind*: the DEM in *dem* (``srtm``,
-    ``cop-dem-glo30``, ``cop-dem-glo90``); None: the config's ``sen2cor.dem`` when it has one,
-    else the version's default (:func:`s2kit.versions.default_dem_kind`). A kind the version
-    cannot use is refused (:class:`~s2kit.errors.ConfigError`), never swapped for another."""
+    """The GIPP set of one task: the version and baseline of *sc* (the scene's version's settings;
+    default ``cfg.sen2cor``). *dem_kind*: the DEM in *dem* (``srtm``, ``cop-dem-glo30``,
+    ``cop-dem-glo90``); None: *sc*'s ``dem`` when it has one, else the version's default
+    (:func:`s2kit.versions.default_dem_kind`). A kind the version cannot use is refused
+    (:class:`~s2kit.errors.ConfigError`), never swapped for another."""
+    sc = cfg.sen2cor if sc is None else sc
     if dem_kind is None:
-        dem_kind = getattr(cfg.sen2cor, "dem", None)
+        dem_kind = getattr(sc, "dem", None)
     return GippSettings(
-        sen2cor=normalize_version(cfg.sen2cor.version),
+        sen2cor=normalize_version(sc.version),
         dem_dir=str(dem.absolute()) if dem is not None else None,
         threads=threads,
-        baseline=cfg.sen2cor.baseline,
+        baseline=baseline or sc.baseline,
         dem_kind=dem_kind,
     )
 
@@ -179,6 +199,8 @@ SETTINGS_DEM_PATHS = (
     "L2A_GIPP.xml:Common_Section/DEM_Reference",
 )
 DEM_PLACEHOLDER = "<tile>"
+#: the GIPP value of the output baseline (per scene with ``sen2cor.baseline = "l1c"``)
+SETTINGS_BASELINE = "L2A_PB_GIPP.xml:DATA/Baseline_Version"
 
 
 def _flatten(el: Any, path: str, out: dict[str, str]) -> None:
@@ -199,7 +221,9 @@ def _flatten(el: Any, path: str, out: dict[str, str]) -> None:
         _flatten(k, f"{path}/{tag}[{n[tag]}]" if seen[tag] > 1 else f"{path}/{tag}", out)
 
 
-def gipp_science_settings(files: Sequence[Path], dem: Path | None, staged: Path | None) -> dict[str, str]:
+def gipp_science_settings(
+    files: Sequence[Path], dem: Path | None, staged: Path | None, baseline_rule: str | None = None
+) -> dict[str, str]:
     """Every value of the GIPP files Sen2Cor got that decides the science, normalised so that
     tasks of one consistent batch agree: ``"<file>:<element path>" -> value``.
 
@@ -207,6 +231,8 @@ def gipp_science_settings(files: Sequence[Path], dem: Path | None, staged: Path 
       by what it points to, ``<dem_dir>/<tile>/`` (the DEM folder of the scene's tile, with
       the tile written as ``<tile>`` so tiles of one batch agree); ``NONE`` stays ``NONE``;
       any other value (e.g. a remote DEM_Reference) is kept as it is;
+    * Baseline_Version with ``sen2cor.baseline = "l1c"`` (*baseline_rule*): each scene's own
+      L1C baseline by design, written ``<l1c>`` so the scenes of one batch agree;
     * Nr_Threads is left out (:data:`SETTINGS_EXCLUDED`): it sets parallelism, not results.
     """
     staged_text = str(staged.absolute()).rstrip("/") if staged is not None else None
@@ -224,6 +250,8 @@ def gipp_science_settings(files: Sequence[Path], dem: Path | None, staged: Path 
                 continue
             if full in SETTINGS_DEM_PATHS and staged_text and value.rstrip("/") == staged_text and dem_text:
                 value = dem_text
+            if full == SETTINGS_BASELINE and baseline_rule == L1C_BASELINE:
+                value = f"<{L1C_BASELINE}>"
             out[full] = value
     return dict(sorted(out.items()))
 

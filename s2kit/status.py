@@ -50,6 +50,7 @@ class SceneStatus:
     pid: int | None = None
     job: str | None = None  # "<scheduler> <job id>[<task>]" of the latest job that covers the scene
     task: str | None = None  # that task's scheduler state
+    sen2cor: str | None = None  # the Sen2Cor version the plan chose for it (PlanEntry.sen2cor)
 
 
 @dataclass
@@ -77,6 +78,21 @@ class StatusReport:
         return {t: {k: c[k] for k in STATUSES if c[k]} for t, c in sorted(out.items())}
 
     @property
+    def versions(self) -> dict[str, dict[str, int]]:
+        """Sen2Cor version -> counts per status of the scenes the plan gave it (todo scenes of
+        the plan and what became of them; scenes planned done or skipped have no version)."""
+        out: dict[str, Counter[str]] = {}
+        for s in self.scenes:
+            if s.sen2cor:
+                out.setdefault(s.sen2cor, Counter())[s.status] += 1
+        return {v: {k: c[k] for k in STATUSES if c[k]} for v, c in sorted(out.items(), key=_version_order)}
+
+    @property
+    def routed(self) -> bool:
+        """More than one Sen2Cor version in the plan (a ``sen2cor.route``)."""
+        return len(self.versions) > 1
+
+    @property
     def active(self) -> int:
         c = self.counts
         return c["pending"] + c["running"]
@@ -101,10 +117,15 @@ class StatusReport:
             "failed": [brief(s) for s in self.by_status("failed")],
             "stale": [brief(s) for s in self.by_status("stale")],
             **({"no_dem_flat_terrain": flat} if (flat := self.flat_terrain) else {}),
+            **({"sen2cor": self.versions} if self.routed else {}),
             "jobs": self.jobs,
             "scheduler_errors": self.scheduler_errors,
             "scenes": {s.scene: s.status for s in self.scenes},
         }
+
+
+def _version_order(item: tuple[str, Any]) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in item[0].split("."))
 
 
 def classify(
@@ -221,6 +242,7 @@ def run_status(
                 pid=st.pid if st is not None and s in ("running", "stale") else None,
                 job=job,
                 task=task,
+                sen2cor=e.sen2cor,
             )
         )
         if s == "stale" and not scenes[-1].reason:
@@ -243,6 +265,7 @@ def run_status(
                 "script": rec.script,
                 "submitted": rec.submitted,
                 **({"detail": j.detail} if j.detail else {}),
+                **({"sen2cor": rec.extra["sen2cor"]} if isinstance(rec.extra.get("sen2cor"), str) else {}),
             }
         )
     return StatusReport(run_dir=rd.path, scenes=scenes, jobs=jobs, scheduler_errors=errors)
@@ -266,14 +289,19 @@ def format_status(report: StatusReport, limit: int = 50) -> str:
     if report.tiles:
         lines.append("tiles:")
         lines += [f"  {t:<6} {_counts_line(tc)}" for t, tc in report.tiles.items()]
+    routed = report.routed
+    if routed:  # one batch, several Sen2Cor versions (sen2cor.route): the count per version
+        lines.append("sen2cor:")
+        lines += [f"  {v:<6} {_counts_line(vc)}" for v, vc in report.versions.items()]
     if report.jobs:
         lines.append("jobs:")
         for j in report.jobs:
             last = j["first_index"] + j["count"] - 1
             tasks = ", ".join(f"{n} {k}" for k, n in j["tasks"].items())
+            version = f" Sen2Cor {j['sen2cor']}" if routed and j.get("sen2cor") else ""
             lines.append(
-                f"  {j['scheduler']} {j['job_id']}: batch {j['batch']} lines {j['first_index']}-{last}, "
-                f"{j['state']}: {tasks}"
+                f"  {j['scheduler']} {j['job_id']}: batch {j['batch']} "
+                f"lines {j['first_index']}-{last}{version}, {j['state']}: {tasks}"
             )
     if report.flat_terrain:
         lines.append(f'{NO_DEM_NOTE}: {len(report.flat_terrain)} scene(s) (sen2cor.dem = "none")')
@@ -288,7 +316,9 @@ def format_status(report: StatusReport, limit: int = 50) -> str:
             continue
         lines.append(f"{title}:")
         for s in items[:limit]:
-            extra = f" attempt {s.attempt}" if s.attempt else ""
+            extra = (f" Sen2Cor {s.sen2cor}" if routed and s.sen2cor else "") + (
+                f" attempt {s.attempt}" if s.attempt else ""
+            )
             where = f" on {s.host}:{s.pid}" if name == "stale" and s.host else ""
             lines.append(f"  {s.scene}{extra}{where}: {one_line(s.reason or 'no reason recorded')}")
             if s.log:

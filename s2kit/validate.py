@@ -19,12 +19,19 @@ missing-qi                 error     QI_DATA or its cloud/snow probability masks
 offset-mismatch            error     BOA_ADD_OFFSET present iff baseline >= 04.00 violated
 sen2cor-version-mismatch   error     with ``expect_sen2cor``: other/unknown version
 missing-manifest           warning   no manifest.safe
-mixed-baseline             error     (consistency) several processing baselines in the set
-mixed-sen2cor-version      error     (consistency) several Sen2Cor versions in the set
+mixed-baseline             error     (consistency) several processing baselines in the set (with
+                                     the config's routes: a baseline no route writes)
+mixed-sen2cor-version      error     (consistency) several Sen2Cor versions in the set (with the
+                                     config's routes: a version the config does not route to)
 duplicate-product          error     (consistency) two or more L2A of one datatake and tile
                                      (same spacecraft, sensing start, orbit and tile in the
                                      product folder names): one L1C published twice
 =========================  ========  ==============================================
+
+With the config's routes (``routes``: ``s2kit validate --consistency --config/--run-dir``), a set
+that mixes exactly the Sen2Cor versions the config asked for is not an error: the report gets an
+info line (:attr:`ValidationReport.notes`) listing the groups, e.g. ``Sen2Cor 2.9: 180 (below
+04.00), 2.12: 232 (every other baseline)``.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ from .errors import InputError, MetadataError, display_path
 from .findings import Severity
 from .safe import Product, ProductMetadata, baseline_key, open_product, parse_product_name
 from .text import escaped
+from .versions import L1C_BASELINE, version_label
 from .versions import version_prefix as normalise_sen2cor_version
 
 __all__ = [
@@ -57,6 +65,7 @@ __all__ = [
     "format_summary",
     "normalise_sen2cor_version",
     "format_report",
+    "RouteGroup",
 ]
 
 
@@ -115,10 +124,16 @@ class ProductReport:
         }
 
 
+#: one route of a config, as validate groups by it: (version label "2.9", output baseline, which
+#: L1C baselines it takes in words): ``Sen2CorConfig.route_groups()``
+RouteGroup = tuple[str, str, str]
+
+
 @dataclass
 class ValidationReport:
     products: list[ProductReport]
     set_findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # info lines: the version groups a route asked for
 
     @property
     def findings(self) -> list[Finding]:
@@ -147,6 +162,7 @@ class ValidationReport:
             },
             "products": [p.to_dict() for p in self.products],
             "set_findings": [asdict(f) for f in self.set_findings],
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
@@ -354,33 +370,98 @@ def _duplicates(reports: list[ProductReport]) -> list[Finding]:
     return out
 
 
+def _label(version: str | None) -> str:
+    return (version_label(version) if version else None) or "unknown"
+
+
+def _routed_groups(
+    readable: list[ProductReport], routes: Sequence[RouteGroup], report: ValidationReport
+) -> None:
+    """Consistency of a set made under a route: mixing the versions (and output baselines) the
+    config routes to is expected (an info line lists the groups); anything else is flagged."""
+    routed = {v: (baseline, takes) for v, baseline, takes in routes}
+    groups = Counter(_label(r.sen2cor_version) for r in readable if r.product_uri or r.sen2cor_version)
+    extra = sorted(v for v in groups if v not in routed)
+    if len(groups) > 1 and extra:
+        shown = ", ".join(f"{v}: {n}" for v, n in sorted(groups.items()))
+        report.set_findings.append(
+            Finding(
+                "mixed-sen2cor-version",
+                "error",
+                f"expected the Sen2Cor versions the config routes to ({', '.join(routed)}), found "
+                f"{len(groups)} versions ({shown}): {', '.join(extra)} not routed",
+                "<set>",
+            )
+        )
+    elif groups:
+        shown = ", ".join(
+            f"{v}: {groups[v]} ({routed[v][1]})" if v in routed else f"{v}: {groups[v]}"
+            for v in sorted(groups, key=_vkey)
+        )
+        report.notes.append(f"sen2cor-version-groups: Sen2Cor {shown}; as the config routes them")
+    baselines = Counter(r.processing_baseline or "unknown" for r in readable)
+    allowed = {baseline for baseline, _ in routed.values()}
+    if L1C_BASELINE in allowed:  # the L2A keep their L1C's baseline: mixing them is by design
+        report.notes.append("processing baselines follow each L1C's own (sen2cor.baseline = 'l1c')")
+    elif len(baselines) > 1 and not set(baselines) <= allowed:
+        shown = ", ".join(f"{b}: {n}" for b, n in sorted(baselines.items()))
+        report.set_findings.append(
+            Finding(
+                "mixed-baseline",
+                "error",
+                f"expected the processing baselines the config's routes write "
+                f"({', '.join(sorted(allowed))}), found {len(baselines)} ({shown})",
+                "<set>",
+            )
+        )
+
+
+def _vkey(label: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in label.split("."))
+
+
+def add_consistency(report: ValidationReport, routes: Sequence[RouteGroup] | None = None) -> None:
+    """The set findings of ``--consistency`` (and the notes of a routed set) added to *report*:
+    mixed baselines or Sen2Cor versions (only those the config's *routes* do not name),
+    duplicates."""
+    readable = [r for r in report.products if r.processing_baseline is not None]
+    if routes:
+        _routed_groups(readable, routes, report)
+    else:
+        for attr, code, label in (
+            ("processing_baseline", "mixed-baseline", "processing baseline"),
+            ("sen2cor_version", "mixed-sen2cor-version", "Sen2Cor version"),
+        ):
+            finding = _mixed(readable, attr, code, label)
+            if finding:
+                report.set_findings.append(finding)
+    report.set_findings.extend(_duplicates(report.products))
+
+
 def consistency_findings(reports: list[ProductReport]) -> list[Finding]:
-    """The set findings of ``--consistency``: mixed baselines or Sen2Cor versions, duplicates."""
-    out = []
-    readable = [r for r in reports if r.processing_baseline is not None]
-    for attr, code, label in (
-        ("processing_baseline", "mixed-baseline", "processing baseline"),
-        ("sen2cor_version", "mixed-sen2cor-version", "Sen2Cor version"),
-    ):
-        finding = _mixed(readable, attr, code, label)
-        if finding:
-            out.append(finding)
-    out.extend(_duplicates(reports))
-    return out
+    """The set findings of ``--consistency`` without routes: mixed baselines or versions, duplicates."""
+    report = ValidationReport(products=list(reports))
+    add_consistency(report)
+    return report.set_findings
 
 
 def validate_products(
     paths: Iterable[str | os.PathLike[str]],
     expect_sen2cor: str | None = None,
     consistency: bool = False,
+    routes: Sequence[RouteGroup] | None = None,
 ) -> ValidationReport:
-    """Validate many products; with *consistency*, also check the set is homogeneous."""
+    """Validate many products; with *consistency*, also check the set is homogeneous.
+
+    *routes* (the config's :meth:`~s2kit.config.Sen2CorConfig.route_groups`): the set may mix
+    exactly those versions and output baselines (grouped in :attr:`ValidationReport.notes`);
+    without it one version and one baseline are expected."""
     if expect_sen2cor:
         normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
     reports = [validate_product(p, expect_sen2cor) for p in paths]
     report = ValidationReport(products=reports)
     if consistency:
-        report.set_findings.extend(consistency_findings(reports))
+        add_consistency(report, routes)
     return report
 
 
@@ -398,6 +479,7 @@ def format_product(p: ProductReport) -> list[str]:
 def format_summary(report: ValidationReport) -> list[str]:
     """The text lines after the products: set findings, then the counts."""
     lines = [f"SET  {f.severity:<7} {f.code}: {f.message}" for f in report.set_findings]
+    lines += [f"SET  info    {note}" for note in report.notes]
     lines.append(
         f"{len(report.products)} product(s), {sum(p.valid for p in report.products)} valid, "
         f"{report.errors} error(s), {report.warnings} warning(s)"

@@ -26,6 +26,9 @@ from typing import Literal, get_args
 from .errors import ConfigError, UsageError
 
 __all__ = [
+    "L1C_BASELINE",
+    "default_output_baseline",
+    "output_baseline",
     "BASELINE_GATE",
     "DEFAULT_VERSION",
     "DEM_KINDS",
@@ -51,6 +54,7 @@ DEFAULT_VERSION: Sen2CorVersion = "2.9"
 #: Sen2Cor version -> first L1C processing baseline it must not process (2.9 ignores the
 #: radiometric offset that baseline 04.00 introduced).
 BASELINE_GATE: Mapping[str, tuple[int, int]] = {"2.9": (4, 0)}
+
 
 #: supported version -> the release of ESA's Linux installer s2kit installs for it
 INSTALLER_RELEASES: Mapping[str, str] = {
@@ -80,6 +84,24 @@ def default_dem_kind(version: str) -> str:
     """The DEM kind a supported *version* uses unless the config says otherwise
     (``srtm`` up to 2.11, ``cop-dem-glo30`` for 2.12)."""
     return DEM_KINDS[normalize_version(version)][0]
+
+
+#: ``sen2cor.baseline = "l1c"``: each L2A gets its L1C's own processing baseline
+L1C_BASELINE = "l1c"
+
+
+def default_output_baseline(version: str) -> str:
+    """``sen2cor.baseline`` when unset: ``03.00`` for a version with a baseline gate (2.9: it
+    processes only L1C below 04.00, and its products never carry the -1000 offset), ``l1c`` for
+    one that processes every baseline (2.10+: it writes the offset exactly for L1C >= 04.00, so
+    the L2A must keep its L1C's side of 04.00 or validation fails ``offset-mismatch``)."""
+    return "03.00" if version in BASELINE_GATE else L1C_BASELINE
+
+
+def output_baseline(baseline: str, l1c_baseline: str | None) -> str | None:
+    """The Baseline_Version one scene's GIPP gets: *baseline*, or the L1C's own for ``l1c``
+    (None when that is unknown)."""
+    return l1c_baseline if baseline == L1C_BASELINE else baseline
 
 
 def installer_file(version: str) -> str:

@@ -75,7 +75,7 @@ from types import FrameType
 from typing import Any
 
 from . import __version__, runs
-from .config import BatchConfig
+from .config import BatchConfig, Sen2CorConfig
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
 from .errors import InputError, S2kitError, UsageError, display_path
@@ -109,7 +109,7 @@ from .sen2cor_home import REASON as HOME_IGNORED
 from .sen2cor_home import check_home
 from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
-from .versions import default_dem_kind
+from .versions import default_dem_kind, output_baseline
 
 __all__ = [
     "EXIT_DONE",
@@ -222,13 +222,16 @@ def cached_sha256(rd: RunDir, path: Path) -> str:
         return digest
 
 
-def container_record(cfg: BatchConfig, rd: RunDir, env: Mapping[str, str]) -> dict[str, Any] | None:
-    if cfg.sen2cor.runtime != "apptainer":
+def container_record(
+    cfg: BatchConfig, rd: RunDir, env: Mapping[str, str], sc: Sen2CorConfig | None = None
+) -> dict[str, Any] | None:
+    sc = cfg.sen2cor if sc is None else sc  # the scene's version's settings
+    if sc.runtime != "apptainer":
         return None
-    assert cfg.sen2cor.image is not None
+    assert sc.image is not None
     inside = inside_container(env)
-    rec: dict[str, Any] = {"image": str(cfg.sen2cor.image), "inside": inside, "sha256": None}
-    for candidate in (cfg.sen2cor.image, Path(inside) if inside else None):
+    rec: dict[str, Any] = {"image": str(sc.image), "inside": inside, "sha256": None}
+    for candidate in (sc.image, Path(inside) if inside else None):
         if candidate is not None and os.access(candidate, os.R_OK) and candidate.is_file():
             rec["sha256"] = cached_sha256(rd, candidate)
             rec["hashed"] = str(candidate)
@@ -264,6 +267,11 @@ class _Success:
 class _Task:
     def __init__(self, cfg: BatchConfig, rd: RunDir, entry: PlanEntry, env: Mapping[str, str]) -> None:
         self.cfg = cfg
+        # the Sen2Cor the plan chose for this scene (a route entry merged over [sen2cor]; a plan
+        # written before routing: cfg.sen2cor): GIPP version, baseline, install/image, DEM kind
+        self.sc = cfg.sen2cor_for(entry.sen2cor)
+        # the Baseline_Version this scene's L2A gets ("l1c": the L1C's own; issue 18)
+        self.baseline = output_baseline(str(self.sc.baseline), entry.processing_baseline)
         self.rd = rd
         self.entry = entry
         self.scene = entry.scene
@@ -416,8 +424,9 @@ class _Task:
                 f"s2kit: worker {__version__} scene {self.scene} attempt {attempt} host {self.host} "
                 f"pid {self.pid} job {self.job_id or '-'} started {_now()}\n"
             )
-        self.threads = task_threads(self.cfg, self.env)
-        if self.cfg.sen2cor.dem == "none":
+        self.threads = task_threads(self.cfg, self.env, self.sc)
+        _append(log, f"s2kit: Sen2Cor {self.sc.version}: {self.entry.route or 'sen2cor.version'}\n")
+        if self.sc.dem == "none":
             self.dem = None  # explicit flat terrain: DEM_Directory NONE
             _append(log, f's2kit: sen2cor.dem = "none": {NO_DEM_NOTE}\n')
         else:  # the tile's own DEM folder or nothing: never dem_dir itself nor another tile's
@@ -437,21 +446,31 @@ class _Task:
         except OSError as exc:
             return _Failure("input", f"DEM {display_path(self.dem or '')}: {exc}")
         try:
-            settings = gipp_settings(self.cfg, self.dem_staged, self.threads[0])
+            if self.baseline is None:
+                raise InputError(
+                    "expected the L1C's processing baseline for sen2cor.baseline = 'l1c', found none "
+                    "in the plan; run `s2kit plan` again",
+                    self.entry.l1c_path,
+                )
+            settings = gipp_settings(
+                self.cfg, self.dem_staged, self.threads[0], self.sc, baseline=self.baseline
+            )
             self.gipp_files = write_gipp_set(settings, home / "cfg")
-            self.gipp_science = gipp_science_settings(self.gipp_files, self.dem, self.dem_staged)
+            self.gipp_science = gipp_science_settings(
+                self.gipp_files, self.dem, self.dem_staged, str(self.sc.baseline)
+            )
         except S2kitError as exc:
             return _Failure("gipp", str(exc))
         try:
-            exe = l2a_process_exe(self.cfg, self.env)
+            exe = l2a_process_exe(self.cfg, self.env, self.sc)
         except S2kitError as exc:
             return _Failure("setup", str(exc))
         argv = l2a_process_argv(
-            exe, input_dir, out, self.cfg.sen2cor.resolution, sen2cor_gipp_args(home / "cfg"), work
+            exe, input_dir, out, self.sc.resolution, sen2cor_gipp_args(home / "cfg"), work
         )
         child_env = dict(self.env)
         child_env["SEN2COR_HOME"] = str(home)
-        timeout = timeout_seconds(self.cfg, self.env)
+        timeout = timeout_seconds(self.cfg, self.env, self.sc)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"s2kit: SEN2COR_HOME={shell_line([str(home)])}\n")
             fh.write(f"s2kit: timeout {timeout:g} s, Nr_Threads {self.threads[0]} ({self.threads[1]})\n")
@@ -481,9 +500,9 @@ class _Task:
         if len(products) > 1:
             return _Failure("multiple-outputs", ", ".join(p.name for p in products), 0)
         product = products[0]
-        report = validate_product(product, expect_sen2cor=self.cfg.sen2cor.version)
+        report = validate_product(product, expect_sen2cor=self.sc.version)
         codes = [f.code for f in report.findings if f.severity == "error"]
-        if report.processing_baseline is not None and report.processing_baseline != self.cfg.sen2cor.baseline:
+        if report.processing_baseline is not None and report.processing_baseline != self.baseline:
             codes.append("baseline-mismatch")
         if not self._same_scene(product):
             codes.append("wrong-product")
@@ -494,7 +513,7 @@ class _Task:
                 if "baseline-mismatch" in codes:
                     fh.write(
                         f"s2kit: validation: error baseline-mismatch: expected processing baseline "
-                        f"{self.cfg.sen2cor.baseline}, found {report.processing_baseline}\n"
+                        f"{self.baseline}, found {report.processing_baseline}\n"
                     )
                 if "wrong-product" in codes:
                     fh.write(
@@ -540,13 +559,15 @@ class _Task:
                     "warnings": [f"{f.code}: {f.message}" for f in r.findings if f.severity == "warning"],
                 },
                 "sen2cor": {
-                    "version": self.cfg.sen2cor.version,
+                    "version": self.sc.version,  # the version that ran this scene
                     "version_in_metadata": r.sen2cor_version,
-                    "runtime": self.cfg.sen2cor.runtime,
+                    "route": self.entry.route,  # why this version (the plan's one line)
+                    "runtime": self.sc.runtime,
                     "executable": ok.run.argv[0],
                     "argv": ok.run.argv,
-                    "resolution": self.cfg.sen2cor.resolution,
-                    "baseline": self.cfg.sen2cor.baseline,
+                    "resolution": self.sc.resolution,
+                    "baseline": self.baseline,
+                    "baseline_rule": self.sc.baseline,
                     "seconds": round(ok.run.seconds, 3),
                     "home_check": self.home_check,
                 },
@@ -561,7 +582,7 @@ class _Task:
                     "settings_excluded": list(SETTINGS_EXCLUDED),
                 },
                 "dem": self._dem_record(),
-                "container": container_record(self.cfg, self.rd, self.env),
+                "container": container_record(self.cfg, self.rd, self.env, self.sc),
                 "s2kit_version": __version__,
                 "host": self.host,
                 "pid": self.pid,
@@ -577,10 +598,10 @@ class _Task:
     @property
     def _dem_kind(self) -> str:
         """``sen2cor.dem`` ("srtm", "cop-dem-glo30", "cop-dem-glo90", "none"), resolved by the config."""
-        return self.cfg.sen2cor.dem or default_dem_kind(self.cfg.sen2cor.version)
+        return self.sc.dem or default_dem_kind(self.sc.version)
 
     def _dem_record(self) -> dict[str, Any]:
-        if self.cfg.sen2cor.dem == "none":
+        if self.sc.dem == "none":
             return {"mode": "none", "note": NO_DEM_NOTE, "dir": None, "staged_as": None, "files": []}
         rec: dict[str, Any] = {
             "mode": self._dem_kind,
@@ -663,7 +684,7 @@ class _Task:
             return self._adopt(existing, prev.attempt if prev else 0, None)
         self._clean_stale_scratch()
         attempt = (prev.attempt if prev else 0) + 1
-        last = attempt + self.cfg.sen2cor.retries
+        last = attempt + self.sc.retries
         log = self.rd.log_file(self.scene, attempt)
         try:
             while True:

@@ -537,8 +537,11 @@ def test_task_gipp_of_a_212_config_names_the_copernicus_dem(
         }
     )
     staged = tmp_path / "scratch" / "task-0" / "dem"
-    l2a = parse_xml(render_gipp(gipp_settings(cfg, staged, 2, dem_kind=kind))["L2A_GIPP.xml"], "L2A_GIPP.xml")
+    l2a = parse_xml(
+        render_gipp(gipp_settings(cfg, staged, 2, dem_kind=kind, baseline="05.09"))["L2A_GIPP.xml"],
+        "L2A_GIPP.xml",
+    )
     assert l2a.findtext("Common_Section/DEM_Directory") == f"{staged}/"
     assert l2a.findtext("Common_Section/DEM_Reference") == reference
     with pytest.raises(ConfigError, match="dem: expected a DEM Sen2Cor 2.12 can use"):
-        gipp_settings(cfg, staged, 2, dem_kind="srtm")
+        gipp_settings(cfg, staged, 2, dem_kind="srtm", baseline="05.09")

@@ -25,7 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..config import BatchConfig
+from ..config import BatchConfig, Sen2CorConfig
 from ..errors import ConfigError, display_path
 
 # Scheduler variables the worker reads inside the container (passed through --cleanenv) and
@@ -35,8 +35,13 @@ from ..schedulers.env import TASK_ENV_VARS, passthrough, shell_line
 __all__ = ["binds", "check_binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
 
 
-def binds(cfg: BatchConfig, run_dir: Path | None = None) -> list[tuple[str, str]]:
+def binds(
+    cfg: BatchConfig, run_dir: Path | None = None, sc: Sen2CorConfig | None = None
+) -> list[tuple[str, str]]:
     """(path, mode) pairs, de-duplicated, in a stable order: inputs ro first.
+
+    *sc*: the Sen2Cor settings of the version the task runs (its image is bound; a route entry's,
+    ``cfg.sen2cor_for(version)``); default ``cfg.sen2cor``.
 
     A path used both as an input and as an output (e.g. ``l2a_dir`` = an L1C dir) is bound
     once, writable: the worker must be able to publish there. The image file itself is
@@ -54,7 +59,7 @@ def binds(cfg: BatchConfig, run_dir: Path | None = None) -> list[tuple[str, str]
     for d in cfg.paths.l1c_dirs:
         add(d, "ro")
     add(cfg.paths.dem_dir, "ro")
-    add(cfg.sen2cor.image, "ro")
+    add((cfg.sen2cor if sc is None else sc).image, "ro")
     add(cfg.paths.scratch_dir, "rw")
     add(cfg.paths.l2a_dir, "rw")
     add(run_dir or cfg.paths.run_dir, "rw")
@@ -79,24 +84,38 @@ def native_s2kit() -> str:
     return found or "s2kit"
 
 
-def worker_argv(cfg: BatchConfig, run_dir: Path | None = None, s2kit_exe: str | None = None) -> list[str]:
-    """The command an array task runs, up to (not including) ``--batch``/``--offset``."""
+def worker_argv(
+    cfg: BatchConfig,
+    run_dir: Path | None = None,
+    s2kit_exe: str | None = None,
+    sc: Sen2CorConfig | None = None,
+) -> list[str]:
+    """The command an array task runs, up to (not including) ``--batch``/``--offset``.
+
+    *sc*: the Sen2Cor settings of the version the array runs (a route entry's image, runtime);
+    default ``cfg.sen2cor``."""
+    sc = cfg.sen2cor if sc is None else sc
     rd = str(run_dir or cfg.paths.run_dir)
     tail = ["worker", "--run-dir", rd]
-    if cfg.sen2cor.runtime == "native":
+    if sc.runtime == "native":
         return [s2kit_exe or native_s2kit(), *tail]
-    assert cfg.sen2cor.image is not None
-    argv = [cfg.sen2cor.apptainer, "exec", "--cleanenv", "--no-home"]
+    assert sc.image is not None
+    argv = [sc.apptainer, "exec", "--cleanenv", "--no-home"]
     for var in TASK_ENV_VARS:
         argv += ["--env", passthrough(var)]
-    for path, mode in binds(cfg, Path(rd)):
+    for path, mode in binds(cfg, Path(rd), sc):
         argv += ["--bind", _bind_spec(path, mode)]
-    argv += [str(cfg.sen2cor.image), "s2kit", *tail]
+    argv += [str(sc.image), "s2kit", *tail]
     return argv
 
 
 def check_binds(
-    cfg: BatchConfig, run_dir: Path | None = None, *, create_writable: bool = True
+    cfg: BatchConfig,
+    run_dir: Path | None = None,
+    *,
+    create_writable: bool = True,
+    sc: Sen2CorConfig | None = None,
+    image_key: str = "sen2cor.image",
 ) -> list[tuple[str, str]]:
     """Verify every path ``apptainer exec`` will bind for *cfg*; return the (path, mode) binds.
 
@@ -105,9 +124,11 @@ def check_binds(
     while mounting X: mount source X doesn't exist``), once per task. This check runs before
     anything is launched: read-only sources (L1C dirs, DEM, image) must exist; writable ones
     (scratch, L2A, run dir) are created when *create_writable*, else must exist. A native
-    runtime binds nothing and passes.
+    runtime binds nothing and passes. *sc* / *image_key*: the version whose image is bound (a
+    route entry: ``cfg.sen2cor_for(version)``, ``sen2cor.route[i].image``); default ``cfg.sen2cor``.
     """
-    if cfg.sen2cor.runtime != "apptainer":
+    sc = cfg.sen2cor if sc is None else sc
+    if sc.runtime != "apptainer":
         return []
     rd: Path = run_dir or cfg.paths.run_dir
     keys: dict[str, str] = {}
@@ -115,7 +136,7 @@ def check_binds(
         keys.setdefault(str(p), f"paths.l1c_dirs[{i}]")
     named: list[tuple[str, Path | None]] = [
         ("paths.dem_dir", cfg.paths.dem_dir),
-        ("sen2cor.image", cfg.sen2cor.image),
+        (image_key, sc.image),
         ("paths.scratch_dir", cfg.paths.scratch_dir),
         ("paths.l2a_dir", cfg.paths.l2a_dir),
         ("run dir", rd),
@@ -123,7 +144,7 @@ def check_binds(
     for key, maybe in named:
         if maybe is not None:
             keys.setdefault(str(maybe), key)
-    pairs = binds(cfg, rd)
+    pairs = binds(cfg, rd, sc)
     problems: list[str] = []
     to_create: list[Path] = []
     for path, mode in pairs:
@@ -135,7 +156,7 @@ def check_binds(
             problems.append(f"{key} {display_path(p)}: ':' or ',' cannot be bound by apptainer")
         elif mode == "ro" and not p.exists():
             problems.append(f"{key} {display_path(p)} (read-only): does not exist")
-        elif key == "sen2cor.image" and not p.is_file():
+        elif key == image_key and not p.is_file():
             problems.append(f"{key} {display_path(p)}: not a file")
         elif mode == "rw" and not p.is_dir():
             if p.exists():

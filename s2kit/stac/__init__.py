@@ -16,8 +16,10 @@ same ESA product (tests/test_stac_reference.py compares them), with the extensio
 * ``sentinel-2`` v1.0.0: product URI, tile/datastrip/datatake ids, baseline, QI percentages, ...;
 * ``classification`` v2.0.0: the SCL classes on the ``scl`` assets.
 
-s2kit's own fields: ``s2kit:dem`` ("none: flat terrain" / "srtm") on products s2kit made,
-``s2kit:geometry`` only when the footprint could not be used (the geometry is then the tile's),
+s2kit's own fields: ``s2kit:dem`` ("none: flat terrain" / "srtm" / a Copernicus DEM kind) on
+products s2kit made, ``s2kit:sen2cor_route`` (why this Sen2Cor version: the plan's route line;
+``processing:software`` names the version per item), ``s2kit:geometry`` only when the
+footprint could not be used (the geometry is then the tile's),
 and ``s2kit:provenance = "missing"`` on a product a run dir says s2kit made (state done) whose
 provenance is missing or unreadable: never called ESA processing, its ``s2kit:dem`` taken from
 the run dir's config.json snapshot, and ``stac_for`` returns a warning per such product plus a

@@ -375,6 +375,9 @@ def make_item(
         p["processing:lineage"] = "ESA processing (no s2kit provenance)"
     if dem:
         p["s2kit:dem"] = dem
+    route = prov.sen2cor.get("route") if prov is not None else None
+    if isinstance(route, str) and route:  # why this Sen2Cor version (a routed batch: sen2cor.route)
+        p["s2kit:sen2cor_route"] = route
     if fallback:
         p["s2kit:geometry"] = fallback
 

@@ -54,6 +54,18 @@ CONFIG_NOTES: dict[str, str] = {
         '`"none"`: explicit flat terrain, recorded as "no DEM: flat terrain" in provenance, '
         "status, report and STAC."
     ),
+    "sen2cor.route": (
+        "Several Sen2Cor versions in one batch, by the L1C processing baseline: a list of tables "
+        '`{ below_baseline = "04.00", version = "2.9", image = ... }`, first match wins, the last '
+        "entry has no `below_baseline` and takes the rest; an entry may set `runtime`, `image`, "
+        "`install_dir`, `baseline`, `dem`, `timeout_minutes`, else inherits them from `[sen2cor]`. "
+        "Refused at load: gaps, overlaps, unreachable entries, a version twice, 2.9 above 04.00."
+    ),
+    "sen2cor.series": (
+        '`"consistent"`: every scene with `version`, which must process every baseline (2.10 or '
+        'later; no route): one processor for the whole series; `"routed"`: the `route` (default '
+        "with one). The plan summary says which choice was made and what it means."
+    ),
     "scheduler.kind": "`local` (this machine), `lsf` (bsub) or `slurm` (sbatch).",
     "scheduler.cores_per_task": "Cores requested per scene; also Sen2Cor's `Nr_Threads`.",
     "scheduler.memory_per_task_gb": "Memory requested per scene (GB); plan checks a node can hold it.",
