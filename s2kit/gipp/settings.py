@@ -70,7 +70,11 @@ def dem_reference(dem_dir: str) -> str:
     character as it is. A path without those characters is unchanged; with them the reference is
     a valid ``xs:anyURI`` that decodes (``urllib.request.url2pathname``) to exactly *dem_dir*, where
     the raw path would fail the XSD (``%zz``, ``[1]``) or name another folder (``%41`` -> ``A``).
+    A leading ``//`` (the same folder as ``/`` on Linux) is written as one ``/``: as a URI
+    reference ``//`` starts an authority (``//:/`` is no valid ``xs:anyURI``).
     """
+    if dem_dir.startswith("//"):
+        dem_dir = "/" + dem_dir.lstrip("/")
     return "".join(_URI_ESCAPES.get(c, c) for c in dem_dir)
 
 
