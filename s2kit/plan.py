@@ -36,8 +36,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import BatchConfig
 from .dedupe import dedupe
 from .dem import dem_problem
 from .errors import ConfigError, InputError, S2kitError, display_path
@@ -54,6 +54,9 @@ from .safe import (
     strip_product_suffix,
 )
 from .versions import BASELINE_GATE
+
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from .config import BatchConfig
 
 __all__ = [
     "PlanResult",

@@ -26,10 +26,9 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import fsutil
-from .config import BatchConfig
 from .dem import dem_files, dem_for_tile, stage_dem  # DEM resolution and staging: s2kit.dem
 from .errors import ConfigError, InputError
 from .gipp import GippSettings, allocated_cores, normalize_version, threads_domain
@@ -43,6 +42,9 @@ from .process import (  # process control lives in s2kit.process; these names st
     signal_name,
 )
 from .xmlsafe import localname, parse_xml
+
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from .config import BatchConfig
 
 __all__ = [
     "L2A_GLOB",

@@ -27,9 +27,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-import mgrs  # type: ignore[import-untyped]
-from pyproj import Transformer
-
 from .tile_names import TileError, normalize_tile
 
 __all__ = [
@@ -153,6 +150,8 @@ def _band_range(band: str) -> tuple[float, float]:
 
 def _mgrs_square(tile: str) -> tuple[int, Literal["N", "S"], float, float]:
     """UTM zone, hemisphere and the south-west corner of the tile's MGRS 100 km square."""
+    import mgrs  # type: ignore[import-untyped]  # here, not at import: the worker's start-up (issue 17)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # band checks are done below, with a clear message
         try:
@@ -193,6 +192,8 @@ def tile_geometry(tile: str, margin_m: float = DEFAULT_MARGIN_M) -> TileGeometry
     epsg, utm_bounds = tile_utm(name)
     zone = epsg % 100
     hemisphere: Literal["N", "S"] = "N" if epsg < 32700 else "S"
+    from pyproj import Transformer  # here, not at import: the worker's start-up (issue 17)
+
     to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
 
     def lonlat(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

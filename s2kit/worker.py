@@ -72,10 +72,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, runs
-from .config import BatchConfig
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
 from .errors import InputError, S2kitError, UsageError, display_path
@@ -109,6 +108,9 @@ from .sen2cor_home import REASON as HOME_IGNORED
 from .sen2cor_home import check_home
 from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
+
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from .config import BatchConfig
 
 __all__ = [
     "EXIT_DONE",
