@@ -75,6 +75,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, runs
+from .config_view import load_snapshot
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
 from .errors import InputError, S2kitError, UsageError, display_path
@@ -791,7 +792,7 @@ def run_task(
     env = os.environ if env is None else env
     rd = RunDir(run_dir)
     try:
-        cfg = rd.config()
+        cfg = load_snapshot(rd)  # plan's validated snapshot, read without pydantic (s2kit.config_view)
         scene = rd.scene_for_index(batch, task_index(index, offset, env))
     except S2kitError as exc:
         return TaskOutcome(EXIT_USAGE, f"s2kit: error: {exc}")

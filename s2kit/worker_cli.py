@@ -29,9 +29,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Literal, NamedTuple, NoReturn
 
 __all__ = [
     "COMMAND",
@@ -56,8 +55,7 @@ DESCRIPTION = (
 COUNT_MAX = 100_000_000
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):  # not a dataclass: `--help` starts without importing dataclasses/inspect
     """One option of ``s2kit worker``: what Typer declares and this parser reads."""
 
     flag: str
@@ -121,8 +119,11 @@ def _count(opt: Option, text: str) -> int:
     m = _INT_RE.fullmatch(text)
     try:
         value = int(m[1].replace("_", "")) if m else None
-    except ValueError:  # beyond int's digit limit
-        value = None
+    except ValueError:  # beyond int's digit limit (4300)
+        raise _ClickUsage(
+            f"Invalid value for {opt.flag!r}: Unable to parse input string as an integer, exceeded "
+            "maximum size"
+        ) from None
     if value is None:
         raise _ClickUsage(
             f"Invalid value for {opt.flag!r}: Input should be a valid integer, unable to parse string as "
@@ -152,12 +153,17 @@ def _value(opt: Option, given: str | None) -> Path | str | int | None:
 
 
 # --------------------------------------------------------------------------- parse
-@dataclass(frozen=True)
 class WorkerArgs:
-    run_dir: Path
-    batch: str
-    index: int | None
-    offset: int
+    """The parsed command line: what :func:`run_worker` takes."""
+
+    __slots__ = ("run_dir", "batch", "index", "offset")
+
+    def __init__(self, run_dir: Path, batch: str, index: int | None, offset: int) -> None:
+        self.run_dir, self.batch, self.index, self.offset = run_dir, batch, index, offset
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"WorkerArgs({shown})"
 
 
 def parse(argv: Sequence[str]) -> WorkerArgs | None:
