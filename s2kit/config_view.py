@@ -108,10 +108,12 @@ def _sen2cor_table(cfg: BatchConfig) -> list[list[Any]] | None:
     table: list[list[Any]] = []
     for version in (None, *SUPPORTED_VERSIONS):
         try:
-            table.append([version, _encode(method(version))])
-        except S2kitError as exc:
+            effective = method(version)
+        except S2kitError as exc:  # a version the config does not route: the same refusal later
             path = str(exc.path) if exc.path is not None else None
             table.append([version, {"$error": [type(exc).__name__, exc.message, path]}])
+        else:
+            table.append([version, _encode(effective)])
     return table
 
 
@@ -132,19 +134,24 @@ def view_file(rd: RunDir) -> Path:
 def write_config_view(rd: RunDir, cfg: BatchConfig) -> None:
     """Write ``config.view.json`` for the ``config.json`` plan has just written from *cfg*.
 
-    A config the view cannot describe (a value with no JSON form) leaves no view: the worker
-    then validates the snapshot itself. An OSError (run dir full, read-only) propagates.
+    The view only saves the worker time: a config it cannot describe (a value with no JSON form,
+    a model method that fails) leaves no view, and the worker validates the snapshot itself. A
+    run dir that cannot be written is one line (:func:`s2kit.runs.writing`), as for config.json.
     """
     from .fsutil import atomic_write_text
+    from .runs import writing
 
     target = view_file(rd)
     try:
         text = json.dumps(describe(cfg), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    except (TypeError, ValueError):
-        if os.path.lexists(target):
-            os.unlink(target)
-        return
-    atomic_write_text(target, text)
+    except Exception:  # never fails a plan: the worker falls back to validating config.json
+        text = None
+    with writing(target):
+        if text is None:
+            if os.path.lexists(target):
+                os.unlink(target)
+            return
+        atomic_write_text(target, text)
 
 
 # --------------------------------------------------------------------------- worker side: view

@@ -470,7 +470,7 @@ def make_plan(
         rd.path.mkdir(parents=True, exist_ok=True)
     with writing(rd.config_file):
         atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
-        write_config_view(rd, cfg)  # what the worker reads without pydantic (s2kit.config_view)
+    write_config_view(rd, cfg)  # what the worker reads without pydantic (s2kit.config_view)
     rd.write_plan(entries)
     if not batch_scenes and result.live and rd.batch_file(rd.plan_batch()).is_file():
         # every todo scene is queued/running in a live array: an empty batch would only be a
