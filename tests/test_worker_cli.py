@@ -141,17 +141,18 @@ def test_worker_task_started_typer_rich_and_pydantic(planned: tuple[BatchConfig,
 
 
 def test_python_dash_m_entry_points_dispatch_like_the_console_script() -> None:
-    fast = subprocess.run(
-        [sys.executable, "-m", "s2kit.worker_cli", "--help"], capture_output=True, text=True, env=_clean_env()
-    )
-    via_package = subprocess.run(
-        [sys.executable, "-m", "s2kit", "worker", "--help"], capture_output=True, text=True, env=_clean_env()
-    )
-    typer_cli = subprocess.run(
-        [sys.executable, "-m", "s2kit", "--help"], capture_output=True, text=True, env=_clean_env()
+    env = {**_clean_env(), "COLUMNS": "80"}  # click's width: min(COLUMNS, 80) - 2
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env)
+
+    fast, via_package, typer_cli = (
+        run("s2kit.worker_cli", "--help"),
+        run("s2kit", "worker", "--help"),
+        run("s2kit", "--help"),
     )
     assert fast.returncode == via_package.returncode == typer_cli.returncode == 0
-    assert fast.stdout == via_package.stdout == worker_cli.help_text()
+    assert fast.stdout == via_package.stdout == worker_cli.help_text(78)
     assert " worker " in typer_cli.stdout and " plan " in typer_cli.stdout
 
 
