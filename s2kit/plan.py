@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from .config_view import write_config_view
 from .dedupe import dedupe
 from .dem import dem_problem
+from .dem.base import NO_DEM_NOTE as NO_DEM_NOTE  # status and the report show it
 from .errors import ConfigError, InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .provenance import published_provenance
@@ -72,8 +73,6 @@ __all__ = [
 
 # Sen2Cor version -> first L1C processing baseline it must not process (owned by s2kit.versions).
 GATE = BASELINE_GATE
-#: the reason a todo scene carries with ``sen2cor.dem = "none"`` (status and the report show it)
-NO_DEM_NOTE = "no DEM: flat terrain"
 
 
 class PreflightError(S2kitError):

@@ -78,16 +78,16 @@ from . import __version__, runs
 from .config_view import load_snapshot
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
+from .dem.base import NO_DEM_NOTE
 from .errors import InputError, S2kitError, UsageError, display_path
 from .exitcodes import ExitCode
 from .fsutil import atomic_write_text, flocked, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
-from .plan import NO_DEM_NOTE, repair_empty_dirs
 from .process import kill_by_env_prefix, kill_grace_seconds, pid_alive, run_logged, signal_name
 from .provenance import SCHEMA as PROVENANCE_SCHEMA
 from .provenance import Provenance, published_product, sidecar_path
 from .runs import PlanEntry, RunDir, SceneLocked, SceneState
-from .safe import parse_product_name, strip_product_suffix
+from .safe import parse_product_name, repair_empty_dirs, strip_product_suffix
 from .schedulers.env import array_index, job_id
 from .sen2cor import (
     SETTINGS_EXCLUDED,
