@@ -117,6 +117,14 @@ def test_importing_the_worker_pulled_in_pydantic_requests_and_pyproj() -> None:
     )
     assert res.returncode == 0, res.stderr
     assert _loaded(res) == []
+    # nor the s2kit modules that pull them in, the planner, or the scheduler backends
+    body += "\nprint(sorted(m for m in sys.modules if m.startswith('s2kit.')))"
+    res = subprocess.run([sys.executable, "-c", body.replace("import s2kit", "import sys, s2kit", 1)],
+                         capture_output=True, text=True)  # fmt: skip
+    loaded = set(json.loads(res.stdout.replace("'", '"')))
+    unwanted = {"s2kit.config", "s2kit.cli", "s2kit.http", "s2kit.plan", "s2kit.dedupe", "s2kit.dem.prepare"}
+    unwanted |= {"s2kit.dem.source", "s2kit.dem.merge", "s2kit.schedulers.local", "s2kit.schedulers.slurm"}
+    assert "s2kit.worker" in loaded and loaded & unwanted == set()
 
 
 def test_worker_task_started_typer_rich_and_pydantic(planned: tuple[BatchConfig, RunDir]) -> None:
