@@ -243,6 +243,11 @@ CASES: list[list[str]] = [
     ["--run-dir", R, "--index", "\udce9"],
     ["--run-dir", "/data/caf\udce9", "--index", "0"],
     ["--run-dir", "/data/ünï cødé $HOME 'q'", "--index", "0"],
+    ["--run-dir", R, "-1", "--index", "0"],
+    ["--run-dir=a=b", "--index", "0"],
+    ["--Run-dir", R],
+    ["--run-dir", R, "--index", "0", ""],
+    ["--run-dir", R, "--index", "0", "--batch", "--offset"],
 ]
 INTS = [" 3", "+3", "03", "3_0", "3__0", "_3", "3_", "3.0", "3.", "3.5", ".0", "1e3", "0x10", "", " "]
 INTS += ["٣", "１", "-0", "99999999999999999999", "3 4", "+-3", "inf", "nan", "−3", "3.0_0", "+3.00"]
