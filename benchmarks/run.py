@@ -237,9 +237,16 @@ def _toml(doc: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bytecode() -> None:
+    """Compile s2kit's bytecode cache (untimed), as ``pip install`` does for a user: this
+    environment may set PYTHONDONTWRITEBYTECODE, and every process would compile s2kit anew."""
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "s2kit")], check=True, stdout=subprocess.DEVNULL)
+
+
 def bench_worker(ctx: Ctx) -> list[Row]:
     from tests.support.safe_trees import build_l1c_tree
 
+    _bytecode()
     n = ctx.size(16, 3)
     base = ctx.work / "batch"
     l1c = base / "l1c"
@@ -292,9 +299,45 @@ def bench_worker(ctx: Ctx) -> list[Row]:
         reference_name="the program alone, one process per scene, same inputs",
         note=f"overhead = (plan + submit + workers − the program alone) / scenes: median {med:.3f} s "
         f"(min {min(overhead):.3f}, max {max(overhead):.3f}); the program is the Sen2Cor TEST DOUBLE "
-        "(tests/sen2cor_double, an instant stand-in, not Sen2Cor)",
+        "(tests/sen2cor_double, an instant stand-in, not Sen2Cor); s2kit's bytecode compiled first, "
+        "as an installed s2kit has it",
     )
-    return [row]
+    return [row, *_worker_startup(ctx)]
+
+
+def _worker_startup(ctx: Ctx) -> list[Row]:
+    """Issue 17 item 4: the worker's start-up over Python's own, two ways (each sample = the
+    mean of 10 processes in a row)."""
+    reps = ctx.size(10, 3)
+    bare = [cmd(PY, "-c", "pass")] * reps
+    rows = []
+    for label, argv, what in (
+        (
+            "worker start-up: `python -m s2kit.worker_cli --help`",
+            (PY, "-m", "s2kit.worker_cli", "--help"),
+            "the worker's entry point answering --help (its own imports, the parser, the help page)",
+        ),
+        (
+            "worker start-up: import of the worker (entry point + s2kit.worker + config view)",
+            (PY, "-c", "import s2kit.worker_cli, s2kit.worker, s2kit.config_view"),
+            "everything a task imports before its scene's work starts (lxml included)",
+        ),
+    ):
+        pairs = alternate(lambda k, a=argv: [cmd(*a)] * reps, lambda k: bare, ctx.runs)
+        per = Pairs([a / reps for a in pairs.a], [b / reps for b in pairs.b])
+        extra = statistics.median(per.a) - statistics.median(per.b)
+        rows.append(
+            row_from_pairs(
+                label,
+                per,
+                target="≤ 0.1 s over Python's own",
+                met=lambda a, b, r: a - b <= 0.1,
+                reference_name="`python -c pass` (the same interpreter and venv)",
+                note=f"{what}; {extra * 1000:.0f} ms over Python's own start (medians); each sample is the "
+                f"mean of {reps} processes in a row; s2kit's bytecode compiled first",
+            )
+        )
+    return rows
 
 
 # ----------------------------------------------------------------------------- dem

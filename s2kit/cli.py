@@ -18,12 +18,17 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from . import __version__
+from . import __version__, worker_cli
+from .crash import EX_SOFTWARE as EX_SOFTWARE  # the failure policy of every entry point: s2kit.crash
+from .crash import crash_dirs as _crash_dirs  # noqa: F401 - these names stay importable from here
+from .crash import first_line as _one_line  # noqa: F401
+from .crash import printable as _printable
+from .crash import write_crash_log as write_crash_log
 from .exitcodes import ExitCode
 
 
@@ -555,36 +560,27 @@ def _empty_plan_hint(cfg: Any) -> str:
 
 
 # --------------------------------------------------------------------------- worker (issue 5)
-@app.command()
+_WORKER = {o.dest: o for o in worker_cli.OPTIONS}  # the one definition of the worker's options
+
+
+@app.command(help=worker_cli.DESCRIPTION)
 def worker(
-    run_dir: Annotated[
-        Path, typer.Option("--run-dir", callback=_plain_text, help="Run directory written by 's2kit plan'.")
-    ],
-    batch: Annotated[str, typer.Option("--batch", help="Batch file batches/<NAME>.txt.")] = "all",
+    run_dir: Annotated[Path, typer.Option("--run-dir", callback=_plain_text, help=_WORKER["run_dir"].help)],
+    batch: Annotated[str, typer.Option("--batch", help=_WORKER["batch"].help)] = "all",
     index: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(
-            "--index",
-            callback=_number(0, 100_000_000),
-            help="Line of the batch (0-based). Default: $SLURM_ARRAY_TASK_ID, else $LSB_JOBINDEX - 1.",
-        ),
+        typer.Option("--index", callback=_number(0, worker_cli.COUNT_MAX), help=_WORKER["index"].help),
     ] = None,
     offset: Annotated[
-        int,
-        typer.Option("--offset", callback=_number(0, 100_000_000), help="Added to the index (array chunks)."),
+        int, typer.Option("--offset", callback=_number(0, worker_cli.COUNT_MAX), help=_WORKER["offset"].help)
     ] = 0,
 ) -> None:
-    """Process one scene of a batch (what each array task runs).
-
-    Exit codes: 0 done or already done, 1 failed, 2 usage, 75 scene locked by another worker.
-    """
-    from .worker import EXIT_DONE, run_task
-
+    # `s2kit worker` is normally parsed by s2kit.worker_cli before Typer is imported (the console
+    # script, s2kit.__main__); this command is what `s2kit --help`, the CLI reference and the old
+    # entry point s2kit.cli:main see. Both run worker_cli.run_worker.
     with errors_to_exit():
-        _check_batch(batch)
-    outcome = run_task(run_dir, batch=batch, index=index, offset=offset, handle_signals=True)
-    typer.echo(outcome.message, err=outcome.exit_code != EXIT_DONE)
-    raise typer.Exit(outcome.exit_code)
+        code = worker_cli.run_worker(run_dir, batch, index, offset)
+    raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- gipp (issue 4)
@@ -1797,74 +1793,6 @@ def doctor(
 
 
 # --------------------------------------------------------------------------- entry point
-EX_SOFTWARE = 70  # sysexits.h: internal software error
-_MAX_SHOWN = 200
-
-
-def _printable(text: str) -> str:
-    """*text* with control characters (newline, ESC, ...) escaped: an error stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _one_line(text: str, limit: int = _MAX_SHOWN) -> str:
-    """The first line of *text*, control characters escaped, at most *limit* characters."""
-    lines = text.strip().splitlines()
-    shown = _printable(lines[0]) if lines else ""
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
-def _crash_dirs() -> list[Path]:
-    import tempfile
-
-    dirs = []
-    state = os.environ.get("XDG_STATE_HOME", "")
-    if os.path.isabs(state):  # the XDG spec: a relative value is ignored
-        dirs.append(Path(state) / "s2kit")
-    else:
-        home = os.path.expanduser("~")
-        if os.path.isabs(home):
-            dirs.append(Path(home) / ".local" / "state" / "s2kit")
-    return [*dirs, Path(tempfile.gettempdir())]
-
-
-def write_crash_log(exc: BaseException, argv: list[str]) -> Path | None:
-    """Write the full traceback of *exc* to a new mode-0600 crash log; None if nowhere is writable.
-
-    ``${XDG_STATE_HOME:-~/.local/state}/s2kit/crash-<UTC time>-<pid>.log``, else
-    ``<temp dir>/s2kit-crash-<UTC time>-<pid>.log``; written atomically.
-    """
-    import datetime
-    import platform
-    import traceback
-
-    from .fsutil import atomic_write_bytes
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    try:
-        text = (
-            f"s2kit {__version__} crash report\n"
-            f"time: {now.isoformat()}\n"
-            f"python: {platform.python_version()} ({sys.executable})\n"
-            f"argv: {argv!r}\n\n" + "".join(traceback.format_exception(exc))
-        )
-    except Exception as fmt_exc:  # a broken __str__ must not crash the crash handler
-        text = f"s2kit {__version__} crash report\n(traceback could not be formatted: {fmt_exc!r})\n"
-    data = text.encode("utf-8", "backslashreplace")  # paths may hold undecodable bytes
-    name = f"crash-{now:%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
-    dirs = _crash_dirs()
-    for i, folder in enumerate(dirs):
-        last = i == len(dirs) - 1
-        try:
-            if not last:
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return atomic_write_bytes(folder / (f"s2kit-{name}" if last else name), data, mode=0o600)
-        except OSError:
-            continue
-    return None
-
-
 def _interrupted(exc: SystemExit) -> bool:
     """Whether typer turned a Ctrl-C into this exit (``raise Exit(130) from KeyboardInterrupt``).
 
@@ -1876,55 +1804,23 @@ def _interrupted(exc: SystemExit) -> bool:
 
 
 def main() -> None:
-    """Console-script entry point: every failure is one line on stderr, never a traceback.
+    """Console-script entry point: every failure is one line on stderr, never a traceback
+    (:func:`s2kit.crash.guarded`: an S2kitError, an OSError, Ctrl-C, anything else + crash log).
 
-    * an :class:`~s2kit.errors.S2kitError` -> ``s2kit: error: <message>``, its exit code;
-    * an ``OSError`` -> ``s2kit: error: <strerror>: <path>``, exit 1;
-    * Ctrl-C -> ``s2kit: interrupted``, exit 130;
-    * anything else -> ``s2kit: internal error: <Type>: <message>; details in <crash log>``,
-      exit 70; the traceback is in the crash log. ``S2KIT_DEBUG=1`` re-raises instead.
+    ``s2kit worker ...`` normally never gets here: :func:`s2kit.__main__.main` dispatches it to
+    :mod:`s2kit.worker_cli` before Typer is imported.
     """
-    from .errors import S2kitError, display_path
+    from .crash import guarded
 
-    def fail(line: str, code: int) -> NoReturn:
-        with contextlib.suppress(Exception):
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-        raise SystemExit(code)
-
-    try:
-        app()
-    except SystemExit as exc:
-        if exc.code == 130 and _interrupted(exc):
-            fail("s2kit: interrupted", 130)
-        raise
-    except KeyboardInterrupt:
-        fail("s2kit: interrupted", 130)
-    except Exception as exc:
-        if os.environ.get("S2KIT_DEBUG") == "1":
+    def run() -> None:
+        try:
+            app()
+        except SystemExit as exc:
+            if exc.code == 130 and _interrupted(exc):
+                raise KeyboardInterrupt from None  # -> "s2kit: interrupted", 130
             raise
-        if isinstance(exc, S2kitError):
-            fail(f"s2kit: error: {_printable(str(exc))}", exc.exit_code)
-        if isinstance(exc, OSError) and exc.strerror:
-            # a rename/link names its target second: that is the path the user gave
-            path = exc.filename2 if exc.filename2 is not None else exc.filename
-            where = f": {display_path(os.fsdecode(path))}" if isinstance(path, (str, bytes)) else ""
-            fail(f"s2kit: error: {_printable(exc.strerror + where)}", 1)
-        try:
-            log = write_crash_log(exc, sys.argv)
-        except Exception:
-            log = None
-        try:
-            message = _one_line(str(exc))
-        except Exception:  # an exception whose __str__ fails
-            message = ""
-        shown = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-        details = (
-            f"details in {_printable(display_path(log))}"  # XDG_STATE_HOME may hold a newline
-            if log is not None
-            else "no crash log could be written; run with S2KIT_DEBUG=1 for the traceback"
-        )
-        fail(f"s2kit: internal error: {shown}; {details}", EX_SOFTWARE)
+
+    guarded(run)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -564,8 +564,8 @@ class Sen2CorConfig(_Strict):
         """(version, output baseline, which L1C baselines it takes) of every Sen2Cor this table
         runs: what ``validate --consistency`` accepts as groups of one set."""
         if not self.route:
-            return [(self.version, self.baseline, "every baseline")]
-        return [(e.version, e.baseline or self.baseline, e.takes) for e in self.route]
+            return [(self.version, str(self.baseline), "every baseline")]
+        return [(e.version, str(e.baseline or self.baseline), e.takes) for e in self.route]
 
     def route_for(self, baseline: str) -> tuple[RouteEntry | None, int]:
         """The route entry (and its 0-based position) that takes an L1C of *baseline*; (None, -1)

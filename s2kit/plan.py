@@ -45,10 +45,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import BatchConfig, Sen2CorConfig
+from .config_view import write_config_view
 from .dedupe import dedupe
 from .dem import dem_problem
+from .dem.base import NO_DEM_NOTE as NO_DEM_NOTE  # status and the report show it
 from .errors import ConfigError, InputError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .inputs import kind_of_mode as _kind_of_mode
@@ -67,6 +69,9 @@ from .safe import (
 )
 from .versions import BASELINE_GATE
 
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from .config import BatchConfig, Sen2CorConfig
+
 __all__ = [
     "PlanResult",
     "PreflightError",
@@ -80,8 +85,6 @@ __all__ = [
 
 # Sen2Cor version -> first L1C processing baseline it must not process (owned by s2kit.versions).
 GATE = BASELINE_GATE
-#: the reason a todo scene carries with ``sen2cor.dem = "none"`` (status and the report show it)
-NO_DEM_NOTE = "no DEM: flat terrain"
 
 
 class PreflightError(S2kitError):
@@ -532,6 +535,7 @@ def make_plan(
         rd.path.mkdir(parents=True, exist_ok=True)
     with writing(rd.config_file):
         atomic_write_text(rd.config_file, json.dumps(cfg.to_json_dict(), indent=2, sort_keys=True) + "\n")
+    write_config_view(rd, cfg)  # what the worker reads without pydantic (s2kit.config_view)
     rd.write_plan(entries)
     if not batch_scenes and result.live and rd.batch_file(rd.plan_batch()).is_file():
         # every todo scene is queued/running in a live array: an empty batch would only be a

@@ -26,10 +26,9 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import fsutil
-from .config import BatchConfig, Sen2CorConfig
 from .dem import dem_files, dem_for_tile, stage_dem  # DEM resolution and staging: s2kit.dem
 from .errors import ConfigError, InputError
 from .gipp import GippSettings, allocated_cores, normalize_version, threads_domain
@@ -44,6 +43,9 @@ from .process import (  # process control lives in s2kit.process; these names st
 )
 from .versions import L1C_BASELINE
 from .xmlsafe import localname, parse_xml
+
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from .config import BatchConfig, Sen2CorConfig
 
 __all__ = [
     "L2A_GLOB",
@@ -185,7 +187,7 @@ def gipp_settings(
         sen2cor=normalize_version(sc.version),
         dem_dir=str(dem.absolute()) if dem is not None else None,
         threads=threads,
-        baseline=baseline or sc.baseline,
+        baseline=baseline or str(sc.baseline),
         dem_kind=dem_kind,
     )
 

@@ -27,9 +27,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-import mgrs  # type: ignore[import-untyped]
-from pyproj import Transformer
-
 from .tile_names import TileError, normalize_tile
 
 __all__ = [
@@ -155,6 +152,8 @@ def _band_range(band: str) -> tuple[float, float]:
 
 def _mgrs_square(tile: str) -> tuple[int, Literal["N", "S"], float, float]:
     """UTM zone, hemisphere and the south-west corner of the tile's MGRS 100 km square."""
+    import mgrs  # type: ignore[import-untyped]  # here, not at import: the worker's start-up (issue 17)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # band checks are done below, with a clear message
         try:
@@ -186,6 +185,8 @@ def tile_utm(tile: str) -> tuple[int, tuple[float, float, float, float]]:
 def utm_box_lonlat(epsg: int, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """``(west, south, east, north)`` of a UTM box (densified edges); across the antimeridian
     ``east`` exceeds 180 (continuous longitudes, ``west`` in [-180, 180))."""
+    from pyproj import Transformer  # here, not at import: the worker's start-up (issue 17)
+
     to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
     w, s, e, n = to_lonlat.transform_bounds(*box, densify_pts=DENSIFY_POINTS)
     if w > e:  # pyproj reports a box across the antimeridian as west > east

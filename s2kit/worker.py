@@ -72,22 +72,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, runs
-from .config import BatchConfig, Sen2CorConfig
+from .config_view import load_snapshot
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
+from .dem.base import NO_DEM_NOTE
 from .errors import InputError, S2kitError, UsageError, display_path
 from .exitcodes import ExitCode
 from .fsutil import atomic_write_text, flocked, read_json_object
 from .gipp import sen2cor_gipp_args, write_gipp_set
-from .plan import NO_DEM_NOTE, repair_empty_dirs
 from .process import kill_by_env_prefix, kill_grace_seconds, pid_alive, run_logged, signal_name
 from .provenance import SCHEMA as PROVENANCE_SCHEMA
 from .provenance import Provenance, published_product, sidecar_path
 from .runs import PlanEntry, RunDir, SceneLocked, SceneState
-from .safe import parse_product_name, strip_product_suffix
+from .safe import parse_product_name, repair_empty_dirs, strip_product_suffix
 from .schedulers.env import array_index, job_id
 from .sen2cor import (
     SETTINGS_EXCLUDED,
@@ -110,6 +110,9 @@ from .sen2cor_home import check_home
 from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
 from .versions import default_dem_kind, output_baseline
+
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from .config import BatchConfig, Sen2CorConfig
 
 __all__ = [
     "EXIT_DONE",
@@ -818,7 +821,7 @@ def run_task(
     env = os.environ if env is None else env
     rd = RunDir(run_dir)
     try:
-        cfg = rd.config()
+        cfg = load_snapshot(rd)  # plan's validated snapshot, read without pydantic (s2kit.config_view)
         scene = rd.scene_for_index(batch, task_index(index, offset, env))
     except S2kitError as exc:
         return TaskOutcome(EXIT_USAGE, f"s2kit: error: {exc}")

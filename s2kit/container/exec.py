@@ -24,13 +24,16 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import BatchConfig, Sen2CorConfig
 from ..errors import ConfigError, display_path
 
 # Scheduler variables the worker reads inside the container (passed through --cleanenv) and
 # their quoting in a job script are scheduler knowledge: s2kit.schedulers.env (re-exported).
 from ..schedulers.env import TASK_ENV_VARS, passthrough, shell_line
+
+if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
+    from ..config import BatchConfig, Sen2CorConfig
 
 __all__ = ["binds", "check_binds", "worker_argv", "shell_line", "TASK_ENV_VARS", "native_s2kit"]
 

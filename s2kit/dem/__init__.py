@@ -50,6 +50,9 @@ the zip.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __all__ = [
     "CGIAR_SRTM_URL",
     "COPDEM_KINDS",
@@ -91,15 +94,48 @@ from .base import (
     DemError,
 )
 from .check import DemCheck, DemFinding, check_dem, dem_problem, kind_dir, tile_dem_dir
-from .copdem import (
-    COPDEM_KINDS,
-    CopDemSource,
-    CopFootprint,
-    CopPrepareResult,
-    copdem_footprint,
-    prepare_copdem,
-)
-from .merge import MergedDem, merge_srtm
-from .prepare import PrepareResult, prepare_dem
-from .source import SourceTile, SrtmSource, srtm_zip_member
 from .task import dem_files, dem_for_tile, stage_dem
+
+if TYPE_CHECKING:
+    from .copdem import (
+        COPDEM_KINDS,
+        CopDemSource,
+        CopFootprint,
+        CopPrepareResult,
+        copdem_footprint,
+        prepare_copdem,
+    )
+    from .merge import MergedDem, merge_srtm
+    from .prepare import PrepareResult, prepare_dem
+    from .source import SourceTile, SrtmSource, srtm_zip_member
+
+#: Names of the modules that build a DEM set (HTTP, rasterio), loaded on first use (PEP 562): a
+#: worker needs only ``check`` and ``task``, and must not import requests at start-up (issue 17).
+_LAZY = {
+    "COPDEM_KINDS": "copdem",
+    "CopDemSource": "copdem",
+    "CopFootprint": "copdem",
+    "CopPrepareResult": "copdem",
+    "copdem_footprint": "copdem",
+    "prepare_copdem": "copdem",
+    "MergedDem": "merge",
+    "merge_srtm": "merge",
+    "PrepareResult": "prepare",
+    "prepare_dem": "prepare",
+    "SourceTile": "source",
+    "SrtmSource": "source",
+    "srtm_zip_member": "source",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

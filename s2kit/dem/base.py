@@ -11,6 +11,9 @@ CGIAR_SRTM_URL_SEN2COR_28 = "http://data_public:GDdci@data.cgiar-csi.org/srtm/ti
 SRTM_NODATA = -32768
 DEM_JSON = "dem.json"
 FORMAT_VERSION = 1
+#: the reason a todo scene carries with ``sen2cor.dem = "none"`` and the provenance's ``dem.note``
+#: (plan, worker; re-exported by s2kit.plan)
+NO_DEM_NOTE = "no DEM: flat terrain"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so a set is byte-reproducible
 _GTIFF_OPTIONS = {"compress": "deflate", "predictor": 2, "zlevel": 6, "num_threads": "ALL_CPUS"}
 

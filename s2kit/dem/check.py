@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InputError, S2kitError, display_path
 from ..findings import Finding, Severity
-from ..http import sha256_file
+from ..fsutil import sha256_file
 from ..tiles import (
     TileGeometry,
     normalize_tile,

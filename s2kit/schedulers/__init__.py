@@ -9,8 +9,9 @@ submit by hand; a test keeps them identical).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     ACTIVE,
@@ -26,9 +27,13 @@ from .base import (
     run_command,
 )
 from .env import LsfTaskEnvironment, SlurmTaskEnvironment, TaskEnvironment
-from .local import LocalScheduler
-from .lsf import LsfScheduler
-from .slurm import SlurmScheduler
+
+if TYPE_CHECKING:
+    from .local import LocalScheduler
+    from .lsf import LsfScheduler
+    from .slurm import SlurmScheduler
+
+    SCHEDULERS: dict[str, type[Scheduler]]
 
 __all__ = [
     "SCHEDULERS",
@@ -53,18 +58,26 @@ __all__ = [
     "run_command",
 ]
 
-SCHEDULERS: dict[str, type[Scheduler]] = {
-    "local": LocalScheduler,
-    "lsf": LsfScheduler,
-    "slurm": SlurmScheduler,
-}
+#: The backends load on first use (PEP 562), as does ``SCHEDULERS`` (kind -> class): a worker
+#: imports ``s2kit.schedulers.env`` and must not pay for them at start-up (issue 17 item 4).
+_BACKENDS = {"LocalScheduler": "local", "LsfScheduler": "lsf", "SlurmScheduler": "slurm"}
+_KINDS = {"local": "LocalScheduler", "lsf": "LsfScheduler", "slurm": "SlurmScheduler"}
+
+
+def _schedulers() -> dict[str, type[Scheduler]]:
+    table: dict[str, type[Scheduler]] | None = globals().get("SCHEDULERS")
+    if table is None:
+        table = {kind: __getattr__(name) for kind, name in _KINDS.items()}
+        globals()["SCHEDULERS"] = table
+    return table
 
 
 def get_scheduler(kind: str, runner: Runner | None = None, env: Mapping[str, str] | None = None) -> Scheduler:
+    schedulers = _schedulers()
     try:
-        cls = SCHEDULERS[kind]
+        cls = schedulers[kind]
     except KeyError:
-        raise SchedulerError(f"expected a scheduler kind of {sorted(SCHEDULERS)}, found {kind!r}") from None
+        raise SchedulerError(f"expected a scheduler kind of {sorted(schedulers)}, found {kind!r}") from None
     return cls(runner=runner, env=env)
 
 
@@ -75,4 +88,11 @@ def __getattr__(name: str) -> Any:
         from ..jobs import job_spec
 
         return job_spec
+    if name == "SCHEDULERS":
+        return _schedulers()
+    module = _BACKENDS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
