@@ -77,6 +77,15 @@ L2A_GLOB = "S2*_MSIL2A_*.SAFE"
 #: Lines of Sen2Cor output that make an attempt fail even with exit code 0.
 _LOG_ERROR_RE = re.compile(r"\b(?:CRITICAL|ERROR)\b|terminated with at least one error")
 _CONTAINER_VARS = ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER")
+#: what Sen2Cor logs when its DEM step failed and it goes on with flat terrain ("L2A_BAND_IO:
+#: Application will continue with a flat terrain", Sen2Cor's L2A_BandIO in the public Sen2Cor 3
+#: code; "Processing continues with a flat surface" is the GIPP's own wording): with
+#: Force_Exit_On_DEM_Error FALSE, or where that flag is not honoured, the run still exits 0
+_FLAT_TERRAIN_RE = re.compile(
+    r"continue[sd]? with a flat (?:terrain|surface)|flat (?:terrain|surface) (?:is|will be) used", re.I
+)
+#: at most this much of Sen2Cor's own log files is read when looking for that line
+_FLAT_SCAN_LIMIT = 64 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------- where and how
@@ -278,6 +287,26 @@ def scan_log(log_path: Path, offset: int = 0) -> list[str]:
         return [line for line in iter_log_lines(log_path, offset) if _LOG_ERROR_RE.search(line)]
     except FileNotFoundError:
         return []
+
+
+def flat_terrain_lines(log_path: Path, offset: int = 0, log_dirs: Sequence[Path] = ()) -> list[str]:
+    """Lines saying Sen2Cor went on with flat terrain: in the task log from *offset* on (what
+    L2A_Process printed) and in Sen2Cor's own log files under *log_dirs* (its home's ``log/``,
+    the work folder), at most :data:`_FLAT_SCAN_LIMIT` bytes of those."""
+    found: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        found += [line for line in iter_log_lines(log_path, offset) if _FLAT_TERRAIN_RE.search(line)]
+    budget = _FLAT_SCAN_LIMIT
+    for folder in log_dirs:
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.rglob("*")):
+            if budget <= 0 or not f.is_file() or f.is_symlink():
+                continue
+            budget -= f.stat().st_size
+            with contextlib.suppress(OSError):
+                found += [line for line in iter_log_lines(f) if _FLAT_TERRAIN_RE.search(line)]
+    return found
 
 
 def last_line(log_path: Path, offset: int = 0) -> str | None:

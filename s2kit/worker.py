@@ -39,7 +39,8 @@ One task, step by step:
    ``exit-code``, ``log-error`` (CRITICAL/ERROR lines with exit 0), ``no-output``,
    ``multiple-outputs``, ``validation: <finding codes>`` (s2kit validate, plus
    ``baseline-mismatch`` and ``wrong-product``), ``input``, ``no-dem`` (the tile's DEM
-   folder vanished after the plan), ``gipp``, ``setup`` (no L2A_Process), ``publish``
+   folder vanished after the plan), ``dem-not-used`` (a DEM was given but Sen2Cor logged that it
+   went on with flat terrain), ``gipp``, ``setup`` (no L2A_Process), ``publish``
    (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
    SIGTERM/SIGINT/SIGHUP).
    ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
@@ -93,6 +94,7 @@ from .sen2cor import (
     SETTINGS_EXCLUDED,
     RunResult,
     find_products,
+    flat_terrain_lines,
     gipp_science_settings,
     gipp_settings,
     inside_container,
@@ -138,6 +140,8 @@ EXIT_FAILED = ExitCode.FAILED
 EXIT_USAGE = ExitCode.USAGE
 EXIT_LOCKED = ExitCode.LOCKED  # EX_TEMPFAIL: another worker has the scene; try again later
 #: Failure reasons worth another attempt inside the same task.
+#: failure reason: a DEM was staged but Sen2Cor logged that it went on with flat terrain
+DEM_NOT_USED = "dem-not-used"
 RETRYABLE = frozenset({"exit-code", "log-error", "no-output", "multiple-outputs", "validation"})
 PARTIAL_PREFIX = ".partial-"
 _SEN2COR_LOG_COPY_LIMIT = 64 * 1024 * 1024
@@ -497,6 +501,10 @@ class _Task:
         if errors:
             more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
             return _Failure("log-error", errors[0].strip()[:200] + more, 0)
+        if self.dem is not None:  # a DEM was given: Sen2Cor going on flat is a failure, never an L2A
+            flat = flat_terrain_lines(log, offset, (home / "log", work))
+            if flat:
+                return _Failure(DEM_NOT_USED, f"Sen2Cor did not use the DEM: {flat[0].strip()[:200]}", 0)
         products = find_products(out)
         if not products:
             return _Failure("no-output", "L2A_Process exited 0 but wrote no S2*_MSIL2A_*.SAFE", 0)

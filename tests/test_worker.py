@@ -394,6 +394,34 @@ def test_fault_fails_with_its_reason_after_all_retries(
     assert not run.scene_scratch(scene).exists()
 
 
+def test_sen2cor_going_on_with_flat_terrain_was_published_as_a_good_l2a(hostile_dir: Path) -> None:
+    """Sen2Cor whose DEM step fails logs "Application will continue with a flat terrain" and exits
+    0 (Force_Exit_On_DEM_Error FALSE, or not honoured): with a DEM given that L2A is wrong and looks
+    right. The attempt fails dem-not-used (not retried: the same DEM fails again), nothing published."""
+    run = make_run(hostile_dir, retries=2)
+    scene = run.scenes[0]
+    run.fault(scene, "flat-dem")
+    res = run.cli("--index", "0")
+    assert res.returncode == EXIT_FAILED, res.stderr
+    st = run.state(scene)
+    assert (st.state, st.attempt) == ("failed", 1)
+    assert st.reason == (
+        "dem-not-used: Sen2Cor did not use the DEM: L2A_BAND_IO: Application will continue with a flat terrain"
+    )
+    assert_nothing_published(run)
+
+
+def test_flat_terrain_asked_for_is_no_failure(hostile_dir: Path) -> None:
+    """With sen2cor.dem = "none" flat terrain is what the config asked for: the same log line is
+    no failure."""
+    run = make_run(hostile_dir, dem=False)
+    scene = run.scenes[0]
+    run.fault(scene, "flat-dem")
+    res = run.cli("--index", "0")
+    assert res.returncode == 0, res.stderr
+    assert run.state(scene).state == "done"
+
+
 def test_missing_band_findings_are_in_the_log(run1: Run) -> None:
     scene = run1.scenes[0]
     run1.fault(scene, "missing-band")
