@@ -92,7 +92,7 @@ def strip_product_suffix(name: str) -> str:
 
 def parse_product_name(name: str) -> ProductName:
     """Parse a Sentinel-2 product name (compact or legacy), with or without ``.SAFE``/``.zip``."""
-    stem = strip_product_suffix(PurePosixPath(name).name)
+    stem = strip_product_suffix(PurePosixPath(name).name if "/" in name else name)  # no Path per name
     m = _COMPACT_RE.match(stem)
     if m:
         baseline = m["baseline"]
