@@ -81,7 +81,8 @@ DEFAULT_MAX_RESUMES = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CHUNK = 1 << 16  # read_capped's block: a capped read stops at most this far past its cap
 BODY_CHUNK = 1 << 20  # download block: a broken connection loses at most one unfinished block
-PROGRESS_EVERY = 4 << 20  # bytes between two progress callbacks of one download
+PROGRESS_EVERY = 4 << 20  # bytes between two progress callbacks of one download ...
+PROGRESS_SECONDS = 0.25  # ... or seconds, whichever comes first (a slow link still shows progress)
 
 _CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\Z")
 
@@ -443,8 +444,8 @@ class HttpClient:
         *expected_sha256* is given. With *fsync* (default) *dest* is flushed to disk before it
         gets its name; ``fsync=False`` leaves that to the caller, who must flush it before it
         records the file as durable. *progress(written, total)* is called every
-        :data:`PROGRESS_EVERY` bytes and at the end of each body. Raises :class:`HttpNotFound`
-        (404/410) or :class:`HttpError`.
+        :data:`PROGRESS_EVERY` bytes or :data:`PROGRESS_SECONDS`, and at the end of each body.
+        Raises :class:`HttpNotFound` (404/410) or :class:`HttpError`.
         """
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -586,7 +587,7 @@ class HttpClient:
         encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
         buf = memoryview(bytearray(BODY_CHUNK))  # one buffer per body, filled in place
         read = _body_reader(response, encoded)
-        reported = written
+        reported, reported_at = written, time.monotonic()
         with open(part, mode, buffering=0) as fh:  # unbuffered: each block goes to the kernel once
             try:
                 while n := read(buf):
@@ -596,8 +597,11 @@ class HttpClient:
                     if sink is not None:
                         sink(buf[:n])
                     written += n
-                    if progress is not None and written - reported >= PROGRESS_EVERY:
-                        reported = written
+                    if progress is not None and (
+                        written - reported >= PROGRESS_EVERY
+                        or time.monotonic() - reported_at >= PROGRESS_SECONDS
+                    ):
+                        reported, reported_at = written, time.monotonic()
                         progress(written, total)
             except _ReadFailed as exc:
                 if encoded:  # offsets of a decoded body are no offsets in the file: no resume

@@ -270,7 +270,10 @@ def test_download_with_wrong_size_is_refused_and_discarded(httpserver, tmp_path:
     assert leftovers(tmp_path) == []
 
 
-def test_progress_is_reported_in_steps_not_per_block(httpserver, tmp_path: Path) -> None:
+def test_progress_is_reported_in_steps_not_per_block(
+    httpserver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s2kit.http, "PROGRESS_SECONDS", 1e9)  # the byte step alone (no clock in the test)
     big = os.urandom(3 * s2kit.http.PROGRESS_EVERY + 12_345)
     serve_files(httpserver, {"/big.bin": big})
     calls: list[tuple[int, int | None]] = []
@@ -281,3 +284,15 @@ def test_progress_is_reported_in_steps_not_per_block(httpserver, tmp_path: Path)
     assert calls[-1] == (len(big), len(big))  # the end is always reported
     assert len(calls) <= len(big) // s2kit.http.PROGRESS_EVERY + 1
     assert all(b - a >= s2kit.http.PROGRESS_EVERY for (a, _), (b, _) in zip(calls, calls[1:-1], strict=False))
+
+
+def test_progress_on_a_slow_link_is_reported_by_time(
+    httpserver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s2kit.http, "PROGRESS_SECONDS", 0.0)  # every block is "late": each one reported
+    monkeypatch.setattr(s2kit.http, "BODY_CHUNK", 50_000)
+    serve_files(httpserver, {"/f.zip": PAYLOAD})
+    calls: list[int] = []
+    with client() as http:
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", progress=lambda w, t: calls.append(w))
+    assert calls[-1] == len(PAYLOAD) and len(calls) >= len(PAYLOAD) // 50_000
