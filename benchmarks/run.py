@@ -199,8 +199,9 @@ def bench_fetch(ctx: Ctx) -> list[Row]:
                     met=(lambda a, b, r: r <= 1 / 0.9) if ref is curl_side else None,
                     reference_name=ref_name,
                     note="s2kit fetch lists the tile (JSON API), downloads with --jobs 4, checks size and MD5 of "
-                    "every file, renames atomically, writes the manifest; server: tests/fake_bucket.py in "
-                    "its own process",
+                    "every file while it arrives, renames atomically, flushes the product to disk (fsync, "
+                    "once per product), writes the manifest; curl neither hashes nor flushes; server: "
+                    "tests/fake_bucket.py in its own process, on the same 2 cores",
                 )
             )
     finally:
