@@ -43,7 +43,7 @@ def flush_to_disk(root: Path, files: list[Path]) -> None:
     are on disk when this returns. Called once per product, before its completion manifest is
     written (the downloads themselves do not fsync: one flush per product, not per file)."""
     for path in files:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO put there must not block the run
         try:
             os.fsync(fd)
         finally:
