@@ -297,3 +297,21 @@ def test_progress_on_a_slow_link_is_reported_by_time(
     with client() as http:
         http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", progress=lambda w, t: calls.append(w))
     assert calls[-1] == len(PAYLOAD) and len(calls) >= len(PAYLOAD) // 50_000
+
+
+def test_download_without_fsync_starts_the_writeback_and_flushes_nothing(
+    httpserver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fsync=False: the caller flushes (s2kit fetch: once per product); the download only asks the
+    # kernel to start writing, so that flush waits less
+    serve_files(httpserver, {"/f.zip": PAYLOAD})
+    synced: list[int] = []
+    advised: list[tuple[str, int]] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    monkeypatch.setattr(
+        os, "posix_fadvise", lambda fd, _o, _n, how: advised.append((os.readlink(f"/proc/self/fd/{fd}"), how))
+    )
+    with client() as http:
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", fsync=False)
+    assert (tmp_path / "f.zip").read_bytes() == PAYLOAD
+    assert synced == [] and advised == [(str(tmp_path / "f.zip.part"), os.POSIX_FADV_DONTNEED)]
