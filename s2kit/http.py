@@ -26,7 +26,7 @@ asked for: MD5 when ``expected_md5`` is given (hex, or base64 as Google Cloud St
 ``md5Hash``), SHA-256 when ``expected_sha256`` is given or ``sha256=True`` (a caller that records
 the digest, e.g. the DEM source cache). The body is read in 256 KiB blocks into one reusable buffer
 (hashlib releases the GIL on blocks that large, so parallel downloads hash on every core), and the
-*progress* callback is called every few MiB, not per block. ``fsync=False`` leaves the flush to
+*progress* callback every few MiB or quarter second, not per block. ``fsync=False`` leaves the flush to
 disk to the caller (s2kit fetch flushes a product's files once, before its completion manifest).
 """
 
