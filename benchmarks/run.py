@@ -212,8 +212,9 @@ def bench_fetch(ctx: Ctx) -> list[Row]:
                     met=(lambda a, b, r: r <= 1 / 0.9) if ref is curl_side else None,
                     reference_name=ref_name,
                     note="s2kit fetch lists the tile (JSON API), downloads with --jobs 4, checks size and MD5 of "
-                    "every file, renames atomically, writes the manifest; server: tests/fake_bucket.py in "
-                    "its own process",
+                    "every file while it arrives, renames atomically, flushes the product to disk (fsync, "
+                    "once per product), writes the manifest; curl neither hashes nor flushes; server: "
+                    "tests/fake_bucket.py in its own process, on the same 2 cores",
                 )
             )
     finally:
@@ -504,16 +505,26 @@ def bench_report(ctx: Ctx) -> list[Row]:
 
 # ----------------------------------------------------------------------------- plan
 def bench_plan(ctx: Ctx) -> list[Row]:
-    import bench_plan as legacy  # its synthetic .SAFE.zip builder
+    """Two rows: the L1C store as ``.SAFE.zip`` files, then as ``.SAFE`` folders (the planner
+    opens each zip's central directory; it lists each folder, checks MTD_MSIL1C.xml and GRANULE,
+    and walks the todo trees for their size)."""
+    import bench_plan as legacy  # its synthetic .SAFE.zip and .SAFE folder builders
 
+    return [
+        _plan_row(ctx, "plan-zip", ".SAFE.zip", legacy.build),
+        _plan_row(ctx, "plan-safe", ".SAFE folders", legacy.build_folders),
+    ]
+
+
+def _plan_row(ctx: Ctx, tag: str, kind: str, build: Callable[[Path, int], None]) -> Row:
     small, big, tiny = ctx.size(10_000, 2_000), ctx.size(100_000, 20_000), 10
-    base = ctx.work / "plan"
+    base = ctx.work / tag
     install = base / "no-sen2cor"  # plan does not run Sen2Cor
     install.mkdir(parents=True)
     folders = {}
     for size in (tiny, small, big):
         folders[size] = base / f"in-{size}"
-        legacy.build(folders[size], size)
+        build(folders[size], size)
 
     def side(size: int, tag: str) -> Callable[[int], list[Command]]:
         def prepare(k: int) -> list[Command]:
@@ -545,27 +556,35 @@ def bench_plan(ctx: Ctx) -> list[Row]:
     # imports, config); linear means big - fixed = factor x (small - fixed)
     times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
     sides = {"a": side(big, "a"), "b": side(small, "b"), "c": side(tiny, "c")}
-    for k in range(ctx.runs):
-        order = "abc"[k % 3 :] + "abc"[: k % 3]
-        for tag in order:
-            times[tag].append(run_all(sides[tag](k)))
-        cleanup(k)
+    try:
+        for k in range(ctx.runs):
+            order = "abc"[k % 3 :] + "abc"[: k % 3]
+            for t in order:
+                times[t].append(run_all(sides[t](k)))
+            cleanup(k)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # 100 000 folders: do not keep them for the next measure
     fixed = statistics.median(times["c"])
     factor = (big - tiny) / (small - tiny)
     linear = Pairs(times["a"], [fixed + factor * (b - fixed) for b in times["b"]])
     per_big = (statistics.median(times["a"]) - fixed) / (big - tiny) * 1e6
     per_small = (statistics.median(times["b"]) - fixed) / (small - tiny) * 1e6
-    row = row_from_pairs(
-        f"plan: {big} entries (.SAFE.zip), against linear scaling from {small}",
+    tree = (
+        " Each folder: the real MTD_MSIL1C.xml and manifest.safe of a fixture product and its real "
+        "MTD_TL.xml under GRANULE/<granule>/ (hard links); the todo trees are walked for their size."
+        if kind == ".SAFE folders"
+        else ""
+    )
+    return row_from_pairs(
+        f"plan: {big} entries ({kind}), against linear scaling from {small}",
         linear,
         target="linear (≤ 1.2×), < 60 s",
         met=lambda a, b, r: r <= 1.2 and a < 60.0,
         reference_name=f"linear prediction: fixed cost + {factor:.3g} × (time of {small} entries − fixed cost); "
         f"fixed cost = `s2kit plan` of {tiny} entries ({fixed:.2f} s)",
         note=f"`s2kit plan --no-preflight` into a fresh run dir; net {per_big:.0f} µs/entry at {big}, "
-        f"{per_small:.0f} µs/entry at {small}",
+        f"{per_small:.0f} µs/entry at {small}.{tree}",
     )
-    return [row]
 
 
 # ----------------------------------------------------------------------------- main

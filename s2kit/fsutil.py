@@ -26,9 +26,12 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def written_beside(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Iterator[Path]:
-    """A temp file in *path*'s directory holding *data* (fsynced, chmod *mode*), for the caller
-    to give *path*'s name (rename, link); whatever is left of it is removed on exit."""
+def written_beside(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, fsync: bool = True
+) -> Iterator[Path]:
+    """A temp file in *path*'s directory holding *data* (fsynced unless *fsync* is false, chmod
+    *mode*), for the caller to give *path*'s name (rename, link); whatever is left of it is
+    removed on exit."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -36,7 +39,8 @@ def written_beside(path: str | os.PathLike[str], data: bytes, mode: int = 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         yield Path(tmp)
     finally:
@@ -44,16 +48,23 @@ def written_beside(path: str | os.PathLike[str], data: bytes, mode: int = 0o644)
             os.unlink(tmp)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
-    """Write *data* to *path* so readers see either the old file or the whole new one."""
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, fsync: bool = True
+) -> Path:
+    """Write *data* to *path* so readers see either the old file or the whole new one
+    (*fsync* false: atomic for readers, not flushed to disk - for a hint that may be lost)."""
     target = Path(path)
-    with written_beside(target, data, mode) as tmp:
+    with written_beside(target, data, mode, fsync=fsync) as tmp:
         os.replace(tmp, target)
     return target
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, mode: int = 0o644) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"), mode)
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, mode: int = 0o644, *, fsync: bool = True
+) -> Path:
+    if not fsync:
+        return atomic_write_bytes(path, text.encode("utf-8"), mode, fsync=False)
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)  # the call shape tests replace
 
 
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from s2kit.fetch import (
     normalize_tile,
     select_products,
 )
+from s2kit.fetch import run as fetch_run
 from s2kit.fetch.gcs import GcsSource
 from s2kit.http import HttpClient, SourceUnreachable
 from s2kit.plan import discover
@@ -722,3 +723,57 @@ def test_names_from_before_the_fetch_package_still_import() -> None:
     assert s2kit.gcs.GcsSource is GcsSource and s2kit.cdse.CdseSource is CdseSource
     assert s2kit.fetch.ProductReport is FetchedProduct and s2kit.fetch.fetch is fetch_products
     assert s2kit.fetch.RichProgress is MovedProgress
+
+
+# ----------------------------------------------------------------------------- durability
+def test_journal_entry_of_an_earlier_run_is_rechecked_before_reuse(
+    fake_server, client: HttpClient, tmp_path: Path
+) -> None:
+    # files are flushed to disk once per product: a file the journal of a stopped run lists may
+    # not have reached the disk (a crash); it must be checked again, not trusted by its size
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    prefix = bucket.add_product("17SQV", d.name, d.files)
+    rels = sorted(r for r in d.files if r.endswith(".jp2"))
+    bucket.bad_md5.add(prefix + rels[0])
+    src = GcsSource(client, base_url(fake_server))
+    assert fetch(src, sel(), tmp_path).by("failed")
+    staged = tmp_path / STATE_DIR / "staging" / d.name / rels[1]
+    journal = (tmp_path / STATE_DIR / "staging" / f"{d.name}.journal").read_text()
+    assert f'"{rels[1]}"' in journal
+    staged.write_bytes(bytes(len(d.files[rels[1]])))  # same size, the bytes lost
+    bucket.bad_md5.clear()
+    n = len(bucket.object_hits())
+    report = fetch(src, sel(), tmp_path)
+    assert report.ok and tree_of(tmp_path / d.name)[0] == d.files
+    assert sorted(h.path.rsplit("/", 1)[1] for h in bucket.object_hits()[n:]) == sorted(
+        r.rsplit("/", 1)[1] for r in rels[:2]
+    )
+
+
+def test_manifest_is_written_only_after_every_file_is_flushed(
+    fake_server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = FakeBucket().register(fake_server)
+    d = derive_l1c()
+    bucket.add_product("17SQV", d.name, d.files)
+    flushed: set[str] = set()
+    at_manifest: list[set[str]] = []
+    real_fsync, real_write = os.fsync, fetch_run.atomic_write_text
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        flushed.add(os.readlink(f"/proc/self/fd/{fd}").removesuffix(".part"))
+
+    def write(path: Path, text: str, *args: Any, **kwargs: Any) -> Path:
+        if path.parent.name == "complete":
+            at_manifest.append(set(flushed))
+        return real_write(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(fetch_run, "atomic_write_text", write)
+    report = fetch(GcsSource(client, base_url(fake_server)), sel(), tmp_path)
+    assert report.ok and len(at_manifest) == 1
+    staging = (tmp_path / STATE_DIR / "staging" / d.name).resolve()
+    assert {str(staging / rel) for rel in d.files} <= at_manifest[0]
+    assert str(staging) in at_manifest[0]  # the folder holding the names too

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import s2kit.http
 from s2kit.errors import S2kitError
 from s2kit.http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, offline_reason, redact_url
 from tests.support.fake_bucket import closed_port
@@ -207,3 +211,107 @@ def test_credentials_never_printed(httpserver, tmp_path: Path) -> None:
     assert redact_url("http://u:p@h:8080/a") == "http://u:***@h:8080/a"
     assert redact_url("https://h/a") == "https://h/a"
     assert issubclass(HttpError, S2kitError)
+
+
+# ----------------------------------------------------------------------------- what download hashes
+MD5_B64 = base64.b64encode(hashlib.md5(PAYLOAD).digest()).decode()
+
+
+@pytest.fixture
+def sha256_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the SHA-256 objects s2kit.http makes (a spy around hashlib.sha256)."""
+    made: list[int] = []
+    real = hashlib.sha256
+
+    def spy(*args: object, **kwargs: object) -> Any:
+        made.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(s2kit.http.hashlib, "sha256", spy)
+    return made
+
+
+def test_download_computes_no_sha256_unless_asked(httpserver, tmp_path: Path, sha256_made: list[int]) -> None:
+    serve_files(httpserver, {"/f.zip": PAYLOAD}, faults={"/f.zip": [("truncate", 100_000)]})
+    with client() as http:
+        result = http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", expected_md5=MD5_B64)
+    assert (tmp_path / "f.zip").read_bytes() == PAYLOAD and result.resumed
+    assert sha256_made == [] and result.sha256 is None
+    assert result.md5 == hashlib.md5(PAYLOAD).hexdigest()
+
+
+@pytest.mark.parametrize("ask", [{"sha256": True}, {"expected_sha256": SHA}])
+def test_sha256_when_asked_is_the_files_also_after_a_resume(
+    httpserver, tmp_path: Path, sha256_made: list[int], ask: dict[str, Any]
+) -> None:
+    # the first run keeps a .part; the second resumes it and hashes the kept bytes + the rest
+    serve_files(httpserver, {"/f.zip": PAYLOAD}, faults={"/f.zip": [("truncate", 120_000)]})
+    with client(max_resumes=0) as http, pytest.raises(HttpError):
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", **ask)
+    with client() as http:
+        result = http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", expected_md5=MD5_B64, **ask)
+    assert result.resumed and result.sha256 == SHA and sha256_made
+
+
+def test_download_with_wrong_md5_is_refused_and_discarded(httpserver, tmp_path: Path) -> None:
+    serve_files(httpserver, {"/f.zip": PAYLOAD})
+    wrong = base64.b64encode(bytes(16)).decode()
+    with (
+        client() as http,
+        pytest.raises(HttpError, match=re.escape(f"expected MD5 {wrong}, found {MD5_B64}: discarded")),
+    ):
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", expected_md5=wrong)
+    assert leftovers(tmp_path) == []
+
+
+def test_download_with_wrong_size_is_refused_and_discarded(httpserver, tmp_path: Path) -> None:
+    serve_files(httpserver, {"/f.zip": PAYLOAD})
+    with client() as http, pytest.raises(HttpError, match=f"expected {len(PAYLOAD) + 1} bytes, found"):
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", expected_size=len(PAYLOAD) + 1)
+    assert leftovers(tmp_path) == []
+
+
+def test_progress_is_reported_in_steps_not_per_block(
+    httpserver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s2kit.http, "PROGRESS_SECONDS", 1e9)  # the byte step alone (no clock in the test)
+    big = os.urandom(3 * s2kit.http.PROGRESS_EVERY + 12_345)
+    serve_files(httpserver, {"/big.bin": big})
+    calls: list[tuple[int, int | None]] = []
+    with client() as http:
+        http.download(
+            httpserver.url_for("/big.bin"), tmp_path / "big.bin", progress=lambda w, t: calls.append((w, t))
+        )
+    assert calls[-1] == (len(big), len(big))  # the end is always reported
+    assert len(calls) <= len(big) // s2kit.http.PROGRESS_EVERY + 1
+    assert all(b - a >= s2kit.http.PROGRESS_EVERY for (a, _), (b, _) in zip(calls, calls[1:-1], strict=False))
+
+
+def test_progress_on_a_slow_link_is_reported_by_time(
+    httpserver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s2kit.http, "PROGRESS_SECONDS", 0.0)  # every block is "late": each one reported
+    monkeypatch.setattr(s2kit.http, "BODY_CHUNK", 50_000)
+    serve_files(httpserver, {"/f.zip": PAYLOAD})
+    calls: list[int] = []
+    with client() as http:
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", progress=lambda w, t: calls.append(w))
+    assert calls[-1] == len(PAYLOAD) and len(calls) >= len(PAYLOAD) // 50_000
+
+
+def test_download_without_fsync_starts_the_writeback_and_flushes_nothing(
+    httpserver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fsync=False: the caller flushes (s2kit fetch: once per product); the download only asks the
+    # kernel to start writing, so that flush waits less
+    serve_files(httpserver, {"/f.zip": PAYLOAD})
+    synced: list[int] = []
+    advised: list[tuple[str, int]] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    monkeypatch.setattr(
+        os, "posix_fadvise", lambda fd, _o, _n, how: advised.append((os.readlink(f"/proc/self/fd/{fd}"), how))
+    )
+    with client() as http:
+        http.download(httpserver.url_for("/f.zip"), tmp_path / "f.zip", fsync=False)
+    assert (tmp_path / "f.zip").read_bytes() == PAYLOAD
+    assert synced == [] and advised == [(str(tmp_path / "f.zip.part"), os.POSIX_FADV_DONTNEED)]

@@ -176,7 +176,7 @@ class SrtmSource:
                     return SourceTile(name, origin, cached, size, digest)
             cached.unlink()  # not ours, or changed behind our back: fetch again
         try:
-            result = self.client.download(url, cached)
+            result = self.client.download(url, cached, sha256=True)  # recorded in the cache manifest
         except HttpNotFound:
             return SourceTile(name, origin, None)
         try:

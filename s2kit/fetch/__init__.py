@@ -15,11 +15,13 @@ Steps (one :func:`fetch_products` call):
    HTTP ``Range``, size and MD5 checked while the bytes arrive, atomic rename) into a staging
    folder ``OUT/.s2kit-fetch/staging/<product>``; a journal there records every verified file,
    so an interrupted run (killed, network gone) continues where it stopped and no file is fetched
-   twice in full;
+   twice in full (a file an earlier run verified is checked again - size, MD5 - before it is
+   reused: it may not have reached the disk before that run stopped);
 5. **finish** a product: recreate the empty folders the bucket does not store (``_$folder$``
    placeholders, then :func:`s2kit.safe.repair_empty_dirs`: ``AUX_DATA``, ``HTML``, ``rep_info``,
    ``GRANULE/*/AUX_DATA``, ``DATASTRIP/*/QI_DATA`` - without them Sen2Cor stops with "Error in
-   creating L2A User Product"), write the completion manifest
+   creating L2A User Product"), flush the product's files and folders to disk (fsync, once per
+   product, not per file), write the completion manifest
    ``OUT/.s2kit-fetch/complete/<product>.json`` (every file with size and MD5), then rename the
    staging folder to ``OUT/<product>``. A ``.SAFE`` folder therefore appears in ``OUT`` only
    complete, and a product counts as present only when its manifest exists and matches the

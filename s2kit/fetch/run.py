@@ -42,6 +42,7 @@ from .store import (
     _out_lock,
     _safe_rel,
     file_md5,
+    flush_to_disk,
     manifest_matches,
     manifest_path,
     md5_hex,
@@ -264,8 +265,8 @@ def _download(
         resumed = False
         for attempt in range(1, CHECKSUM_ATTEMPTS + 1):
             try:
-                result = source.client.download(
-                    o.url, dest, expected_size=o.size, expected_md5=o.md5, progress=seen
+                result = source.client.download(  # flushed to disk once per product, in _finish
+                    o.url, dest, expected_size=o.size, expected_md5=o.md5, progress=seen, fsync=False
                 )
             except SourceUnreachable:
                 cancel.set()  # no connection at all: no other file is tried
@@ -390,7 +391,7 @@ def _store_prefetched(p: RemoteProduct, o: RemoteObject, dest: Path, journal: Jo
     good_md5 = o.md5 is None or hashlib.md5(data, usedforsecurity=False).hexdigest() == md5_hex(o.md5)
     if len(data) != o.size or not good_md5:
         return False
-    atomic_write_bytes(dest, data)
+    atomic_write_bytes(dest, data, fsync=False)  # flushed with the product's files, in _finish
     journal.add(o)
     return True
 
@@ -406,6 +407,8 @@ def _finish(job: _Job, out: Path, state: Path, reports: dict[str, FetchedProduct
         reports[p.name] = rep
         return
     final = out / p.target_name
+    assert p.objects is not None
+    objects = p.objects
     try:
         created: list[str] = []
         if p.packaging == "safe":
@@ -427,6 +430,10 @@ def _finish(job: _Job, out: Path, state: Path, reports: dict[str, FetchedProduct
         }
         if final.exists():
             raise FetchError("expected nothing at the destination, found a new copy: not overwritten", final)
+        # the durability promise: the manifest reaches the disk only after every file it lists
+        flush_to_disk(
+            job.staging, [_inside(job.staging / _safe_rel(o.rel, p.target_name), out) for o in objects]
+        )
         atomic_write_text(manifest_path(out, p), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if p.packaging == "zip":
             os.replace(job.staging / p.target_name, final)

@@ -38,6 +38,25 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def flush_to_disk(root: Path, files: list[Path]) -> None:
+    """fsync *files*, then every folder under *root* (and *root*): their bytes and their names
+    are on disk when this returns. Called once per product, before its completion manifest is
+    written (the downloads themselves do not fsync: one flush per product, not per file)."""
+    for path in files:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO put there must not block the run
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    folders = [root, *(Path(d) / n for d, names, _f in os.walk(root) for n in names)]
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _expected_files(p: RemoteProduct) -> dict[str, list[Any]]:
     assert p.objects is not None
     return {o.rel: [o.size, md5_hex(o.md5)] for o in p.objects}
@@ -73,7 +92,13 @@ def manifest_matches(out: Path, p: RemoteProduct) -> bool:
 
 
 class Journal:
-    """Verified files of one staging folder, one JSON line each (survives a killed run)."""
+    """Verified files of one staging folder, one JSON line each (survives a killed run).
+
+    A line is written when a file verified (size, MD5), before the file is flushed to disk
+    (that happens once per product, see :func:`flush_to_disk`). So a file recorded by an
+    earlier run - which may have stopped with a crash before its bytes reached the disk - is
+    checked again (size and MD5) before :meth:`has` counts it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -84,15 +109,21 @@ class Journal:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     rec = json.loads(line)
                     self.done[str(rec["rel"])] = (int(rec["size"]), rec.get("md5"))
+        self.earlier = set(self.done)  # recorded by an earlier run: checked again before reuse
 
     def has(self, o: RemoteObject, staged: Path) -> bool:
         entry = self.done.get(o.rel)
         if entry is None or entry != (o.size, md5_hex(o.md5)):
             return False
         try:
-            return staged.stat().st_size == o.size
+            if staged.stat().st_size != o.size:
+                return False
+            if o.rel in self.earlier and entry[1] is not None and file_md5(staged) != entry[1]:
+                return False
         except OSError:
             return False
+        self.earlier.discard(o.rel)
+        return True
 
     def add(self, o: RemoteObject) -> None:
         line = json.dumps({"rel": o.rel, "size": o.size, "md5": md5_hex(o.md5)}) + "\n"
@@ -101,6 +132,7 @@ class Journal:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(line)
             self.done[o.rel] = (o.size, md5_hex(o.md5))
+            self.earlier.discard(o.rel)
 
 
 def _safe_rel(rel: str, product: str) -> PurePosixPath:

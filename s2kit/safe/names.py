@@ -42,8 +42,29 @@ _SPACECRAFT = {
 }
 
 
+_UTC = timezone.utc
+
+
 def _compact_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+    """``YYYYMMDDTHHMMSS`` (ASCII digits; the ``T`` in either case) as a UTC datetime.
+
+    Sliced, not ``strptime``'d (several times faster; the planner parses two per product). It refuses
+    with a ValueError exactly what ``datetime.strptime(text, "%Y%m%dT%H%M%S")`` refused for the
+    names :func:`parse_product_name` matches - month 13, 30 February, hour 24, second 60,
+    year 0 - and also non-ASCII digits, which ``strptime`` took in the year (the name patterns
+    refuse them before).
+    """
+    if len(text) != 15 or text[8] not in "Tt" or not text.isascii() or not (text[:8] + text[9:]).isdigit():
+        raise ValueError(f"time data {text!r} does not match format '%Y%m%dT%H%M%S'")
+    return datetime(
+        int(text[0:4]),
+        int(text[4:6]),
+        int(text[6:8]),
+        int(text[9:11]),
+        int(text[11:13]),
+        int(text[13:15]),
+        tzinfo=_UTC,
+    )
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,7 @@ def strip_product_suffix(name: str) -> str:
 
 def parse_product_name(name: str) -> ProductName:
     """Parse a Sentinel-2 product name (compact or legacy), with or without ``.SAFE``/``.zip``."""
-    stem = strip_product_suffix(PurePosixPath(name).name)
+    stem = strip_product_suffix(PurePosixPath(name).name if "/" in name else name)  # no Path per name
     m = _COMPACT_RE.match(stem)
     if m:
         baseline = m["baseline"]
