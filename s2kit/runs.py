@@ -621,7 +621,7 @@ class RunDir:
                     except ValueError:  # blank, torn: kept as it is
                         continue
                     if rec.scheduler == scheduler and rec.job_id == job_id:
-                        merged = {**asdict(rec), "extra": {**rec.extra, **extra}}
+                        merged = {**json.loads(rec.to_json()), "extra": {**rec.extra, **extra}}
                         lines[i] = JobRecord.from_dict(merged).to_json()
                         found = True
                 if found:
