@@ -380,7 +380,7 @@ class CopDemSource(SrtmSource):
                         return CellFile(cell, name, origin, cached, size, digest)
                 cached.unlink()  # not ours, or changed behind our back: fetch again
             try:
-                result = self.client.download(url, cached)
+                result = self.client.download(url, cached, sha256=True)
             except HttpNotFound:
                 return CellFile(cell, name, origin, None, absent="HTTP 404 at the source")
             stat = cached.stat()
