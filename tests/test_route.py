@@ -862,3 +862,64 @@ def test_output_baseline_of_a_version_for_every_baseline_was_a_fixed_03_00(tmp_p
         _cfg(tmp_path, {"install_dir": str(tmp_path), "version": "2.12", "baseline": "L1C2"})
     assert output_baseline("l1c", "05.09") == "05.09"
     assert output_baseline("03.00", "05.09") == "03.00"
+
+
+ROUTE_212 = [
+    {"below_baseline": "04.00", "version": "2.9", "install_dir": "sen2cor-2.9"},
+    {"version": "2.12", "install_dir": "sen2cor-2.12", "dem": "cop-dem-glo90"},
+]
+
+
+@pytest.fixture(scope="module")
+def routed_212_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The issue's case: one mixed store (PB 02.09 ... 05.11), one batch, 2.9 with its SRTM set
+    below 04.00 and 2.12 with the Copernicus DEM (GLO-90 cells staged by `dem prepare`) for the
+    rest, on the local scheduler with two stand-in installs (the TEST DOUBLE, not Sen2Cor)."""
+    from s2kit.batch import submit_batch
+    from s2kit.dem import copdem_footprint, prepare_copdem
+    from tests.support.copdem_fixtures import mirror_folder
+
+    tmp = tmp_path_factory.mktemp("routed212")
+    for v in ("2.9", "2.12"):
+        stand_in_install(tmp, v)
+    fp = copdem_footprint("34UDD")  # every scene >= 04.00 of mixed_store is on 34UDD
+    mirror = mirror_folder(tmp / "mirror", "cop-dem-glo90", fp.cells)
+    prepare_copdem(["34UDD"], "cop-dem-glo90", tmp / "dem", source=str(mirror))
+    cfg, rd, scenes = _planned_routed(tmp, ROUTE_212, kind="local", max_concurrent=2)
+    res = submit_batch(cfg, rd)
+    return {"cfg": cfg, "rd": rd, "scenes": scenes, "submit": res, "root": tmp}
+
+
+def test_mixed_store_runs_2_9_with_srtm_and_2_12_with_the_copernicus_dem_in_one_batch(
+    routed_212_run: dict[str, Any],
+) -> None:
+    from s2kit.provenance import Provenance
+    from s2kit.status import run_status
+
+    rd, scenes, res = routed_212_run["rd"], routed_212_run["scenes"], routed_212_run["submit"]
+    assert [(c.count, c.sen2cor) for c in res.chunks] == [(3, "2.9"), (3, "2.12")]
+    states = rd.read_states()
+    assert {pb: states[s].state for pb, s in scenes.items()} == {pb: "done" for pb in scenes}, {
+        pb: states[s].reason for pb, s in scenes.items()
+    }
+    made = {}
+    for pb, scene in scenes.items():
+        prov = Provenance.read(rd.provenance_file(scene))
+        assert prov is not None
+        settings = json.dumps(prov.doc["gipp"]["settings"])
+        made[pb] = (
+            prov.sen2cor["version"],
+            prov.sen2cor["version_in_metadata"],
+            prov.doc["dem"]["mode"],
+            prov.doc["l2a"]["processing_baseline"],
+            "CDSE-GLO-90" in settings,
+        )
+    assert made == {
+        "02.09": ("2.9", "02.09.00", "srtm", "03.00", False),
+        "02.14": ("2.9", "02.09.00", "srtm", "03.00", False),
+        "03.01": ("2.9", "02.09.00", "srtm", "03.00", False),
+        "04.00": ("2.12", "02.12.03", "cop-dem-glo90", "04.00", True),
+        "05.09": ("2.12", "02.12.03", "cop-dem-glo90", "05.09", True),
+        "05.11": ("2.12", "02.12.03", "cop-dem-glo90", "05.11", True),
+    }
+    assert run_status(routed_212_run["cfg"], rd).versions == {"2.9": {"done": 3}, "2.12": {"done": 3}}
