@@ -99,9 +99,16 @@ class Row:
     unit: str = "s"
     runs: int = 0
     samples: dict[str, list[float]] = field(default_factory=dict)
+    bench: str = ""  # which benchmark of run.py measured it (metadata, fetch, ...)
+    measured: str = ""  # "<date>, commit <sha>, load <1/5/15>" of the run that measured it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def row_from_pairs(

@@ -606,6 +606,41 @@ def _load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+#: measure-name prefixes of rows written before rows named their benchmark
+_BENCH_OF_PREFIX = (
+    ("metadata read", "metadata"),
+    ("inspect", "metadata"),
+    ("fetch", "fetch"),
+    ("worker", "worker"),
+    ("import", "worker"),
+    ("python -m s2kit", "worker"),
+    ("dem prepare", "dem"),
+    ("report", "report"),
+    ("plan", "plan"),
+)
+
+
+def _merged(rows: list[Row], only: list[str], old_file: Path) -> list[Row]:
+    """*rows* (the benchmarks in *only*) with the rows of every other benchmark kept from
+    *old_file*, in the order of :data:`BENCHES`; a kept row keeps the date it was measured."""
+    try:
+        old = json.loads(old_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return rows
+    meta = old.get("meta", {}) if isinstance(old, dict) else {}
+    when = f"{meta.get('date', '?')}, commit {meta.get('commit', '?')}, load {meta.get('load_before', '?')}"
+    kept: list[Row] = []
+    for d in old.get("rows", []) if isinstance(old, dict) else []:
+        row = Row.from_dict(d)
+        if not row.bench:
+            row.bench = next((b for p, b in _BENCH_OF_PREFIX if row.measure.startswith(p)), "")
+        row.measured = row.measured or when
+        if row.bench and row.bench not in only:
+            kept.append(row)
+    order = list(BENCHES)
+    return sorted(kept + rows, key=lambda r: order.index(r.bench) if r.bench in order else len(order))
+
+
 def _commit() -> str:
     proc = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -622,6 +657,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=HERE, help="folder for results.json/.md (default: benchmarks/)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: keep the other benchmarks' rows of the existing results (each says when "
+        "and at which commit it was measured)",
+    )
     args = parser.parse_args(argv)
     only = [o for o in args.only.split(",") if o] or list(BENCHES)
     unknown = [o for o in only if o not in BENCHES]
@@ -635,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Ctx(work, args.quick, args.runs)
     started = datetime.now(timezone.utc)
     load_before = _load()
+    measured = f"{started.strftime('%Y-%m-%d %H:%M UTC')}, commit {_commit()}, load {load_before}"
     rows: list[Row] = []
     t0 = time.perf_counter()
     try:
@@ -644,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
                 got = BENCHES[name](ctx)
             except (BenchError, subprocess.CalledProcessError) as exc:
                 got = [Row(name, None, None, None, None, None, "—", None, note=f"failed: {exc}")]
+            for r in got:
+                r.bench, r.measured = name, measured
             rows += got
             print(f"[{name}: {time.perf_counter() - t:.0f} s]", file=sys.stderr, flush=True)
     finally:
@@ -660,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": _load(),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if args.merge:
+        rows = _merged(rows, only, args.out / ("results-quick.json" if args.quick else "results.json"))
     header = (
         f"{meta['date']}, commit {meta['commit']}, {meta['cores']} cores, {meta['machine']}; "
         f"{meta['runs']} A/B pairs per measure, whole processes, medians; load average (1/5/15 min) "
@@ -677,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     notes = "\n".join(
         f"{i}. **{r.measure}**: reference = {r.reference_name or '—'}. {r.note}".rstrip()
+        + (f" *(measured {r.measured})*" if r.measured else "")
         for i, r in enumerate(rows, 1)
     )
     (args.out / f"{stem}.md").write_text(
