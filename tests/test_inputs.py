@@ -342,3 +342,23 @@ def test_gipp_check_takes_a_pattern(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["gipp", "check", "--json", f"{GIPPS}/*pristine*.xml"])
     doc = json.loads(res.stdout)
     assert doc["summary"]["files"] == len(list(GIPPS.glob("*pristine*.xml"))) > 1
+
+
+# --------------------------------------------------------------------------- hostile review (review1)
+@pytest.mark.parametrize("null", [False, True])
+def test_empty_stdin_list_is_an_error_not_an_empty_success(null: bool) -> None:
+    """An empty '-' list (find matched nothing, a typo in its folder) is one error, like an
+    empty pattern; before, it gave no item at all: validate said "valid" and exit 0."""
+    items = list(expand_inputs(["-"], stdin=io.BytesIO(b"\n\n" if not null else b"\0"), null=null))
+    assert _paths(items) == ["-"]
+    assert "expected at least one path in the list on stdin" in _errors(items)["-"]
+
+
+@pytest.mark.parametrize(
+    ("command", "key"), [(["inspect", "--json"], "path"), (["gipp", "check", "--jsonl"], "file")]
+)
+def test_empty_stdin_list_exits_1_with_an_error_record(command: list[str], key: str) -> None:
+    res = CliRunner().invoke(app, [*command, "-"], input=b"")
+    assert res.exit_code == 1
+    first = json.loads(res.stdout.splitlines()[0])
+    assert first[key] == "-" and "found none" in first["error"]

@@ -336,3 +336,18 @@ def test_metadata_symlinked_to_a_device_is_refused_not_read(tmp_path: Path) -> N
     (finding,) = validate_product(root).findings
     assert finding.code == "unparseable-metadata"
     assert finding.message == "expected a regular metadata file, found a FIFO, socket or device"
+
+
+def test_validate_of_an_empty_stdin_list_is_not_valid() -> None:
+    """`find L2A -name '*.SAFE' | s2kit validate -` over an empty (or mistyped) folder said
+    "0 product(s), 0 valid" and exit 0, and --jsonl "valid": true (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["validate", "-"], input=b"")
+    assert res.exit_code == 1 and "expected at least one path in the list on stdin" in res.stdout
+    res = runner.invoke(app, ["validate", "--jsonl", "-"], input=b"")
+    last = json.loads(res.stdout.splitlines()[-1])
+    assert res.exit_code == 1 and last["valid"] is False
