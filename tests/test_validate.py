@@ -351,3 +351,16 @@ def test_validate_of_an_empty_stdin_list_is_not_valid() -> None:
     res = runner.invoke(app, ["validate", "--jsonl", "-"], input=b"")
     last = json.loads(res.stdout.splitlines()[-1])
     assert res.exit_code == 1 and last["valid"] is False
+
+
+@pytest.mark.parametrize("version", ["2.\u00b2", "\u0662.\u0661\u0662", "2.1\u00b2"])
+def test_expect_sen2cor_with_non_ascii_digits_is_a_usage_error_not_a_crash(version: str) -> None:
+    """'2.²' passed str.isdigit() and crashed int() (internal error, exit 70); Arabic-Indic
+    digits were taken as a version (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    res = CliRunner().invoke(app, ["validate", "--expect-sen2cor", version, "nothere.SAFE"])
+    assert res.exit_code == 2
+    assert res.stderr == f"s2kit: error: expected a Sen2Cor version like 2.9 or 2.10.01, found {version!r}\n"
