@@ -422,7 +422,7 @@ def validate(
     with errors_to_exit():
         if jsonl and json_out is not None:
             raise UsageError("expected --json FILE or --jsonl, found both")
-        if expect_sen2cor:
+        if expect_sen2cor is not None:  # "" too: a check is never silently turned off
             normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
         reports = []
         for item in out.inputs(paths, null):

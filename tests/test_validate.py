@@ -353,6 +353,23 @@ def test_validate_of_an_empty_stdin_list_is_not_valid() -> None:
     assert res.exit_code == 1 and last["valid"] is False
 
 
+def test_empty_expect_sen2cor_is_refused_not_silently_ignored(tmp_path: Path) -> None:
+    """`--expect-sen2cor "$SEN2COR"` with the variable unset passed a product of any Sen2Cor
+    version (exit 0): the empty value turned the check off (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+    from s2kit.errors import UsageError
+
+    root = build_l2a_tree(tmp_path, "33TVM")  # a valid product of Sen2Cor 02.12.02
+    res = CliRunner().invoke(app, ["validate", "--expect-sen2cor", "", str(root)])
+    assert res.exit_code == 2 and "expected a Sen2Cor version like 2.9" in res.stderr
+    with pytest.raises(UsageError):
+        validate_products([root], expect_sen2cor="")
+    with pytest.raises(UsageError):
+        validate_product(root, expect_sen2cor="")
+
+
 @pytest.mark.parametrize("version", ["2.\u00b2", "\u0662.\u0661\u0662", "2.1\u00b2"])
 def test_expect_sen2cor_with_non_ascii_digits_is_a_usage_error_not_a_crash(version: str) -> None:
     """'2.²' passed str.isdigit() and crashed int() (internal error, exit 70); Arabic-Indic
