@@ -352,3 +352,32 @@ def test_real_subprocess_render_check_diff(tmp_path: Path, dem: Path) -> None:
         "s2kit: error: Nr_Threads for Sen2Cor 2.9 must be AUTO or 1-8 (its L2A_GIPP.xsd), found '99'"
     ]
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sen2cor", "2.12", "--dem", "cop-dem-glo30"],
+        ["--sen2cor", "2.12", "--dem", "cop-dem-glo90"],
+        ["--sen2cor", "2.9", "--dem", "srtm"],
+    ],
+)
+def test_render_named_dem_without_dem_dir_is_refused_not_rendered_as_no_dem(
+    runner: CliRunner, tmp_path: Path, args: list[str]
+) -> None:
+    """`--dem cop-dem-glo30` without --dem-dir wrote DEM_Directory NONE / DEM_Reference NONE
+    and exit 0: the DEM the user named silently became no DEM at all (review1)."""
+    out = tmp_path / "cfg"
+    result = runner.invoke(app, ["gipp", "render", "--out", str(out), *args])
+    assert result.exit_code == 1 and not out.exists()
+    assert stderr_of(result) == (
+        f"s2kit: error: dem: expected a DEM directory (--dem-dir) with the {args[-1]!r} DEM, found none; "
+        "give --dem-dir, or --dem none to run without a DEM\n"
+    )
+
+
+def test_render_dem_none_without_dem_dir_still_runs_without_a_dem(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "cfg"
+    result = runner.invoke(app, ["gipp", "render", "--out", str(out), "--sen2cor", "2.12", "--dem", "none"])
+    assert result.exit_code == 0
+    assert "<DEM_Directory>NONE</DEM_Directory>" in (out / "L2A_GIPP.xml").read_text()

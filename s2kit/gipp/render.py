@@ -19,6 +19,7 @@ from .check import Finding, check_gipp
 from .settings import (
     GippSettings,
     allocated_cores,
+    check_dem_kind,
     gipp_dem_reference,
     normalize_dem_dir,
     parse_set,
@@ -254,6 +255,12 @@ def write_gipp_dir(
     overrides (:func:`parse_set`). *dem_kind*: the DEM in *dem_dir* (None: the version's default).
     """
     version = normalize_version(sen2cor)
+    if dem_kind is not None and check_dem_kind(version, dem_kind) != "none" and dem_dir is None:
+        # a DEM asked for by name and no folder to find it in: never rendered as "no DEM"
+        raise ConfigError(
+            f"dem: expected a DEM directory (--dem-dir) with the {dem_kind!r} DEM, found none; "
+            "give --dem-dir, or --dem none to run without a DEM"
+        )
     threads_note = ""
     if threads is None:
         chosen: int | str = threads_for_allocation(version, env)
