@@ -381,3 +381,19 @@ def test_render_dem_none_without_dem_dir_still_runs_without_a_dem(runner: CliRun
     result = runner.invoke(app, ["gipp", "render", "--out", str(out), "--sen2cor", "2.12", "--dem", "none"])
     assert result.exit_code == 0
     assert "<DEM_Directory>NONE</DEM_Directory>" in (out / "L2A_GIPP.xml").read_text()
+
+
+@pytest.mark.parametrize("name", ["DEM_Reference", "//Common_Section/DEM_Reference"])
+def test_render_212_set_dem_reference_cannot_contradict_the_printed_dem(
+    runner: CliRunner, tmp_path: Path, dem: Path, name: str
+) -> None:
+    """`--sen2cor 2.12 --dem-dir D --set DEM_Reference=CDSE-GLO-90` printed "DEM_Reference
+    CDSE-GLO-30" while the file said CDSE-GLO-90 (exit 0): the summary lied (review1)."""
+    out = tmp_path / "cfg"
+    args = ["--sen2cor", "2.12", "--dem-dir", str(dem), "--set", f"{name}=CDSE-GLO-90"]
+    result = runner.invoke(app, ["gipp", "render", "--out", str(out), *args])
+    assert result.exit_code == 1 and not out.exists()
+    assert stderr_of(result) == (
+        f"s2kit: error: --set {name}: DEM_Reference is rendered from the dem (--dem) setting; "
+        "use that instead\n"
+    )

@@ -17,6 +17,7 @@ from ..versions import DEFAULT_VERSION, normalize_version
 from ..xmlsafe import parse_xml
 from .check import Finding, check_gipp
 from .settings import (
+    COPDEM_REFERENCES,
     GippSettings,
     allocated_cores,
     check_dem_kind,
@@ -121,11 +122,17 @@ def _resolve_override(
     return matches[0]
 
 
-def _apply_override(docs: Mapping[str, etree._Element], name: str, value: str, version: str) -> None:
+def _apply_override(
+    docs: Mapping[str, etree._Element],
+    name: str,
+    value: str,
+    version: str,
+    owned: Mapping[str, str] = _OWNED,
+) -> None:
     kind, el = _resolve_override(docs, name, version)
     tag = str(el.tag)
-    if tag in _OWNED:
-        raise ConfigError(f"--set {name}: {tag} is rendered from the {_OWNED[tag]} setting; use that instead")
+    if tag in owned:
+        raise ConfigError(f"--set {name}: {tag} is rendered from the {owned[tag]} setting; use that instead")
     if len(el):
         raise ConfigError(
             f"--set {name}: {kind}.xml:{_element_path(el)} has child elements; address a leaf element"
@@ -166,8 +173,13 @@ def render_gipp(settings: GippSettings) -> dict[str, bytes]:
         "L2A_GIPP.xml",
     )
     _set_text(docs["L2A_PB_GIPP"], "DATA/Baseline_Version", settings.baseline, "L2A_PB_GIPP.xml")
+    owned = dict(_OWNED)
+    if settings.dem_dir is not None and settings.dem_kind in COPDEM_REFERENCES:
+        # 2.12: DEM_Reference names the Copernicus DEM (CDSE-GLO-30/90) of --dem, which the
+        # summary line reports; a --set would make the file say another DEM than that line
+        owned["DEM_Reference"] = "dem (--dem)"
     for name, value in settings.overrides:
-        _apply_override(docs, name, value, version)
+        _apply_override(docs, name, value, version, owned)
 
     rendered: dict[str, bytes] = {}
     for kind in KINDS:
