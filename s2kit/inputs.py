@@ -284,10 +284,11 @@ def expand_inputs(
     """
     seen: set[str] = set()
     for item in _items(args, stdin, null):
-        key = item.path if item.error is not None else os.path.abspath(item.path)
-        if key in seen:
-            continue
-        seen.add(key)
+        if item.error is None:  # an error is never dropped: two over-long entries may show alike
+            key = os.path.abspath(item.path)
+            if key in seen:
+                continue
+            seen.add(key)
         if item.error is None and check:
             problem = path_problem(item.path)
             if problem is not None:

@@ -362,3 +362,16 @@ def test_empty_stdin_list_exits_1_with_an_error_record(command: list[str], key: 
     assert res.exit_code == 1
     first = json.loads(res.stdout.splitlines()[0])
     assert first[key] == "-" and "found none" in first["error"]
+
+
+def test_two_over_long_entries_with_one_prefix_are_two_errors_not_one(tmp_path: Path) -> None:
+    """Error items were de-duplicated by their shown path (the first 60 bytes + '…'): a second
+    over-long entry with the same start vanished from the stream and the counts (review1)."""
+    product = tmp_path / "a.SAFE"
+    product.mkdir()
+    first = b"/store/" + b"x" * (2 * inputs.MAX_ENTRY_BYTES) + b"/1.SAFE"
+    second = b"/store/" + b"x" * (2 * inputs.MAX_ENTRY_BYTES) + b"/2.SAFE"
+    data = first + b"\n" + second + b"\n" + os.fsencode(f"{product}\n")
+    items = list(expand_inputs(["-"], stdin=io.BytesIO(data)))
+    assert [i.error is not None for i in items] == [True, True, False]
+    assert items[2].path == str(product)
