@@ -247,6 +247,17 @@ def _jsonl(obj: Any) -> str:
     return _JSONL_ESCAPE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _write_out(text: str) -> None:
+    """*text* and a newline on stdout, flushed; a closed pipe (``| head``) ends with exit 141."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):  # nothing more reaches the closed pipe, not even at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_PIPE) from None
+
+
 class _Stream:
     """The output of a command over many inputs: the one place of the streaming rules (issue 17).
 
@@ -263,13 +274,7 @@ class _Stream:
         self.failed = 0
 
     def write(self, text: str) -> None:
-        try:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-        except BrokenPipeError:
-            with contextlib.suppress(OSError):  # nothing more reaches the closed pipe, not even at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(EXIT_PIPE) from None
+        _write_out(text)
 
     def record(self, obj: Any) -> None:
         self.write(_jsonl(obj))
@@ -352,7 +357,7 @@ def inspect(
             if not paths[0]:
                 raise UsageError("expected a product path, found an empty string (not the current directory)")
             record = safe.inspect_path(paths[0])
-        typer.echo(_dump_json(record) if as_json else safe.record_table(record))
+        _write_out(_dump_json(record) if as_json else safe.record_table(record))
         return
     out = _Stream(jsonl=as_json or jsonl)
     first = True
@@ -446,7 +451,7 @@ def validate(
                 {"summary": doc["summary"], "set_findings": doc["set_findings"], "valid": doc["valid"]}
             )
         elif to_stdout:
-            typer.echo(_dump_json(report.to_dict()))
+            out.write(_dump_json(report.to_dict()))
         else:
             for line in format_summary(report):
                 out.write(line)
@@ -715,13 +720,13 @@ def gipp_check(
         out.record({"summary": {**summary, "unreadable": out.failed}, "failed": failed or bool(out.failed)})
     elif as_json:
         document = {"files": [r.to_dict() for r in reports], "summary": summary, "failed": failed}
-        typer.echo(_dump_json(document))
+        out.write(_dump_json(document))
     else:
         for report in reports:
             for line in iter_report_lines(report):
-                typer.echo(line)
+                out.write(line)
         if len(reports) > 1:
-            typer.echo(f"{len(reports)} files: {errors} errors, {warnings} warnings")
+            out.write(f"{len(reports)} files: {errors} errors, {warnings} warnings")
     raise typer.Exit(1 if failed or out.failed else 0)
 
 
@@ -742,10 +747,10 @@ def gipp_diff(
     with errors_to_exit():
         diff = diff_gipp(file, version=sen2cor)
     if as_json:
-        typer.echo(_dump_json(diff.to_dict()))
+        _write_out(_dump_json(diff.to_dict()))
     else:
         for line in iter_diff_lines(diff):
-            typer.echo(line)
+            _write_out(line)
 
 
 # --------------------------------------------------------------------------- submit/status/resubmit (issue 5)

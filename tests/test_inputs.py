@@ -375,3 +375,35 @@ def test_two_over_long_entries_with_one_prefix_are_two_errors_not_one(tmp_path: 
     items = list(expand_inputs(["-"], stdin=io.BytesIO(data)))
     assert [i.error is not None for i in items] == [True, True, False]
     assert items[2].path == str(product)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "--json", str(TILE_MTD)],
+        ["inspect", str(TILE_MTD)],
+        ["gipp", "check", "--json", "GIPP"],
+        ["gipp", "check", "GIPP"],
+        ["gipp", "diff", str(REPO / "s2kit/templates/gipp/2.12/L2A_GIPP.xml")],
+        ["validate", "--json", "-", "PRODUCT"],
+    ],
+)
+def test_single_document_output_to_a_closed_pipe_exits_141_not_1(
+    s2kit_exe: str, tmp_path: Path, args: list[str]
+) -> None:
+    """The one-document outputs went through click's echo: a reader gone (`| head`, `| true`)
+    gave exit 1, the code of a failed check, for clean inputs; 141 is what the docs say (review1)."""
+    from s2kit.gipp import write_gipp_dir
+
+    given = {
+        "PRODUCT": str(build_l2a_tree(tmp_path, "33TVM")),  # valid
+        "GIPP": str(write_gipp_dir(tmp_path / "cfg", sen2cor="2.12", threads=1).paths[1]),  # clean PB GIPP
+    }
+    argv = [s2kit_exe, *(given.get(a, a) for a in args)]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        res = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (res.returncode, res.stderr) == (141, b"")
