@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -12,7 +13,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..errors import ConfigError, InputError
-from ..fsutil import atomic_write_bytes
+from ..fsutil import written_beside
 from ..versions import DEFAULT_VERSION, normalize_version
 from ..xmlsafe import parse_xml
 from .check import Finding, check_gipp
@@ -210,8 +211,22 @@ def write_gipp_set(settings: GippSettings, out_dir: str | os.PathLike[str]) -> l
         raise InputError("expected an output directory, found a file", target)
     files = render_gipp(settings)
     written = []
-    for name, data in files.items():
-        written.append(atomic_write_bytes(target / name, data))
+    current = target
+    try:
+        # all four written beside their names first, then renamed: a full or read-only folder
+        # fails before any rename, never leaving a new L2A_GIPP.xml beside an old PB GIPP
+        with contextlib.ExitStack() as stack:
+            temps = []
+            for name, data in files.items():
+                current = target / name
+                temps.append((stack.enter_context(written_beside(current, data)), current))
+            for tmp, path in temps:
+                current = path
+                os.replace(tmp, path)
+                written.append(path)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(f"expected to write the GIPP file, found {why}", current) from exc
     return written
 
 
