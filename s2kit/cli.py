@@ -410,7 +410,7 @@ def validate(
     Products are reported as they are validated; a path with no product there is a
     missing-metadata finding and the others go on.
     """
-    from .errors import UsageError, display_path
+    from .errors import InputError, UsageError, display_path
     from .fsutil import atomic_write_text
     from .validate import (
         ProductReport,
@@ -456,7 +456,11 @@ def validate(
             for line in format_summary(report):
                 out.write(line)
             if json_out is not None:
-                atomic_write_text(json_out, _dump_json(report.to_dict()) + "\n")
+                try:
+                    atomic_write_text(json_out, _dump_json(report.to_dict()) + "\n")
+                except OSError as exc:  # full, read-only: the one line names the report
+                    why = exc.strerror or type(exc).__name__
+                    raise InputError(f"expected to write the JSON report, found {why}", json_out) from exc
     raise typer.Exit(0 if report.valid else 1)
 
 

@@ -381,3 +381,26 @@ def test_expect_sen2cor_with_non_ascii_digits_is_a_usage_error_not_a_crash(versi
     res = CliRunner().invoke(app, ["validate", "--expect-sen2cor", version, "nothere.SAFE"])
     assert res.exit_code == 2
     assert res.stderr == f"s2kit: error: expected a Sen2Cor version like 2.9 or 2.10.01, found {version!r}\n"
+
+
+def test_validate_json_report_on_a_full_disk_names_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`validate --json FILE` on a full (or read-only) file system ended with the bare
+    "s2kit: error: No space left on device": no path, no expected/found (review1)."""
+    import errno
+
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    root = build_l2a_tree(tmp_path, "33TVM")
+    monkeypatch.setattr(os, "fsync", fsync)
+    res = CliRunner().invoke(app, ["validate", "--json", str(tmp_path / "report.json"), str(root)])
+    assert res.exit_code == 1 and not (tmp_path / "report.json").exists()
+    assert res.stderr == (
+        f"s2kit: error: {tmp_path / 'report.json'}: expected to write the JSON report, found No space left on device\n"
+    )
