@@ -625,3 +625,21 @@ def test_install_script_installs_a_212_standin_whose_double_plays_212(
     (product,) = out.glob("S2*_MSIL2A_*.SAFE")
     mtd = (product / "MTD_MSIL2A.xml").read_text()
     assert 'type="GIP_L2ACSC" version="21203"' in mtd
+
+
+def test_install_script_refuses_an_installer_of_another_release_than_version(
+    standins: dict[str, Any], tmp_path: Path, s2kit_exe: str
+) -> None:
+    """`--version 2.12 --installer Sen2Cor-02.09.00-....run` installed 2.9 into
+    Sen2Cor-02.12.03-Linux64 and recorded sen2cor_version=2.12 (and the image label): a wrong
+    Sen2Cor version that doctor's label check then passed (review1)."""
+    inst = standins["installer"]  # a 2.9 stand-in, named like ESA's 2.9 file
+    proc = install(
+        tmp_path, "--version", "2.12", "--installer", str(inst.path), "--prefix", str(tmp_path / "opt"),
+        "--s2kit", s2kit_exe,
+    )  # fmt: skip
+    assert proc.returncode == 1 and not (tmp_path / "opt").exists()
+    assert proc.stderr.strip().splitlines() == [
+        "install-sen2cor.sh: error: expected the installer of Sen2Cor 2.12 (Sen2Cor-02.12.03-Linux64.run), "
+        f"found {inst.path.name} (Sen2Cor 2.9); pass --version 2.9, or the 2.12 installer"
+    ]
