@@ -397,3 +397,24 @@ def test_render_212_set_dem_reference_cannot_contradict_the_printed_dem(
         f"s2kit: error: --set {name}: DEM_Reference is rendered from the dem (--dem) setting; "
         "use that instead\n"
     )
+
+
+def test_check_and_diff_text_escape_control_characters_of_names_and_values(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`gipp check`/`gipp diff` printed a file name holding a newline and ESC raw (the report's
+    first line split in two, an escape sequence sent to the terminal), and diff a value with
+    a newline (&#10;) raw (review1)."""
+    from s2kit.gipp import write_gipp_dir
+
+    cfg = write_gipp_dir(tmp_path / "cfg", sen2cor="2.12", threads=1).out
+    evil = tmp_path / "ev\nil\x1b[31m.xml"
+    data = (cfg / "L2A_GIPP.xml").read_bytes().replace(b"<Log_Level>INFO<", b"<Log_Level>IN&#10;FO&#x9b;<")
+    evil.write_bytes(data)
+    shown = str(evil).replace("\n", "\\n").replace("\x1b", "\\x1b")
+    for command in (["check"], ["diff"]):
+        result = runner.invoke(app, ["gipp", *command, str(evil)])
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith(f"{shown}: L2A_GIPP"), lines[0]
+        assert not {"\x1b", "\x9b"} & set(result.stdout)
+        assert any("IN\\nFO\\x9b" in line for line in lines[1:])

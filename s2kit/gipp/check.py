@@ -16,6 +16,7 @@ from lxml import etree
 from .. import findings
 from ..errors import display_path
 from ..findings import Severity
+from ..text import escaped
 from ..versions import DEM_KINDS, SUPPORTED_VERSIONS, normalize_version
 from .detect import GippAsVersion, _detect
 from .settings import COPDEM_REFERENCES, allocated_cores
@@ -567,7 +568,8 @@ def iter_report_lines(report: GippReport) -> Iterator[str]:
     xsd = {True: "XSD valid", False: "XSD INVALID", None: "XSD not checked"}[report.xsd_valid]
     e, w = len(report.errors), len(report.warnings)
     counts = f"{e} error{'s' * (e != 1)}, {w} warning{'s' * (w != 1)}"
-    yield f"{report.source}: {report.kind}, {version}, {xsd}, {counts}"
+    # control characters of a file name or value escaped: one line each, nothing for the terminal
+    yield escaped(f"{report.source}: {report.kind}, {version}, {xsd}, {counts}")
     for f in report.findings:
         where = " ".join(x for x in (f"line {f.line}" if f.line else "", f.element or "") if x)
-        yield f"  {f.severity:<7} {f.code:<26} {where + ': ' if where else ''}{f.message}"
+        yield escaped(f"  {f.severity:<7} {f.code:<26} {where + ': ' if where else ''}{f.message}")
