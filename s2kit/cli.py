@@ -736,7 +736,7 @@ def gipp_check(
 
 @gipp_app.command("diff")
 def gipp_diff(
-    file: Annotated[Path, typer.Argument(help="A GIPP file.")],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="A GIPP file.")],  # str: click makes '' '.'
     sen2cor: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(

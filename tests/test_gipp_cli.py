@@ -418,3 +418,18 @@ def test_check_and_diff_text_escape_control_characters_of_names_and_values(
         assert lines[0].startswith(f"{shown}: L2A_GIPP"), lines[0]
         assert not {"\x1b", "\x9b"} & set(result.stdout)
         assert any("IN\\nFO\\x9b" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("command", [["check"], ["check", "--jsonl"], ["diff"]])
+def test_empty_gipp_path_is_named_empty_not_the_current_directory(
+    runner: CliRunner, command: list[str]
+) -> None:
+    """`gipp check ''` / `gipp diff ''` said ".: expected a regular GIPP XML file, found a
+    directory": the empty argument became the current directory (review1)."""
+    result = runner.invoke(app, ["gipp", *command, ""])
+    assert result.exit_code == 1
+    message = "expected a GIPP XML file, found an empty path (not the current directory)"
+    if "--jsonl" in command:
+        assert json.loads(result.stdout.splitlines()[0]) == {"file": "", "error": message}
+    else:
+        assert stderr_of(result) == f"s2kit: error: {message}\n"
