@@ -392,8 +392,13 @@ def validate(
         bool, typer.Option("--consistency", help="Also require one baseline and one Sen2Cor version.")
     ] = False,
     json_out: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--json", callback=_plain_text, help="Write the JSON report to FILE ('-' for stdout)."),
+        Optional[str],  # noqa: UP045 - str, not Path: Path drops the './' of './--name'
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            callback=_plain_text,
+            help="Write the JSON report to FILE ('-' for stdout).",
+        ),
     ] = None,
     jsonl: Annotated[
         bool,
@@ -422,11 +427,17 @@ def validate(
         validate_product,
     )
 
-    to_stdout = json_out is not None and str(json_out) == "-"
+    to_stdout = json_out == "-"
     out = _Stream(jsonl=jsonl)
     with errors_to_exit():
         if jsonl and json_out is not None:
             raise UsageError("expected --json FILE or --jsonl, found both")
+        if json_out is not None and (json_out == "" or json_out.startswith("-") and json_out != "-"):
+            # `--json --consistency` took the option as the report's file name: no check, a stray file
+            raise UsageError(
+                f"--json: expected a report FILE or '-', found {json_out!r}"
+                + (f" (an option?); write ./{json_out} for a file of that name" if json_out else "")
+            )
         if expect_sen2cor is not None:  # "" too: a check is never silently turned off
             normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
         reports = []

@@ -404,3 +404,22 @@ def test_validate_json_report_on_a_full_disk_names_the_report(
     assert res.stderr == (
         f"s2kit: error: {tmp_path / 'report.json'}: expected to write the JSON report, found No space left on device\n"
     )
+
+
+@pytest.mark.parametrize("option", ["--consistency", "--jsonl", "-0"])
+def test_validate_json_swallowing_the_next_option_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """`validate --json --consistency L2A/*.SAFE` (--json as in inspect) wrote the report to a
+    file named '--consistency' and ran without the consistency check, exit 0 (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    root = build_l2a_tree(tmp_path, "33TVM")
+    res = CliRunner().invoke(app, ["validate", "--json", option, str(root)])
+    assert res.exit_code == 2 and not (tmp_path / option).exists()
+    assert res.stderr.startswith(f"s2kit: error: --json: expected a report FILE or '-', found {option!r}")
+    res = CliRunner().invoke(app, ["validate", "--json", f"./{option}", str(root)])  # a file of that name
+    assert res.exit_code == 0 and json.loads((tmp_path / option).read_text())["valid"] is True
