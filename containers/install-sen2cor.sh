@@ -98,6 +98,17 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# a newline would add a line to .s2kit-install / the labels, and it is refused before anything runs
+plain() {  # $1 = option, $2 = its value
+  if [[ $2 == *[[:cntrl:]]* ]]; then die "$1: expected no control characters, found $(printf '%q' "$2")"; fi
+}
+plain --version "$VERSION"; plain --prefix "$PREFIX"; plain --target "$TARGET"; plain --installer "$INSTALLER"
+plain --sha256 "$SHA256"; plain --checksums "$CHECKSUMS"; plain --esacci "$ESACCI"; plain --gipp-dir "$GIPP_DIR"
+plain --s2kit "$S2KIT"; plain --link "$LINK"; plain --labels "$LABELS"; plain --install-s2kit "$S2KIT_SRC"
+plain --venv "$VENV"; plain --ca-bundle "$CA_BUNDLE"; plain --rewrite-home "$REWRITE_ONLY"
+plain --sha256-origin "$SHA256_ORIGIN"
+if [[ -n $REWRITE_ONLY ]]; then plain --install-home "$INSTALL_HOME"; fi
+
 # ---------------------------------------------------------------------------- version -> installer
 case "$VERSION" in
   2.9|2.09|02.09.00) VERSION=2.9; LONG=02.09.00; DIRVER=2.9.0 ;;
