@@ -248,9 +248,20 @@ def _jsonl(obj: Any) -> str:
 
 
 def _write_out(text: str) -> None:
-    """*text* and a newline on stdout, flushed; a closed pipe (``| head``) ends with exit 141."""
+    """*text* and a newline on stdout, flushed; a closed pipe (``| head``) ends with exit 141.
+
+    A stdout that cannot encode the text (``PYTHONIOENCODING=ascii``, a Latin-1 locale) gets
+    it as UTF-8, as ``click.echo`` does; a lone surrogate as its ``\\udcXX`` escape.
+    """
     try:
-        sys.stdout.write(text + "\n")
+        try:
+            sys.stdout.write(text + "\n")
+        except UnicodeEncodeError:
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:
+                raise
+            sys.stdout.flush()
+            buffer.write((text + "\n").encode("utf-8", "backslashreplace"))
         sys.stdout.flush()
     except BrokenPipeError:
         with contextlib.suppress(OSError):  # nothing more reaches the closed pipe, not even at exit

@@ -407,3 +407,24 @@ def test_single_document_output_to_a_closed_pipe_exits_141_not_1(
     finally:
         os.close(write_end)
     assert (res.returncode, res.stderr) == (141, b"")
+
+
+@pytest.mark.parametrize(
+    "args", [["inspect", "--json", "ONE"], ["inspect", "--json", "ONE", "ONE2"], ["inspect", "ONE"]]
+)
+def test_output_to_a_stdout_that_cannot_encode_the_name_is_utf8_not_a_crash(
+    s2kit_exe: str, tmp_path: Path, args: list[str]
+) -> None:
+    """With PYTHONIOENCODING=ascii (or a Latin-1 locale) a product under a non-ASCII folder
+    ended in "internal error: UnicodeEncodeError", exit 70, for several inputs (review1)."""
+    folder = tmp_path / "日本 store"
+    folder.mkdir()
+    one = folder / "a_MTD_TL.xml"
+    one.write_bytes(TILE_MTD.read_bytes())
+    two = folder / "b_MTD_TL.xml"
+    two.write_bytes(TILE_MTD.read_bytes())
+    argv = [s2kit_exe, *({"ONE": str(one), "ONE2": str(two)}.get(a, a) for a in args)]
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    res = subprocess.run(argv, capture_output=True, env=env, timeout=60)
+    assert (res.returncode, res.stderr) == (0, b"")
+    assert str(one) in res.stdout.decode("utf-8")
