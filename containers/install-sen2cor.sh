@@ -15,6 +15,7 @@
 #   1. installer: the official Sen2Cor-02.09.00-Linux64.run (default URL on step.esa.int) or a local
 #      copy; its sha256 must equal --sha256, else the row of checksums.tsv for that file name. With
 #      neither, it is installed on TRUST ON FIRST USE and a warning says so (the sha256 is recorded).
+#      An installer named for another release than --version (Sen2Cor-02.09.00-... with 2.12) is refused.
 #   2. makeself's own integrity check (`INSTALLER --check`), always.
 #   3. `bash INSTALLER --nox11 --target TARGET` at its final path (the installer needs `file`); its
 #      writes to $HOME go to a throw-away folder.
@@ -97,6 +98,17 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# a newline would add a line to .s2kit-install / the labels, and it is refused before anything runs
+plain() {  # $1 = option, $2 = its value
+  if [[ $2 == *[[:cntrl:]]* ]]; then die "$1: expected no control characters, found $(printf '%q' "$2")"; fi
+}
+plain --version "$VERSION"; plain --prefix "$PREFIX"; plain --target "$TARGET"; plain --installer "$INSTALLER"
+plain --sha256 "$SHA256"; plain --checksums "$CHECKSUMS"; plain --esacci "$ESACCI"; plain --gipp-dir "$GIPP_DIR"
+plain --s2kit "$S2KIT"; plain --link "$LINK"; plain --labels "$LABELS"; plain --install-s2kit "$S2KIT_SRC"
+plain --venv "$VENV"; plain --ca-bundle "$CA_BUNDLE"; plain --rewrite-home "$REWRITE_ONLY"
+plain --sha256-origin "$SHA256_ORIGIN"
+if [[ -n $REWRITE_ONLY ]]; then plain --install-home "$INSTALL_HOME"; fi
+
 # ---------------------------------------------------------------------------- version -> installer
 case "$VERSION" in
   2.9|2.09|02.09.00) VERSION=2.9; LONG=02.09.00; DIRVER=2.9.0 ;;
@@ -177,6 +189,15 @@ fetch_installer() {
   else
     [[ -f $INSTALLER ]] || die "expected the Sen2Cor installer at '$INSTALLER', found no file"
     INSTALLER_FILE="$INSTALLER"
+  fi
+}
+
+check_installer_release() {  # an installer named for another Sen2Cor release is never recorded as $VERSION
+  local base="${INSTALLER_FILE##*/}" release
+  [[ $base =~ ^Sen2Cor-([0-9]{1,3})\.([0-9]{1,3})\.[0-9]{1,3}- ]] || return 0  # a name without a release
+  release="$((10#${BASH_REMATCH[1]})).$((10#${BASH_REMATCH[2]}))"
+  if [[ $release != "$VERSION" ]]; then
+    die "expected the installer of Sen2Cor $VERSION ($NAME.run), found $base (Sen2Cor $release); pass --version $release, or the $VERSION installer"
   fi
 }
 
@@ -379,9 +400,11 @@ if [[ -z $S2KIT_SRC ]]; then find_s2kit; fi
 if is_url "$INSTALLER"; then
   if [[ $APT == 1 ]]; then apt_packages; fi
   fetch_installer
+  check_installer_release
   verify_installer
 else
   fetch_installer
+  check_installer_release
   verify_installer
   if [[ $APT == 1 ]]; then apt_packages; fi
 fi

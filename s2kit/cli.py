@@ -252,6 +252,28 @@ def _jsonl(obj: Any) -> str:
     return _JSONL_ESCAPE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _write_out(text: str) -> None:
+    """*text* and a newline on stdout, flushed; a closed pipe (``| head``) ends with exit 141.
+
+    A stdout that cannot encode the text (``PYTHONIOENCODING=ascii``, a Latin-1 locale) gets
+    it as UTF-8, as ``click.echo`` does; a lone surrogate as its ``\\udcXX`` escape.
+    """
+    try:
+        try:
+            sys.stdout.write(text + "\n")
+        except UnicodeEncodeError:
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:
+                raise
+            sys.stdout.flush()
+            buffer.write((text + "\n").encode("utf-8", "backslashreplace"))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):  # nothing more reaches the closed pipe, not even at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_PIPE) from None
+
+
 class _Stream:
     """The output of a command over many inputs: the one place of the streaming rules (issue 17).
 
@@ -268,13 +290,7 @@ class _Stream:
         self.failed = 0
 
     def write(self, text: str) -> None:
-        try:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-        except BrokenPipeError:
-            with contextlib.suppress(OSError):  # nothing more reaches the closed pipe, not even at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(EXIT_PIPE) from None
+        _write_out(text)
 
     def record(self, obj: Any) -> None:
         self.write(_jsonl(obj))
@@ -357,7 +373,7 @@ def inspect(
             if not paths[0]:
                 raise UsageError("expected a product path, found an empty string (not the current directory)")
             record = safe.inspect_path(paths[0])
-        typer.echo(_dump_json(record) if as_json else safe.record_table(record))
+        _write_out(_dump_json(record) if as_json else safe.record_table(record))
         return
     out = _Stream(jsonl=as_json or jsonl)
     first = True
@@ -392,8 +408,13 @@ def validate(
         bool, typer.Option("--consistency", help="Also require one baseline and one Sen2Cor version.")
     ] = False,
     json_out: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--json", callback=_plain_text, help="Write the JSON report to FILE ('-' for stdout)."),
+        Optional[str],  # noqa: UP045 - str, not Path: Path drops the './' of './--name'
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            callback=_plain_text,
+            help="Write the JSON report to FILE ('-' for stdout).",
+        ),
     ] = None,
     jsonl: Annotated[
         bool,
@@ -427,7 +448,7 @@ def validate(
     Products are reported as they are validated; a path with no product there is a
     missing-metadata finding and the others go on.
     """
-    from .errors import UsageError, display_path
+    from .errors import InputError, UsageError, display_path
     from .fsutil import atomic_write_text
     from .validate import (
         ProductReport,
@@ -439,12 +460,18 @@ def validate(
         validate_product,
     )
 
-    to_stdout = json_out is not None and str(json_out) == "-"
+    to_stdout = json_out == "-"
     out = _Stream(jsonl=jsonl)
     with errors_to_exit():
         if jsonl and json_out is not None:
             raise UsageError("expected --json FILE or --jsonl, found both")
-        if expect_sen2cor:
+        if json_out is not None and (json_out == "" or json_out.startswith("-") and json_out != "-"):
+            # `--json --consistency` took the option as the report's file name: no check, a stray file
+            raise UsageError(
+                f"--json: expected a report FILE or '-', found {json_out!r}"
+                + (f" (an option?); write ./{json_out} for a file of that name" if json_out else "")
+            )
+        if expect_sen2cor is not None:  # "" too: a check is never silently turned off
             normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
         routes = None
         if config is not None or run_dir is not None:
@@ -478,12 +505,16 @@ def validate(
                 }
             )
         elif to_stdout:
-            typer.echo(_dump_json(report.to_dict()))
+            out.write(_dump_json(report.to_dict()))
         else:
             for line in format_summary(report):
                 out.write(line)
             if json_out is not None:
-                atomic_write_text(json_out, _dump_json(report.to_dict()) + "\n")
+                try:
+                    atomic_write_text(json_out, _dump_json(report.to_dict()) + "\n")
+                except OSError as exc:  # full, read-only: the one line names the report
+                    why = exc.strerror or type(exc).__name__
+                    raise InputError(f"expected to write the JSON report, found {why}", json_out) from exc
     raise typer.Exit(0 if report.valid else 1)
 
 
@@ -739,19 +770,19 @@ def gipp_check(
         out.record({"summary": {**summary, "unreadable": out.failed}, "failed": failed or bool(out.failed)})
     elif as_json:
         document = {"files": [r.to_dict() for r in reports], "summary": summary, "failed": failed}
-        typer.echo(_dump_json(document))
+        out.write(_dump_json(document))
     else:
         for report in reports:
             for line in iter_report_lines(report):
-                typer.echo(line)
+                out.write(line)
         if len(reports) > 1:
-            typer.echo(f"{len(reports)} files: {errors} errors, {warnings} warnings")
+            out.write(f"{len(reports)} files: {errors} errors, {warnings} warnings")
     raise typer.Exit(1 if failed or out.failed else 0)
 
 
 @gipp_app.command("diff")
 def gipp_diff(
-    file: Annotated[Path, typer.Argument(help="A GIPP file.")],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="A GIPP file.")],  # str: click makes '' '.'
     sen2cor: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -766,10 +797,10 @@ def gipp_diff(
     with errors_to_exit():
         diff = diff_gipp(file, version=sen2cor)
     if as_json:
-        typer.echo(_dump_json(diff.to_dict()))
+        _write_out(_dump_json(diff.to_dict()))
     else:
         for line in iter_diff_lines(diff):
-            typer.echo(line)
+            _write_out(line)
 
 
 # --------------------------------------------------------------------------- submit/status/resubmit (issue 5)

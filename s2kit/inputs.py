@@ -16,10 +16,11 @@ order and de-duplicated:
   ``find ... | s2kit inspect --json -`` streams.
 
 Every problem is one :class:`InputItem` with an ``error`` and the stream goes on: a pattern
-that matches nothing, a path with nothing there, a dangling symlink, a symlink loop, a FIFO, a
-socket or a device (never opened, so nothing hangs), a folder named ``*.zip``, a file named
-``*.SAFE``, an over-long list entry. What is there is said the same way as the planner says it
-(:func:`what_is_there`, :func:`kind_of_mode`; :mod:`s2kit.plan` imports them from here).
+that matches nothing, a ``-`` list without a single entry, a path with nothing there, a
+dangling symlink, a symlink loop, a FIFO, a socket or a device (never opened, so nothing
+hangs), a folder named ``*.zip``, a file named ``*.SAFE``, an over-long list entry. What is
+there is said the same way as the planner says it (:func:`what_is_there`, :func:`kind_of_mode`;
+:mod:`s2kit.plan` imports them from here).
 """
 
 from __future__ import annotations
@@ -249,7 +250,14 @@ def _items(args: Iterable[str], stdin: BinaryIO | None, null: bool) -> Iterator[
             stdin_used = True
             if stdin is None:
                 raise UsageError("expected a list of paths on stdin for '-', found no stdin")
-            yield from read_list(stdin, null=null)
+            entries = 0
+            for entry in read_list(stdin, null=null):
+                entries += 1
+                yield entry
+            if not entries:  # like a pattern that matches nothing: never an empty success
+                sep = "NUL-separated" if null else "one a line"
+                message = f"expected at least one path in the list on stdin ({sep}), found none"
+                yield InputItem(arg, InputError(message, arg))
         elif has_magic(arg) and not os.path.lexists(arg):
             matches = expand_glob(arg)
             if not matches:
@@ -276,10 +284,11 @@ def expand_inputs(
     """
     seen: set[str] = set()
     for item in _items(args, stdin, null):
-        key = item.path if item.error is not None else os.path.abspath(item.path)
-        if key in seen:
-            continue
-        seen.add(key)
+        if item.error is None:  # an error is never dropped: two over-long entries may show alike
+            key = os.path.abspath(item.path)
+            if key in seen:
+                continue
+            seen.add(key)
         if item.error is None and check:
             problem = path_problem(item.path)
             if problem is not None:

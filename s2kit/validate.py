@@ -279,7 +279,8 @@ def validate_product(path: str | os.PathLike[str], expect_sen2cor: str | None = 
     """Validate one L2A product (``.SAFE`` dir or ``.SAFE.zip``); never raises for bad products."""
     p = Path(path)
     report = ProductReport(path=display_path(p))
-    expected = normalise_sen2cor_version(expect_sen2cor) if expect_sen2cor else None
+    # an empty --expect-sen2cor ("$UNSET_VAR") is refused, never a check silently turned off
+    expected = normalise_sen2cor_version(expect_sen2cor) if expect_sen2cor is not None else None
     try:
         product = open_product(p)
     except MetadataError as exc:
@@ -456,7 +457,7 @@ def validate_products(
     *routes* (the config's :meth:`~s2kit.config.Sen2CorConfig.route_groups`): the set may mix
     exactly those versions and output baselines (grouped in :attr:`ValidationReport.notes`);
     without it one version and one baseline are expected."""
-    if expect_sen2cor:
+    if expect_sen2cor is not None:
         normalise_sen2cor_version(expect_sen2cor)  # usage error before any work
     reports = [validate_product(p, expect_sen2cor) for p in paths]
     report = ValidationReport(products=reports)

@@ -109,6 +109,7 @@ def installer_file(version: str) -> str:
     return f"Sen2Cor-{INSTALLER_RELEASES[version]}-Linux64.run"
 
 
+_ASCII_DIGITS_RE = re.compile(r"[0-9]+")
 _VERSION_RE = re.compile(r"^\s*0*([0-9]+)\.0*([0-9]+)(?:\.[0-9]+)*\s*\Z")
 
 
@@ -134,7 +135,8 @@ def normalize_version(text: str) -> str:
 def version_prefix(text: str) -> str:
     """``"2.9"`` -> ``"02.09"``, ``"2.10.01"`` -> ``"02.10.01"`` (prefix used for matching)."""
     parts = text.strip().split(".")
-    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+    # ASCII digits only: str.isdigit() also takes '²' (int() then fails) and '٢'
+    if not 2 <= len(parts) <= 3 or not all(_ASCII_DIGITS_RE.fullmatch(p) for p in parts):
         raise UsageError(f"expected a Sen2Cor version like 2.9 or 2.10.01, found {text!r}")
     return ".".join(f"{int(p):02d}" for p in parts)
 

@@ -170,7 +170,7 @@ def test_cli_validate_json_into_a_folder_is_one_oserror_line(s2kit_exe: str, hos
     res = run_exe(s2kit_exe, "validate", "--json", target, product, XDG_STATE_HOME=str(hostile_dir / "state"))
     assert res.returncode == 1
     lines = res.stderr.decode("utf-8").splitlines()
-    assert lines == [f"s2kit: error: Is a directory: {target}"]
+    assert lines == [f"s2kit: error: {target}: expected to write the JSON report, found Is a directory"]
     assert not (hostile_dir / "state").exists()
     assert sorted(os.listdir(target)) == []
 

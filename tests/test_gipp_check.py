@@ -363,3 +363,34 @@ def test_every_emitted_code_is_declared() -> None:
     source = "".join(p.read_text() for p in sorted((REPO / "s2kit" / "gipp").glob("*.py")))
     used = set(re.findall(r'_finding\(\s*"([a-z0-9-]+)"', source))
     assert used == set(gipp.FINDING_CODES)
+
+
+@pytest.mark.parametrize(
+    "reference", ["{dem}/", "http://data_public:GDdci@data.cgiar-csi.org/srtm/tiles/GeoTIFF/"]
+)
+def test_212_gipp_naming_an_srtm_dem_is_an_error_not_clean(tmp_path: Path, reference: str) -> None:
+    """A 2.12 L2A_GIPP edited the 2.9-2.11 way (DEM_Directory = a folder of srtm_XX_YY tiles,
+    DEM_Reference = that folder or the CGIAR SRTM URL) checked clean (0 errors, exit 0): a 2.12
+    GIPP silently naming an SRTM DEM, which Sen2Cor 2.12 does not read (review1)."""
+    dem = tmp_path / "srtm"
+    dem.mkdir()
+    (dem / "srtm_38_03.zip").write_bytes(b"PK")
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir=str(dem)))["L2A_GIPP.xml"]
+    edited = l2a.replace(b"CDSE-GLO-30", reference.format(dem=dem).encode())
+    report = check_gipp(edited, env=NO_ENV)
+    assert report.version == "2.12" and report.failed()
+    assert sorted(codes(report)) == ["dem-dir-srtm", "dem-reference-not-copdem"]
+    # the 2.11 reading of the same file is the lab practice, without these findings
+    assert not {"dem-dir-srtm", "dem-reference-not-copdem"} & set(codes(check_gipp(edited, version="2.11")))
+
+
+def test_212_gipp_with_a_copernicus_dem_url_is_only_the_remote_warning(tmp_path: Path) -> None:
+    dem = tmp_path / "cop"
+    dem.mkdir()
+    l2a = render_gipp(GippSettings(sen2cor="2.12", dem_dir=str(dem)))["L2A_GIPP.xml"]
+    url = b"https://copernicus-dem-90m.s3.eu-central-1.amazonaws.com/"
+    report = check_gipp(l2a.replace(b"CDSE-GLO-30", url), env=NO_ENV)
+    assert (
+        codes(report) == ["dem-reference-remote"]
+        and "CDSE-GLO-30 or CDSE-GLO-90" in report.findings[0].message
+    )

@@ -352,3 +352,84 @@ def test_real_subprocess_render_check_diff(tmp_path: Path, dem: Path) -> None:
         "s2kit: error: Nr_Threads for Sen2Cor 2.9 must be AUTO or 1-8 (its L2A_GIPP.xsd), found '99'"
     ]
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sen2cor", "2.12", "--dem", "cop-dem-glo30"],
+        ["--sen2cor", "2.12", "--dem", "cop-dem-glo90"],
+        ["--sen2cor", "2.9", "--dem", "srtm"],
+    ],
+)
+def test_render_named_dem_without_dem_dir_is_refused_not_rendered_as_no_dem(
+    runner: CliRunner, tmp_path: Path, args: list[str]
+) -> None:
+    """`--dem cop-dem-glo30` without --dem-dir wrote DEM_Directory NONE / DEM_Reference NONE
+    and exit 0: the DEM the user named silently became no DEM at all (review1)."""
+    out = tmp_path / "cfg"
+    result = runner.invoke(app, ["gipp", "render", "--out", str(out), *args])
+    assert result.exit_code == 1 and not out.exists()
+    assert stderr_of(result) == (
+        f"s2kit: error: dem: expected a DEM directory (--dem-dir) with the {args[-1]!r} DEM, found none; "
+        "give --dem-dir, or --dem none to run without a DEM\n"
+    )
+
+
+def test_render_dem_none_without_dem_dir_still_runs_without_a_dem(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "cfg"
+    result = runner.invoke(app, ["gipp", "render", "--out", str(out), "--sen2cor", "2.12", "--dem", "none"])
+    assert result.exit_code == 0
+    assert "<DEM_Directory>NONE</DEM_Directory>" in (out / "L2A_GIPP.xml").read_text()
+
+
+@pytest.mark.parametrize("name", ["DEM_Reference", "//Common_Section/DEM_Reference"])
+def test_render_212_set_dem_reference_cannot_contradict_the_printed_dem(
+    runner: CliRunner, tmp_path: Path, dem: Path, name: str
+) -> None:
+    """`--sen2cor 2.12 --dem-dir D --set DEM_Reference=CDSE-GLO-90` printed "DEM_Reference
+    CDSE-GLO-30" while the file said CDSE-GLO-90 (exit 0): the summary lied (review1)."""
+    out = tmp_path / "cfg"
+    args = ["--sen2cor", "2.12", "--dem-dir", str(dem), "--set", f"{name}=CDSE-GLO-90"]
+    result = runner.invoke(app, ["gipp", "render", "--out", str(out), *args])
+    assert result.exit_code == 1 and not out.exists()
+    assert stderr_of(result) == (
+        f"s2kit: error: --set {name}: DEM_Reference is rendered from the dem (--dem) setting; "
+        "use that instead\n"
+    )
+
+
+def test_check_and_diff_text_escape_control_characters_of_names_and_values(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`gipp check`/`gipp diff` printed a file name holding a newline and ESC raw (the report's
+    first line split in two, an escape sequence sent to the terminal), and diff a value with
+    a newline (&#10;) raw (review1)."""
+    from s2kit.gipp import write_gipp_dir
+
+    cfg = write_gipp_dir(tmp_path / "cfg", sen2cor="2.12", threads=1).out
+    evil = tmp_path / "ev\nil\x1b[31m.xml"
+    data = (cfg / "L2A_GIPP.xml").read_bytes().replace(b"<Log_Level>INFO<", b"<Log_Level>IN&#10;FO&#x9b;<")
+    evil.write_bytes(data)
+    shown = str(evil).replace("\n", "\\n").replace("\x1b", "\\x1b")
+    for command in (["check"], ["diff"]):
+        result = runner.invoke(app, ["gipp", *command, str(evil)])
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith(f"{shown}: L2A_GIPP"), lines[0]
+        assert not {"\x1b", "\x9b"} & set(result.stdout)
+        assert any("IN\\nFO\\x9b" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("command", [["check"], ["check", "--jsonl"], ["diff"]])
+def test_empty_gipp_path_is_named_empty_not_the_current_directory(
+    runner: CliRunner, command: list[str]
+) -> None:
+    """`gipp check ''` / `gipp diff ''` said ".: expected a regular GIPP XML file, found a
+    directory": the empty argument became the current directory (review1)."""
+    result = runner.invoke(app, ["gipp", *command, ""])
+    assert result.exit_code == 1
+    message = "expected a GIPP XML file, found an empty path (not the current directory)"
+    if "--jsonl" in command:
+        assert json.loads(result.stdout.splitlines()[0]) == {"file": "", "error": message}
+    else:
+        assert stderr_of(result) == f"s2kit: error: {message}\n"

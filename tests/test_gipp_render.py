@@ -556,3 +556,30 @@ def test_task_gipp_of_a_212_config_names_the_copernicus_dem(
     assert l2a.findtext("Common_Section/DEM_Reference") == reference
     with pytest.raises(ConfigError, match="dem: expected a DEM Sen2Cor 2.12 can use"):
         gipp_settings(cfg, staged, 2, dem_kind="srtm", baseline="05.09")
+
+
+def test_full_folder_mid_set_keeps_the_old_gipp_set_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder that filled up while the third file was written kept the new L2A_GIPP.xml and
+    PB GIPP (2.12) beside the old SC/AC files (2.9), and said only "No space left on device"
+    without a path (review1)."""
+    import errno
+
+    out = tmp_path / "cfg"
+    old = {p.name: p.read_bytes() for p in write_gipp_set(GippSettings(sen2cor="2.9"), out)}
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(
+        InputError, match=r"cfg/L2A_\w+\.xml: expected to write the GIPP file, found No space"
+    ):
+        write_gipp_set(GippSettings(sen2cor="2.12", dem_dir="/data/dem"), out)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # no temp file left either

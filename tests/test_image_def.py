@@ -625,3 +625,41 @@ def test_install_script_installs_a_212_standin_whose_double_plays_212(
     (product,) = out.glob("S2*_MSIL2A_*.SAFE")
     mtd = (product / "MTD_MSIL2A.xml").read_text()
     assert 'type="GIP_L2ACSC" version="21203"' in mtd
+
+
+def test_install_script_refuses_an_installer_of_another_release_than_version(
+    standins: dict[str, Any], tmp_path: Path, s2kit_exe: str
+) -> None:
+    """`--version 2.12 --installer Sen2Cor-02.09.00-....run` installed 2.9 into
+    Sen2Cor-02.12.03-Linux64 and recorded sen2cor_version=2.12 (and the image label): a wrong
+    Sen2Cor version that doctor's label check then passed (review1)."""
+    inst = standins["installer"]  # a 2.9 stand-in, named like ESA's 2.9 file
+    proc = install(
+        tmp_path, "--version", "2.12", "--installer", str(inst.path), "--prefix", str(tmp_path / "opt"),
+        "--s2kit", s2kit_exe,
+    )  # fmt: skip
+    assert proc.returncode == 1 and not (tmp_path / "opt").exists()
+    assert proc.stderr.strip().splitlines() == [
+        "install-sen2cor.sh: error: expected the installer of Sen2Cor 2.12 (Sen2Cor-02.12.03-Linux64.run), "
+        f"found {inst.path.name} (Sen2Cor 2.9); pass --version 2.9, or the 2.12 installer"
+    ]
+
+
+@pytest.mark.parametrize("option", ["--target", "--labels", "--gipp-dir", "--installer"])
+def test_install_script_refuses_a_control_character_before_installing(
+    standins: dict[str, Any], tmp_path: Path, s2kit_exe: str, option: str
+) -> None:
+    """`--target $'/opt/x\\nsen2cor_version=2.12'` ran the installer into that folder and only
+    failed later at the GIPP render (a half install); in --labels or the record such a value
+    adds a line of its own (review1)."""
+    given = {"--target": str(tmp_path / "opt" / "x"), "--labels": str(tmp_path / "labels")}
+    given["--gipp-dir"], given["--installer"] = str(tmp_path / "gipp"), str(standins["installer"].path)
+    given[option] += "\nsen2cor_version=2.12"
+    args = [x for pair in given.items() for x in pair]
+    proc = install(tmp_path, *args, "--s2kit", s2kit_exe)
+    assert proc.returncode == 1 and not (tmp_path / "opt").exists()
+    assert proc.stderr.strip().splitlines() == [
+        f"install-sen2cor.sh: error: {option}: expected no control characters, found $'{given[option]}'".replace(
+            "\n", "\\n"
+        )
+    ]

@@ -342,3 +342,89 @@ def test_gipp_check_takes_a_pattern(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["gipp", "check", "--json", f"{GIPPS}/*pristine*.xml"])
     doc = json.loads(res.stdout)
     assert doc["summary"]["files"] == len(list(GIPPS.glob("*pristine*.xml"))) > 1
+
+
+# --------------------------------------------------------------------------- hostile review (review1)
+@pytest.mark.parametrize("null", [False, True])
+def test_empty_stdin_list_is_an_error_not_an_empty_success(null: bool) -> None:
+    """An empty '-' list (find matched nothing, a typo in its folder) is one error, like an
+    empty pattern; before, it gave no item at all: validate said "valid" and exit 0."""
+    items = list(expand_inputs(["-"], stdin=io.BytesIO(b"\n\n" if not null else b"\0"), null=null))
+    assert _paths(items) == ["-"]
+    assert "expected at least one path in the list on stdin" in _errors(items)["-"]
+
+
+@pytest.mark.parametrize(
+    ("command", "key"), [(["inspect", "--json"], "path"), (["gipp", "check", "--jsonl"], "file")]
+)
+def test_empty_stdin_list_exits_1_with_an_error_record(command: list[str], key: str) -> None:
+    res = CliRunner().invoke(app, [*command, "-"], input=b"")
+    assert res.exit_code == 1
+    first = json.loads(res.stdout.splitlines()[0])
+    assert first[key] == "-" and "found none" in first["error"]
+
+
+def test_two_over_long_entries_with_one_prefix_are_two_errors_not_one(tmp_path: Path) -> None:
+    """Error items were de-duplicated by their shown path (the first 60 bytes + '…'): a second
+    over-long entry with the same start vanished from the stream and the counts (review1)."""
+    product = tmp_path / "a.SAFE"
+    product.mkdir()
+    first = b"/store/" + b"x" * (2 * inputs.MAX_ENTRY_BYTES) + b"/1.SAFE"
+    second = b"/store/" + b"x" * (2 * inputs.MAX_ENTRY_BYTES) + b"/2.SAFE"
+    data = first + b"\n" + second + b"\n" + os.fsencode(f"{product}\n")
+    items = list(expand_inputs(["-"], stdin=io.BytesIO(data)))
+    assert [i.error is not None for i in items] == [True, True, False]
+    assert items[2].path == str(product)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "--json", str(TILE_MTD)],
+        ["inspect", str(TILE_MTD)],
+        ["gipp", "check", "--json", "GIPP"],
+        ["gipp", "check", "GIPP"],
+        ["gipp", "diff", str(REPO / "s2kit/templates/gipp/2.12/L2A_GIPP.xml")],
+        ["validate", "--json", "-", "PRODUCT"],
+    ],
+)
+def test_single_document_output_to_a_closed_pipe_exits_141_not_1(
+    s2kit_exe: str, tmp_path: Path, args: list[str]
+) -> None:
+    """The one-document outputs went through click's echo: a reader gone (`| head`, `| true`)
+    gave exit 1, the code of a failed check, for clean inputs; 141 is what the docs say (review1)."""
+    from s2kit.gipp import write_gipp_dir
+
+    given = {
+        "PRODUCT": str(build_l2a_tree(tmp_path, "33TVM")),  # valid
+        "GIPP": str(write_gipp_dir(tmp_path / "cfg", sen2cor="2.12", threads=1).paths[1]),  # clean PB GIPP
+    }
+    argv = [s2kit_exe, *(given.get(a, a) for a in args)]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        res = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (res.returncode, res.stderr) == (141, b"")
+
+
+@pytest.mark.parametrize(
+    "args", [["inspect", "--json", "ONE"], ["inspect", "--json", "ONE", "ONE2"], ["inspect", "ONE"]]
+)
+def test_output_to_a_stdout_that_cannot_encode_the_name_is_utf8_not_a_crash(
+    s2kit_exe: str, tmp_path: Path, args: list[str]
+) -> None:
+    """With PYTHONIOENCODING=ascii (or a Latin-1 locale) a product under a non-ASCII folder
+    ended in "internal error: UnicodeEncodeError", exit 70, for several inputs (review1)."""
+    folder = tmp_path / "日本 store"
+    folder.mkdir()
+    one = folder / "a_MTD_TL.xml"
+    one.write_bytes(TILE_MTD.read_bytes())
+    two = folder / "b_MTD_TL.xml"
+    two.write_bytes(TILE_MTD.read_bytes())
+    argv = [s2kit_exe, *({"ONE": str(one), "ONE2": str(two)}.get(a, a) for a in args)]
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    res = subprocess.run(argv, capture_output=True, env=env, timeout=60)
+    assert (res.returncode, res.stderr) == (0, b"")
+    assert str(one) in res.stdout.decode("utf-8")

@@ -336,3 +336,90 @@ def test_metadata_symlinked_to_a_device_is_refused_not_read(tmp_path: Path) -> N
     (finding,) = validate_product(root).findings
     assert finding.code == "unparseable-metadata"
     assert finding.message == "expected a regular metadata file, found a FIFO, socket or device"
+
+
+def test_validate_of_an_empty_stdin_list_is_not_valid() -> None:
+    """`find L2A -name '*.SAFE' | s2kit validate -` over an empty (or mistyped) folder said
+    "0 product(s), 0 valid" and exit 0, and --jsonl "valid": true (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["validate", "-"], input=b"")
+    assert res.exit_code == 1 and "expected at least one path in the list on stdin" in res.stdout
+    res = runner.invoke(app, ["validate", "--jsonl", "-"], input=b"")
+    last = json.loads(res.stdout.splitlines()[-1])
+    assert res.exit_code == 1 and last["valid"] is False
+
+
+def test_empty_expect_sen2cor_is_refused_not_silently_ignored(tmp_path: Path) -> None:
+    """`--expect-sen2cor "$SEN2COR"` with the variable unset passed a product of any Sen2Cor
+    version (exit 0): the empty value turned the check off (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+    from s2kit.errors import UsageError
+
+    root = build_l2a_tree(tmp_path, "33TVM")  # a valid product of Sen2Cor 02.12.02
+    res = CliRunner().invoke(app, ["validate", "--expect-sen2cor", "", str(root)])
+    assert res.exit_code == 2 and "expected a Sen2Cor version like 2.9" in res.stderr
+    with pytest.raises(UsageError):
+        validate_products([root], expect_sen2cor="")
+    with pytest.raises(UsageError):
+        validate_product(root, expect_sen2cor="")
+
+
+@pytest.mark.parametrize("version", ["2.\u00b2", "\u0662.\u0661\u0662", "2.1\u00b2"])
+def test_expect_sen2cor_with_non_ascii_digits_is_a_usage_error_not_a_crash(version: str) -> None:
+    """'2.²' passed str.isdigit() and crashed int() (internal error, exit 70); Arabic-Indic
+    digits were taken as a version (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    res = CliRunner().invoke(app, ["validate", "--expect-sen2cor", version, "nothere.SAFE"])
+    assert res.exit_code == 2
+    assert res.stderr == f"s2kit: error: expected a Sen2Cor version like 2.9 or 2.10.01, found {version!r}\n"
+
+
+def test_validate_json_report_on_a_full_disk_names_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`validate --json FILE` on a full (or read-only) file system ended with the bare
+    "s2kit: error: No space left on device": no path, no expected/found (review1)."""
+    import errno
+
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    root = build_l2a_tree(tmp_path, "33TVM")
+    monkeypatch.setattr(os, "fsync", fsync)
+    res = CliRunner().invoke(app, ["validate", "--json", str(tmp_path / "report.json"), str(root)])
+    assert res.exit_code == 1 and not (tmp_path / "report.json").exists()
+    assert res.stderr == (
+        f"s2kit: error: {tmp_path / 'report.json'}: expected to write the JSON report, found No space left on device\n"
+    )
+
+
+@pytest.mark.parametrize("option", ["--consistency", "--jsonl", "-0"])
+def test_validate_json_swallowing_the_next_option_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """`validate --json --consistency L2A/*.SAFE` (--json as in inspect) wrote the report to a
+    file named '--consistency' and ran without the consistency check, exit 0 (review1)."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    root = build_l2a_tree(tmp_path, "33TVM")
+    res = CliRunner().invoke(app, ["validate", "--json", option, str(root)])
+    assert res.exit_code == 2 and not (tmp_path / option).exists()
+    assert res.stderr.startswith(f"s2kit: error: --json: expected a report FILE or '-', found {option!r}")
+    res = CliRunner().invoke(app, ["validate", "--json", f"./{option}", str(root)])  # a file of that name
+    assert res.exit_code == 0 and json.loads((tmp_path / option).read_text())["valid"] is True

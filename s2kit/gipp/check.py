@@ -16,6 +16,7 @@ from lxml import etree
 from .. import findings
 from ..errors import display_path
 from ..findings import Severity
+from ..text import escaped
 from ..versions import DEM_KINDS, SUPPORTED_VERSIONS, normalize_version
 from .detect import GippAsVersion, _detect
 from .settings import COPDEM_REFERENCES, allocated_cores
@@ -65,6 +66,8 @@ FINDING_CODES: dict[str, Severity] = {
     "dem-dir-no-srtm": "warning",
     "dem-reference-none": "warning",
     "dem-reference-remote": "warning",
+    "dem-reference-not-copdem": "error",
+    "dem-dir-srtm": "error",
     "baseline-9999": "error",
     "threads-auto": "warning",
     "threads-over-allocation": "warning",
@@ -287,15 +290,27 @@ def _dem_findings(
                     line,
                 )
             )
-        elif not copdem and not any(resolved.glob("srtm_*_*.zip")) and not any(resolved.glob("srtm_*_*.tif")):
-            out.append(
-                _finding(
-                    "dem-dir-no-srtm",
-                    f"DEM directory {display_path(resolved)!r} holds no srtm_XX_YY.zip/.tif tiles",
-                    where,
-                    line,
+        else:
+            srtm = any(resolved.glob("srtm_*_*.zip")) or any(resolved.glob("srtm_*_*.tif"))
+            if not copdem and not srtm:
+                out.append(
+                    _finding(
+                        "dem-dir-no-srtm",
+                        f"DEM directory {display_path(resolved)!r} holds no srtm_XX_YY.zip/.tif tiles",
+                        where,
+                        line,
+                    )
                 )
-            )
+            elif copdem and srtm:
+                out.append(
+                    _finding(
+                        "dem-dir-srtm",
+                        f"DEM directory {display_path(resolved)!r} holds SRTM tiles (srtm_XX_YY): "
+                        f"Sen2Cor {version} reads the Copernicus DEM, not SRTM",
+                        where,
+                        line,
+                    )
+                )
     if force_el is not None and (force_el.text or "").strip() != "TRUE":
         out.append(
             _finding(
@@ -319,6 +334,23 @@ def _dem_findings(
                     rline,
                 )
             )
+        elif (
+            copdem
+            and ref not in COPDEM_REFERENCES.values()
+            and (not _URL.match(ref) or "srtm" in ref.lower())
+        ):
+            # 2.12's own GIPP allows CDSE-GLO-30/90 (a downloaded DEM) or a Copernicus DEM URL;
+            # a folder (the 2.9-2.11 lab practice) or an SRTM URL is not a DEM it reads
+            labels = " or ".join(COPDEM_REFERENCES.values())
+            out.append(
+                _finding(
+                    "dem-reference-not-copdem",
+                    f"Sen2Cor {version} reads the Copernicus DEM: DEM_Reference must be {labels} "
+                    f"(render with --dem cop-dem-glo30|cop-dem-glo90) or a Copernicus DEM URL, found {ref!r}",
+                    rwhere,
+                    rline,
+                )
+            )
         elif not (copdem and ref in COPDEM_REFERENCES.values()):
             if not ref.endswith("/"):
                 out.append(
@@ -331,11 +363,16 @@ def _dem_findings(
                     )
                 )
             if _URL.match(ref) and not ref.startswith("file://"):
+                practice = (
+                    " or ".join(COPDEM_REFERENCES.values()) + " with the DEM in DEM_Directory"
+                    if copdem
+                    else "DEM_Reference = the DEM directory"
+                )
                 out.append(
                     _finding(
                         "dem-reference-remote",
                         f"DEM_Reference {ref!r} is remote: Sen2Cor downloads missing tiles at run time "
-                        "(compute nodes are often offline); lab practice: DEM_Reference = the DEM directory",
+                        f"(compute nodes are often offline); lab practice: {practice}",
                         rwhere,
                         rline,
                     )
@@ -531,7 +568,8 @@ def iter_report_lines(report: GippReport) -> Iterator[str]:
     xsd = {True: "XSD valid", False: "XSD INVALID", None: "XSD not checked"}[report.xsd_valid]
     e, w = len(report.errors), len(report.warnings)
     counts = f"{e} error{'s' * (e != 1)}, {w} warning{'s' * (w != 1)}"
-    yield f"{report.source}: {report.kind}, {version}, {xsd}, {counts}"
+    # control characters of a file name or value escaped: one line each, nothing for the terminal
+    yield escaped(f"{report.source}: {report.kind}, {version}, {xsd}, {counts}")
     for f in report.findings:
         where = " ".join(x for x in (f"line {f.line}" if f.line else "", f.element or "") if x)
-        yield f"  {f.severity:<7} {f.code:<26} {where + ': ' if where else ''}{f.message}"
+        yield escaped(f"  {f.severity:<7} {f.code:<26} {where + ': ' if where else ''}{f.message}")

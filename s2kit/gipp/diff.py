@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import ConfigError
+from ..text import escaped
 from ..versions import SUPPORTED_VERSIONS, normalize_version
 from .detect import GippAsVersion, _detect
 from .templates import GippSource, _kind_of, _load, _template_root
@@ -51,7 +52,8 @@ def iter_diff_lines(diff: GippDiff) -> Iterator[str]:
     """Human-readable lines for one diff (used by the CLI)."""
     how = "from --sen2cor" if diff.version_source == "flag" else "detected"
     n = len(diff.changes)
-    yield (
+    # control characters of a file name or value escaped: one line each, nothing for the terminal
+    yield escaped(
         f"{diff.source}: {diff.kind} vs pristine Sen2Cor {diff.version} template ({how}): "
         f"{n} difference{'s' * (n != 1)}"
     )
@@ -59,7 +61,7 @@ def iter_diff_lines(diff: GippDiff) -> Iterator[str]:
         return
     width = max(len(c.element) for c in diff.changes)
     for c in diff.changes:
-        yield f"  {c.change:<8} {c.element:<{width}}  {_show(c.template)} -> {_show(c.file)}"
+        yield escaped(f"  {c.change:<8} {c.element:<{width}}  {_show(c.template)} -> {_show(c.file)}")
 
 
 def _show(value: str | None) -> str:

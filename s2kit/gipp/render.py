@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -12,13 +13,15 @@ from pathlib import Path
 from lxml import etree
 
 from ..errors import ConfigError, InputError
-from ..fsutil import atomic_write_bytes
+from ..fsutil import written_beside
 from ..versions import DEFAULT_VERSION, normalize_version
 from ..xmlsafe import parse_xml
 from .check import Finding, check_gipp
 from .settings import (
+    COPDEM_REFERENCES,
     GippSettings,
     allocated_cores,
+    check_dem_kind,
     gipp_dem_reference,
     normalize_dem_dir,
     parse_set,
@@ -120,11 +123,17 @@ def _resolve_override(
     return matches[0]
 
 
-def _apply_override(docs: Mapping[str, etree._Element], name: str, value: str, version: str) -> None:
+def _apply_override(
+    docs: Mapping[str, etree._Element],
+    name: str,
+    value: str,
+    version: str,
+    owned: Mapping[str, str] = _OWNED,
+) -> None:
     kind, el = _resolve_override(docs, name, version)
     tag = str(el.tag)
-    if tag in _OWNED:
-        raise ConfigError(f"--set {name}: {tag} is rendered from the {_OWNED[tag]} setting; use that instead")
+    if tag in owned:
+        raise ConfigError(f"--set {name}: {tag} is rendered from the {owned[tag]} setting; use that instead")
     if len(el):
         raise ConfigError(
             f"--set {name}: {kind}.xml:{_element_path(el)} has child elements; address a leaf element"
@@ -165,8 +174,13 @@ def render_gipp(settings: GippSettings) -> dict[str, bytes]:
         "L2A_GIPP.xml",
     )
     _set_text(docs["L2A_PB_GIPP"], "DATA/Baseline_Version", settings.baseline, "L2A_PB_GIPP.xml")
+    owned = dict(_OWNED)
+    if settings.dem_dir is not None and settings.dem_kind in COPDEM_REFERENCES:
+        # 2.12: DEM_Reference names the Copernicus DEM (CDSE-GLO-30/90) of --dem, which the
+        # summary line reports; a --set would make the file say another DEM than that line
+        owned["DEM_Reference"] = "dem (--dem)"
     for name, value in settings.overrides:
-        _apply_override(docs, name, value, version)
+        _apply_override(docs, name, value, version, owned)
 
     rendered: dict[str, bytes] = {}
     for kind in KINDS:
@@ -197,8 +211,22 @@ def write_gipp_set(settings: GippSettings, out_dir: str | os.PathLike[str]) -> l
         raise InputError("expected an output directory, found a file", target)
     files = render_gipp(settings)
     written = []
-    for name, data in files.items():
-        written.append(atomic_write_bytes(target / name, data))
+    current = target
+    try:
+        # all four written beside their names first, then renamed: a full or read-only folder
+        # fails before any rename, never leaving a new L2A_GIPP.xml beside an old PB GIPP
+        with contextlib.ExitStack() as stack:
+            temps = []
+            for name, data in files.items():
+                current = target / name
+                temps.append((stack.enter_context(written_beside(current, data)), current))
+            for tmp, path in temps:
+                current = path
+                os.replace(tmp, path)
+                written.append(path)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(f"expected to write the GIPP file, found {why}", current) from exc
     return written
 
 
@@ -254,6 +282,12 @@ def write_gipp_dir(
     overrides (:func:`parse_set`). *dem_kind*: the DEM in *dem_dir* (None: the version's default).
     """
     version = normalize_version(sen2cor)
+    if dem_kind is not None and check_dem_kind(version, dem_kind) != "none" and dem_dir is None:
+        # a DEM asked for by name and no folder to find it in: never rendered as "no DEM"
+        raise ConfigError(
+            f"dem: expected a DEM directory (--dem-dir) with the {dem_kind!r} DEM, found none; "
+            "give --dem-dir, or --dem none to run without a DEM"
+        )
     threads_note = ""
     if threads is None:
         chosen: int | str = threads_for_allocation(version, env)

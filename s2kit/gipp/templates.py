@@ -130,6 +130,8 @@ def _load(source: GippSource | etree._Element, name: str | None) -> tuple[etree.
     if isinstance(source, bytes):
         label = name or "<bytes>"
         return parse_xml(source, label), label
+    if not os.fspath(source):  # Path("") is "." (a folder): say what was given
+        raise InputError("expected a GIPP XML file, found an empty path (not the current directory)")
     path = Path(source)
     label = name or display_path(path)
     try:
