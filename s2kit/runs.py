@@ -181,6 +181,9 @@ class SceneState:
     log: str | None = None
     l2a: str | None = None
     exit_code: int | None = None
+    # s2kit.accounting of the last attempt that ran Sen2Cor (done and failed): wall_s, cpu_s,
+    # peak_rss_mb, ... (None: old runs, or the attempt failed before Sen2Cor started)
+    resources: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # a reason is one line of at most REASON_MAX characters (the whole text is in the log)
@@ -209,6 +212,7 @@ _STATE_TYPES: dict[str, tuple[type, ...]] = {
     "log": (str,),
     "l2a": (str,),
     "exit_code": (int,),
+    "resources": (dict,),
 }
 
 

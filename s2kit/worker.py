@@ -41,7 +41,12 @@ One task, step by step:
    ``baseline-mismatch`` and ``wrong-product``), ``input``, ``no-dem`` (the tile's DEM
    folder vanished after the plan), ``gipp``, ``setup`` (no L2A_Process), ``publish``
    (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
-   SIGTERM/SIGINT/SIGHUP).
+   SIGTERM/SIGINT/SIGHUP), ``walltime`` (that signal came at the job's time limit:
+   ``SLURM_JOB_END_TIME``, Slurm >= 23.02). ``oom`` and ``walltime`` of a worker killed
+   outright come from the scheduler (:meth:`s2kit.schedulers.Scheduler.task_end_reasons`,
+   shown by ``s2kit status``).
+   Every attempt that started Sen2Cor records what it cost in ``SceneState.resources``
+   (and the provenance): :mod:`s2kit.accounting`.
    ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
    ``multiple-outputs`` and ``validation``; the others are final.
 6. Publish: provenance into the run dir, product moved (or copied across file systems) to
@@ -75,6 +80,7 @@ from types import FrameType
 from typing import Any
 
 from . import __version__, runs
+from .accounting import Meter, sample_interval, walltime_reached
 from .config import BatchConfig
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
@@ -284,8 +290,13 @@ class _Task:
         self.gipp_files: list[Path] = []
         self.gipp_science: dict[str, str] = {}
         self.home_check: dict[str, Any] | None = None
+        self.meter: Meter | None = None  # s2kit.accounting of the current attempt's Sen2Cor run
 
     # ----------------------------------------------------------------- state
+    def _resources(self) -> dict[str, Any] | None:
+        """What the current attempt's Sen2Cor run cost (None: it did not start)."""
+        return self.meter.result() if self.meter is not None and self.meter.pgid is not None else None
+
     def _state(self, state: str, attempt: int, **kw: Any) -> SceneState:
         st = SceneState(
             scene=self.scene,
@@ -309,6 +320,7 @@ class _Task:
             ended=_now(),
             log=str(log),
             exit_code=exit_code,
+            resources=self._resources(),
         )
 
     # ----------------------------------------------------------------- takeover
@@ -405,6 +417,7 @@ class _Task:
     # ----------------------------------------------------------------- one attempt
     def _attempt(self, attempt: int, log: Path) -> _Success | _Failure:
         log.parent.mkdir(parents=True, exist_ok=True)
+        self.meter = None
         adir = self._scratch_dir(f"{attempt}-{self.host}-{self.pid}")
         home, out, work = adir / "sen2cor_home", adir / "out", adir / "work"
         for d in (home, out, work):
@@ -455,7 +468,10 @@ class _Task:
             fh.write(f"s2kit: command: {shell_line(argv)}\n")
             fh.write("s2kit: ---- L2A_Process output ----\n")
         offset = log.stat().st_size
-        run = run_logged(argv, log, child_env, timeout, kill_grace_seconds(self.env), cwd=work)
+        self.meter = Meter(interval=sample_interval(self.env), cores=self.threads[0])
+        run = run_logged(
+            argv, log, child_env, timeout, kill_grace_seconds(self.env), cwd=work, meter=self.meter
+        )
         if run.timed_out:
             return _Failure(
                 "timeout",
@@ -568,6 +584,7 @@ class _Task:
                 "ended": _now(),
                 "exit_code": ok.run.returncode,
                 "log": str(log),
+                "resources": self._resources(),
             }
         )
 
@@ -690,6 +707,7 @@ class _Task:
                             log=str(log),
                             l2a=str(final),
                             exit_code=0,
+                            resources=self._resources(),
                         )
                         return st
                 _append(log, f"s2kit: attempt {attempt} failed: {result.reason}\n")
@@ -701,8 +719,13 @@ class _Task:
         except WorkerInterrupted as exc:
             if self.publishing is not None:
                 self._abort_publication(self.publishing)
-            _append(log, f"s2kit: interrupted by {signal.Signals(exc.signum).name}\n")
-            self._failed(attempt, f"signal: worker received {signal.Signals(exc.signum).name}", log)
+            name = signal.Signals(exc.signum).name
+            _append(log, f"s2kit: interrupted by {name}\n")
+            if walltime_reached(self.env):  # the scheduler's time limit, not a scancel/bkill
+                why = f"walltime: the job's time limit was reached (worker received {name})"
+                self._failed(attempt, why, log)
+            else:
+                self._failed(attempt, f"signal: worker received {name}", log)
             raise
         finally:
             self._drop_scratch()
