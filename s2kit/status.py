@@ -5,6 +5,12 @@ scheduler's view of the recorded jobs into one :class:`SceneStatus` per scene
 (:data:`STATUSES`); :func:`classify` decides one scene. A state ``running`` is ``stale``
 exactly when :func:`s2kit.runs.is_stale` says so (the one definition). A scheduler that
 cannot be asked makes its tasks ``unknown``; it never makes status fail.
+
+A scene whose worker died (``stale``) or was stopped by a signal (``failed``, reason
+``signal: ...``) in a task the scheduler has finished is ``failed`` with reason ``oom: ...`` or
+``walltime: ...`` when the scheduler says it killed the task at its memory or time limit
+(:meth:`~s2kit.schedulers.Scheduler.task_end_reasons`: sacct/squeue, bjobs); the reason names
+where that came from.
 :func:`format_status` is the human-readable form.
 """
 
@@ -22,6 +28,7 @@ from .plan import NO_DEM_NOTE
 from .process import pid_alive
 from .runs import JobRecord, PlanEntry, RunDir, SceneState, held_flocks, is_stale, lock_held_here, one_line
 from .schedulers import ACTIVE, SCHEDULERS, JobStatus, Scheduler, SchedulerUnavailable, get_scheduler
+from .schedulers.base import END_REASONS
 from .schedulers.local import this_host
 
 __all__ = [
@@ -158,6 +165,31 @@ def _query(
     return out, errors
 
 
+def _scheduler_reasons(
+    asks: Sequence[tuple[SceneStatus, str, str, int]],
+    schedulers: Mapping[str, Scheduler] | None,
+    errors: list[str],
+) -> None:
+    """Give each (scene, scheduler kind, job id, task index) the scheduler's ``oom``/``walltime``."""
+    for kind in sorted({a[1] for a in asks}):
+        mine = [a for a in asks if a[1] == kind]
+        try:
+            sched = (schedulers or {}).get(kind) or get_scheduler(kind)
+            ends = sched.task_end_reasons(sorted({a[2] for a in mine}))
+        except SchedulerUnavailable as exc:
+            errors.append(f"{kind}: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - status must not crash on a scheduler's reply
+            errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            continue
+        where = f"{kind} {sched.end_reasons_source}".strip()
+        for scene, _kind, job_id, index in mine:
+            end = ends.get((job_id, index))
+            if end in END_REASONS:
+                scene.status = "failed"
+                scene.reason = one_line(f"{end}: {END_REASONS[end]} ({where}: job {job_id}[{index}])")
+
+
 def run_status(
     cfg: BatchConfig | None,
     rd: RunDir,
@@ -194,6 +226,7 @@ def run_status(
     locked = {sc for sc in running if lock_held_here(rd.lock_file(sc), held)}
 
     scenes: list[SceneStatus] = []
+    asks: list[tuple[SceneStatus, str, str, int]] = []  # worker killed: ask the scheduler why
     for e in plan:
         st = states.get(e.scene)
         task: str | None = None
@@ -225,6 +258,11 @@ def run_status(
         )
         if s == "stale" and not scenes[-1].reason:
             scenes[-1].reason = "worker lost: state says running but its job/process is gone"
+        killed = s == "stale" or (s == "failed" and (reason or "").startswith("signal:"))
+        if killed and query and job is not None and task in ("done", "failed", "gone"):
+            asks.append((scenes[-1], rec.scheduler, rec.job_id, t_index))
+    if asks:
+        _scheduler_reasons(asks, schedulers, errors)
 
     jobs = []
     for rec in records:

@@ -42,6 +42,7 @@ __all__ = [
     "SchedulerError",
     "SchedulerUnavailable",
     "TaskState",
+    "END_REASONS",
     "UnsafeScriptValue",
     "check_script_values",
     "chunk_ranges",
@@ -58,6 +59,12 @@ the task (finished long ago, cancelled before it started, or never existed);
 ``unknown``: the scheduler could not be asked."""
 
 ACTIVE: frozenset[str] = frozenset({"pending", "running"})
+
+#: the failure reasons a scheduler's kill at a limit becomes (issue 19)
+END_REASONS: dict[str, str] = {
+    "oom": "the scheduler killed the task at its memory limit",
+    "walltime": "the scheduler killed the task at its time limit",
+}
 
 # Scheduler kind -> packaged job script template (s2kit/templates/jobs/).
 TEMPLATE_NAMES = {
@@ -376,6 +383,19 @@ class Scheduler(ABC):
     @abstractmethod
     def cancel(self, job_id: str) -> None:
         """Cancel a whole array."""
+
+    #: where the last :meth:`task_end_reasons` answer came from (e.g. ``sacct``), for messages
+    end_reasons_source: str = ""
+
+    def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
+        """Why finished array tasks ended: ``(job id, task index) -> "oom" | "walltime" | state``.
+
+        ``oom``/``walltime``: the scheduler killed the task at its memory/time limit; any other
+        value is the scheduler's own final state word (``COMPLETED``, ``CANCELLED``, ``EXIT``,
+        ...). Tasks the scheduler no longer knows are absent. Raises
+        :class:`SchedulerUnavailable` when it cannot be asked. Default: nothing known.
+        """
+        return {}
 
     # ----------------------------------------------------------- helpers
     def _accepted(self, res: CommandResult, tool: str, script: Path) -> CommandResult:
