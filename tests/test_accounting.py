@@ -24,6 +24,8 @@ import pytest
 
 from s2kit import accounting
 from s2kit.accounting import RESOURCE_KEYS, Meter, group_usage, walltime_reached
+from s2kit.batch import submit
+from s2kit.plan import make_plan
 from s2kit.process import run_logged
 from s2kit.provenance import Provenance
 from s2kit.runs import JobRecord, RunDir, SceneState
@@ -33,6 +35,7 @@ from s2kit.schedulers.lsf import parse_bjobs_end_reasons
 from s2kit.schedulers.slurm import parse_end_states
 from s2kit.status import format_status, run_status
 from s2kit.worker import run_scene
+from tests.support.known_cost import known_cost_batch, known_cost_errors
 from tests.test_worker import DOUBLE, S2KIT, Run, clean_env, make_run, wait_for
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc sampling is Linux only")
@@ -364,3 +367,20 @@ def test_status_without_a_scheduler_answer_stays_stale_and_says_why(hostile_dir:
     rep = run_status(run.cfg, run.rd, schedulers={"slurm": SlurmScheduler(runner=runner)})
     by = {s.scene: s for s in rep.scenes}
     assert by[a].status == "stale" and rep.scheduler_errors
+
+
+@linux_only
+def test_local_batch_of_known_cost_reports_cpu_and_memory_within_10_percent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in list(os.environ):
+        if var.startswith(("SLURM_", "LSB_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("S2KIT_SAMPLE_SECONDS", "0.1")
+    cfg = known_cost_batch(tmp_path, max_concurrent=1)
+    make_plan(cfg, check_resources=False)
+    rd = RunDir(cfg.paths.run_dir)
+    submit(cfg, rd)
+    rep = run_status(cfg, rd)
+    assert rep.counts["done"] == 3, format_status(rep)
+    assert known_cost_errors(rd) == []
