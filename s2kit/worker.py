@@ -41,14 +41,14 @@ One task, step by step:
    ``baseline-mismatch`` and ``wrong-product``), ``input``, ``no-dem`` (the tile's DEM
    folder vanished after the plan), ``gipp``, ``setup`` (no L2A_Process), ``publish``
    (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
-   SIGTERM/SIGINT/SIGHUP), ``walltime`` (that signal came at the job's time limit:
-   ``SLURM_JOB_END_TIME``, Slurm >= 23.02). ``oom`` and ``walltime`` of a worker killed
-   outright come from the scheduler (:meth:`s2kit.schedulers.Scheduler.task_end_reasons`,
-   shown by ``s2kit status``).
-   Every attempt that started Sen2Cor records what it cost in ``SceneState.resources``
-   (and the provenance): :mod:`s2kit.accounting`.
+   SIGTERM/SIGINT/SIGHUP), ``walltime`` (the scheduler killed the task at its time limit:
+   the signal came at SLURM_JOB_END_TIME, or s2kit status read it from the scheduler),
+   ``oom`` (the scheduler killed the task at its memory limit; s2kit status reads it from
+   the scheduler, the worker itself is killed outright).
    ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
    ``multiple-outputs`` and ``validation``; the others are final.
+   Every attempt that started Sen2Cor records what it cost in ``SceneState.resources``
+   and the provenance (:mod:`s2kit.accounting`: wall, CPU, peak memory of its process group).
 6. Publish: provenance into the run dir, product moved (or copied across file systems) to
    ``l2a_dir/.partial-<name>``, provenance written atomically to
    ``l2a_dir/<name>.SAFE.provenance.json``, then ONE ``rename`` to ``l2a_dir/<name>``.  So a
