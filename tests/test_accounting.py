@@ -306,9 +306,7 @@ def test_status_names_oom_and_walltime_from_squeue_when_sacct_is_disabled(hostil
     by = {s.scene: s for s in rep.scenes}
     assert by[a].status == "failed" and (by[a].reason or "").startswith("oom: "), by[a]
     assert by[b].status == "failed" and (by[b].reason or "").startswith("walltime: "), by[b]
-    assert "squeue (sacct: sacct: error: Slurm accounting storage is disabled): job 5[0]" in (
-        by[a].reason or ""
-    )
+    assert "(slurm squeue; sacct: Slurm accounting storage is disabled: job 5[0])" in (by[a].reason or "")
     assert rep.counts["stale"] == 0 and not rep.scheduler_errors
     assert "oom: the scheduler killed the task at its memory limit" in format_status(rep)
 
@@ -352,6 +350,18 @@ def test_status_names_oom_and_walltime_from_bjobs(hostile_dir: Path) -> None:
     assert by[a].status == "failed" and (by[a].reason or "").startswith("oom: "), by[a]
     assert "(lsf bjobs: job 5[1])" in (by[a].reason or "")
     assert (by[b].reason or "").startswith("walltime: "), by[b]
+
+
+def test_lsf_without_the_exit_reason_field_falls_back_to_exit_codes() -> None:
+    def runner(argv: Any, **_kw: Any) -> CommandResult:
+        if "exit_reason" in " ".join(argv):
+            return CommandResult(tuple(argv), 255, "", "exit_reason: Illegal field name\n")
+        recs = [{"JOBID": "5", "JOBINDEX": "1", "STAT": "EXIT", "EXIT_CODE": "140"}]
+        return CommandResult(tuple(argv), 0, _bjobs(recs), "")
+
+    sched = LsfScheduler(runner=runner)
+    assert sched.task_end_reasons(["5"]) == {("5", 1): "walltime"}
+    assert sched.end_reasons_source == "bjobs exit codes"
 
 
 def test_status_without_a_scheduler_answer_stays_stale_and_says_why(hostile_dir: Path) -> None:

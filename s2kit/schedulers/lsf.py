@@ -325,12 +325,15 @@ class LsfScheduler(Scheduler):
         ids = sorted(set(job_ids))
         if not ids:
             return {}
-        fields = "jobid jobindex stat exit_code exit_reason"
-        res = self._run(["bjobs", "-a", "-o", fields, "-json", *ids])
-        self.end_reasons_source = "bjobs"
-        try:
-            return parse_bjobs_end_reasons(res.stdout, ids)
-        except SchedulerError:
-            raise SchedulerUnavailable(
-                f"bjobs failed (exit status {res.returncode}): {res.one_line()}"
-            ) from None
+        # an LSF without the exit_reason field (before 10.1) refuses the format: exit codes only
+        for fields, source in (
+            ("jobid jobindex stat exit_code exit_reason", "bjobs"),
+            ("jobid jobindex stat exit_code", "bjobs exit codes"),
+        ):
+            res = self._run(["bjobs", "-a", "-o", fields, "-json", *ids])
+            self.end_reasons_source = source
+            try:
+                return parse_bjobs_end_reasons(res.stdout, ids)
+            except SchedulerError:
+                continue
+        raise SchedulerUnavailable(f"bjobs failed (exit status {res.returncode}): {res.one_line()}")

@@ -279,5 +279,6 @@ class SlurmScheduler(Scheduler):
                     break
             elif "invalid job id" not in (res.stderr + res.stdout).lower():
                 raise SchedulerUnavailable(f"squeue failed (exit status {res.returncode}): {res.one_line()}")
-        self.end_reasons_source = f"squeue (sacct: {why[:80]})" if why else "squeue"
+        why = re.sub(r"^sacct:\s*(error:\s*)?", "", why)[:80]
+        self.end_reasons_source = f"squeue; sacct: {why}" if why else "squeue"
         return out
