@@ -9,13 +9,16 @@ cannot be asked makes its tasks ``unknown``; it never makes status fail.
 A scene whose worker died (``stale``) or was stopped by a signal (``failed``, reason
 ``signal: ...``) in a task the scheduler has finished is ``failed`` with reason ``oom: ...`` or
 ``walltime: ...`` when the scheduler says it killed the task at its memory or time limit
-(:meth:`~s2kit.schedulers.Scheduler.task_end_reasons`: sacct/squeue, bjobs); the reason names
-where that came from.
+(:meth:`~s2kit.schedulers.Scheduler.task_end_reasons`: sacct/squeue, bjobs; once the scheduler
+forgot the task, the batch system's own line in the task's job log); the reason names where
+that came from.
 :func:`format_status` is the human-readable form.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -165,29 +168,60 @@ def _query(
     return out, errors
 
 
+_JOB_LOG_TAIL = 64 * 1024
+
+
+def _log_tail(path: Path) -> str:
+    """The last 64 KiB of a job log ("" when it is missing or not a regular file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ""
+        os.lseek(fd, max(0, st.st_size - _JOB_LOG_TAIL), os.SEEK_SET)
+        return os.read(fd, _JOB_LOG_TAIL).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
 def _scheduler_reasons(
-    asks: Sequence[tuple[SceneStatus, str, str, int]],
+    asks: Sequence[tuple[SceneStatus, JobRecord, int]],
+    rd: RunDir,
     schedulers: Mapping[str, Scheduler] | None,
     errors: list[str],
 ) -> None:
-    """Give each (scene, scheduler kind, job id, task index) the scheduler's ``oom``/``walltime``."""
-    for kind in sorted({a[1] for a in asks}):
-        mine = [a for a in asks if a[1] == kind]
+    """Give each (scene, job record, task index) whose worker was killed the scheduler's
+    ``oom``/``walltime``: from the scheduler, else from the batch system's lines in the task's
+    job log (``jobs/<batch>/<job id>_<index>.log``)."""
+
+    def mark(scene: SceneStatus, end: str, where: str) -> None:
+        scene.status = "failed"
+        scene.reason = one_line(f"{end}: {END_REASONS[end]} ({where})")
+
+    for kind in sorted({a[1].scheduler for a in asks}):
+        mine = [a for a in asks if a[1].scheduler == kind]
+        ends: dict[tuple[str, int], str] = {}
+        sched = (schedulers or {}).get(kind) or get_scheduler(kind)
         try:
-            sched = (schedulers or {}).get(kind) or get_scheduler(kind)
-            ends = sched.task_end_reasons(sorted({a[2] for a in mine}))
+            ends = sched.task_end_reasons(sorted({a[1].job_id for a in mine}))
         except SchedulerUnavailable as exc:
             errors.append(f"{kind}: {exc}")
-            continue
         except Exception as exc:  # noqa: BLE001 - status must not crash on a scheduler's reply
             errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            continue
-        where = f"{kind} {sched.end_reasons_source}".strip()
-        for scene, _kind, job_id, index in mine:
-            end = ends.get((job_id, index))
+        for scene, rec, index in mine:
+            end = ends.get((rec.job_id, index))
             if end in END_REASONS:
-                scene.status = "failed"
-                scene.reason = one_line(f"{end}: {END_REASONS[end]} ({where}: job {job_id}[{index}])")
+                mark(scene, end, f"{kind} {sched.end_reasons_source}: job {rec.job_id}[{index}]".strip())
+                continue
+            log = rd.jobs_dir(rec.batch) / f"{rec.job_id}_{index}.log"
+            end = sched.log_end_reason(_log_tail(log))
+            if end is not None:
+                mark(scene, end, f"{kind} job log {display_path(log)}")
 
 
 def run_status(
@@ -226,7 +260,7 @@ def run_status(
     locked = {sc for sc in running if lock_held_here(rd.lock_file(sc), held)}
 
     scenes: list[SceneStatus] = []
-    asks: list[tuple[SceneStatus, str, str, int]] = []  # worker killed: ask the scheduler why
+    asks: list[tuple[SceneStatus, JobRecord, int]] = []  # worker killed: ask the scheduler why
     for e in plan:
         st = states.get(e.scene)
         task: str | None = None
@@ -260,9 +294,9 @@ def run_status(
             scenes[-1].reason = "worker lost: state says running but its job/process is gone"
         killed = s == "stale" or (s == "failed" and (reason or "").startswith("signal:"))
         if killed and query and job is not None and task in ("done", "failed", "gone"):
-            asks.append((scenes[-1], rec.scheduler, rec.job_id, t_index))
+            asks.append((scenes[-1], rec, t_index))
     if asks:
-        _scheduler_reasons(asks, schedulers, errors)
+        _scheduler_reasons(asks, rd, schedulers, errors)
 
     jobs = []
     for rec in records:

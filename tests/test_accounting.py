@@ -394,3 +394,48 @@ def test_local_batch_of_known_cost_reports_cpu_and_memory_within_10_percent(
     rep = run_status(cfg, rd)
     assert rep.counts["done"] == 3, format_status(rep)
     assert known_cost_errors(rd) == []
+
+
+def test_status_reads_the_limit_from_the_job_log_once_the_scheduler_forgot_the_task(
+    hostile_dir: Path,
+) -> None:
+    run, a = _killed_run(hostile_dir, "slurm")
+    b = run.scenes[1]
+    logs = run.rd.jobs_dir("all")
+    logs.mkdir(parents=True)
+    (logs / "5_0.log").write_text(
+        "s2kit: Slurm job 5 task 0\nslurmstepd: error: Exceeded job memory limit\n"
+    )  # fmt: skip
+    (logs / "5_1.log").write_text(
+        "s2kit: ...\nslurmstepd: error: *** JOB 6 ON node1 CANCELLED AT 2026-12-03T10:00:01 DUE TO TIME LIMIT ***\n"
+    )
+    invalid = (1, "", "slurm_load_jobs error: Invalid job id specified\n")
+    fake = Replies(squeue=invalid, sacct=(1, "", "sacct: error: Slurm accounting storage is disabled\n"))
+    rep = run_status(run.cfg, run.rd, schedulers={"slurm": SlurmScheduler(runner=fake)})
+    by = {s.scene: s for s in rep.scenes}
+    assert by[a].status == "failed" and (by[a].reason or "").startswith("oom: "), by[a]
+    assert "slurm job log" in (by[a].reason or "") and "5_0.log" in (by[a].reason or "")
+    assert (by[b].reason or "").startswith("walltime: "), by[b]
+
+
+def test_status_job_log_that_is_a_fifo_or_silent_leaves_the_scene_stale(hostile_dir: Path) -> None:
+    run, a = _killed_run(hostile_dir, "lsf")
+    logs = run.rd.jobs_dir("all")
+    logs.mkdir(parents=True)
+    os.mkfifo(logs / "5_1.log")  # a FIFO would block a plain read forever
+    (logs / "5_2.log").write_text("Exited with exit code 1.\n")
+
+    def runner(argv: Any, **_kw: Any) -> CommandResult:
+        recs = [{"JOBID": "5", "ERROR": "Job <5> is not found"}]
+        return CommandResult(tuple(argv), 255, _bjobs(recs), "")
+
+    rep = run_status(run.cfg, run.rd, schedulers={"lsf": LsfScheduler(runner=runner)})
+    by = {s.scene: s for s in rep.scenes}
+    assert by[a].status == "stale" and by[run.scenes[1]].reason == "signal: worker received SIGTERM"
+    (logs / "5_2.log").write_text(
+        "TERM_RUNLIMIT: job killed after reaching LSF run time limit.\nExited with exit code 140.\n"
+    )
+    rep = run_status(run.cfg, run.rd, schedulers={"lsf": LsfScheduler(runner=runner)})
+    assert (rep.scenes[1].reason or "").startswith("walltime: ") and "lsf job log" in (
+        rep.scenes[1].reason or ""
+    )

@@ -387,6 +387,17 @@ class Scheduler(ABC):
     #: where the last :meth:`task_end_reasons` answer came from (e.g. ``sacct``), for messages
     end_reasons_source: str = ""
 
+    #: (reason, pattern) lines the batch system writes into a job's own log when it kills it
+    LOG_END_PATTERNS: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]] = ()
+
+    def log_end_reason(self, text: str) -> str | None:
+        """``oom``/``walltime`` from the tail of a task's job log (what the batch system wrote
+        into it when it killed the task); None when it says neither."""
+        for reason, pattern in self.LOG_END_PATTERNS:
+            if pattern.search(text):
+                return reason
+        return None
+
     def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
         """Why finished array tasks ended: ``(job id, task index) -> "oom" | "walltime" | state``.
 

@@ -21,7 +21,9 @@ Site settings are read, not assumed (as dask-jobqueue does):
   jobindex stat exit_code exit_reason" -json``; ``TERM_MEMLIMIT`` (job killed after reaching
   LSF memory usage limit) -> ``oom``, ``TERM_RUNLIMIT`` (run time limit) -> ``walltime``;
   without an exit reason, LSF's default limit signals: exit 130 (SIGINT, memory limit) ->
-  ``oom``, exit 140 (SIGUSR2, run limit) -> ``walltime``.
+  ``oom``, exit 140 (SIGUSR2, run limit) -> ``walltime``; once bjobs forgot the job
+  (``CLEAN_PERIOD``), the ``TERM_MEMLIMIT``/``TERM_RUNLIMIT`` line of the job report LSF
+  appends to the task's log.
 """
 
 from __future__ import annotations
@@ -320,6 +322,12 @@ class LsfScheduler(Scheduler):
 
     def cancel(self, job_id: str) -> None:
         self._check(self._run(["bkill", job_id]), f"bkill {job_id}")
+
+    # the job report LSF appends to the job's -o file
+    LOG_END_PATTERNS = (
+        ("oom", re.compile(r"^TERM_MEMLIMIT: job killed after reaching LSF memory usage limit", re.M)),
+        ("walltime", re.compile(r"^TERM_RUNLIMIT: job killed after reaching LSF run time limit", re.M)),
+    )
 
     def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
         ids = sorted(set(job_ids))

@@ -12,7 +12,8 @@
   (``TIMEOUT`` -> ``walltime``, ``OUT_OF_MEMORY`` -> ``oom``) where accounting storage is
   configured; without it (``AccountingStorageType=accounting_storage/none``: sacct fails)
   the same states from ``squeue -t all`` while the controller still lists the task
-  (``MinJobAge``, default 300 s).
+  (``MinJobAge``, default 300 s); after that, what slurmstepd wrote into the task's log
+  (``*** JOB N ON HOST CANCELLED AT T DUE TO TIME LIMIT ***``, ``Exceeded job memory limit``).
 """
 
 from __future__ import annotations
@@ -255,6 +256,15 @@ class SlurmScheduler(Scheduler):
 
     def cancel(self, job_id: str) -> None:
         self._check(self._run(["scancel", job_id]), f"scancel {job_id}")
+
+    # slurmstepd's own lines in the job's --output file
+    LOG_END_PATTERNS = (
+        (
+            "walltime",
+            re.compile(r"slurmstepd: error: \*\*\* JOB \S+ ON \S+ CANCELLED AT \S+ DUE TO TIME LIMIT"),
+        ),
+        ("oom", re.compile(r"slurmstepd: error: (Exceeded job memory limit|Detected \d+ oom[-_]kill event)")),
+    )
 
     def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
         """Finished tasks' end: sacct, else squeue (accounting storage disabled / sacct missing)."""
