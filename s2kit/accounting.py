@@ -182,8 +182,12 @@ class Meter:
         self.pgid = pgid
         if _LINUX:
             self.sample()
-            self._thread = threading.Thread(target=self._loop, name="s2kit-meter", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._loop, name="s2kit-meter", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had: the samples at start and stop only
+                return
+            self._thread = thread
 
     def _loop(self) -> None:
         while not self._done.wait(self.interval):

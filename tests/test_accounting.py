@@ -439,3 +439,14 @@ def test_status_job_log_that_is_a_fifo_or_silent_leaves_the_scene_stale(hostile_
     assert (rep.scenes[1].reason or "").startswith("walltime: ") and "lsf job log" in (
         rep.scenes[1].reason or ""
     )
+
+
+def test_no_thread_for_the_sampler_still_runs_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Any) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(accounting.threading.Thread, "start", refuse)
+    res = run_logged(["true"], tmp_path / "log", clean_env(), timeout=30)
+    assert res.returncode == 0 and res.resources is not None and res.resources["wall_s"] is not None
