@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_INTERVAL_S",
     "RESOURCE_KEYS",
     "Meter",
+    "cgroup_oom_kills",
     "group_usage",
     "sample_cost",
     "sample_interval",
@@ -137,6 +138,46 @@ def group_usage(pgid: int) -> tuple[dict[tuple[int, int], int], int]:
     return cpu, rss
 
 
+CGROUP_ROOT = "/sys/fs/cgroup"
+PROC_CGROUP = "/proc/self/cgroup"
+
+
+def cgroup_oom_kills(root: str | None = None, proc_cgroup: str | None = None) -> int | None:
+    """How many processes of this process's memory cgroup the kernel's OOM killer has killed
+    so far (``oom_kill`` of ``memory.events``, cgroup v2, or of ``memory.oom_control``, v1);
+    None when it cannot be told (no cgroup memory controller, the cgroup is not mounted here).
+
+    Under a scheduler that enforces memory with cgroups (Slurm ``task/cgroup``, LSF
+    ``LSB_RESOURCE_ENFORCE``) the kernel kills a process of the task's cgroup at the limit;
+    when the count went up while Sen2Cor ran and Sen2Cor died of SIGKILL, that is an ``oom``.
+    """
+    root = CGROUP_ROOT if root is None else root
+    try:
+        with open(PROC_CGROUP if proc_cgroup is None else proc_cgroup, encoding="utf-8") as fh:
+            lines = fh.read(64 * 1024).splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        rel = path.strip().lstrip("/")
+        if hid == "0" and controllers == "":
+            candidate = os.path.join(root, rel, "memory.events")
+        elif "memory" in controllers.split(","):
+            candidate = os.path.join(root, "memory", rel, "memory.oom_control")
+        else:
+            continue
+        try:
+            with open(candidate, encoding="utf-8") as fh:
+                for row in fh.read(64 * 1024).splitlines():
+                    key, _, value = row.partition(" ")
+                    if key == "oom_kill" and value.strip().isdigit():
+                        return int(value.strip())
+        except OSError:
+            continue
+    return None
+
+
 def _children_rusage() -> Any:
     try:
         import resource
@@ -168,12 +209,16 @@ class Meter:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._oom0: int | None = None
+        #: OOM kills in this process's memory cgroup while the child ran (None: unknown)
+        self.oom_kills: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def begin(self) -> None:
         """Before the child starts: the rusage baseline and the wall clock."""
         self._t0 = time.monotonic()
         self._ru0 = _children_rusage()
+        self._oom0 = cgroup_oom_kills() if _LINUX else None
 
     def start(self, pgid: int) -> None:
         """The child (leader of process group *pgid*) has started: sample it from now on."""
@@ -219,6 +264,8 @@ class Meter:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._ru1 = _children_rusage()
+            oom1 = cgroup_oom_kills() if self._oom0 is not None else None
+            self.oom_kills = oom1 - self._oom0 if oom1 is not None and self._oom0 is not None else None
         return self.result()
 
     # ------------------------------------------------------------------ result

@@ -43,8 +43,9 @@ One task, step by step:
    (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
    SIGTERM/SIGINT/SIGHUP), ``walltime`` (the scheduler killed the task at its time limit:
    the signal came at SLURM_JOB_END_TIME, or s2kit status read it from the scheduler),
-   ``oom`` (the scheduler killed the task at its memory limit; s2kit status reads it from
-   the scheduler, the worker itself is killed outright).
+   ``oom`` (the task hit its memory limit: Sen2Cor died of SIGKILL while the OOM kill count
+   of the worker's memory cgroup went up, or s2kit status read it from the scheduler when the
+   worker itself was killed).
    ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
    ``multiple-outputs`` and ``validation``; the others are final.
    Every attempt that started Sen2Cor records what it cost in ``SceneState.resources``
@@ -477,6 +478,14 @@ class _Task:
                 "timeout",
                 f"L2A_Process ran longer than {timeout:g} s; its process group was killed "
                 f"({', '.join(run.signals) or 'already gone'})",
+                run.returncode,
+            )
+        if run.returncode == -signal.SIGKILL and self.meter.oom_kills:
+            peak = (run.resources or {}).get("peak_rss_mb")
+            return _Failure(
+                "oom",
+                f"L2A_Process was killed by the kernel's OOM killer at the memory limit of its cgroup"
+                f" (oom_kill +{self.meter.oom_kills}; peak summed RSS {peak} MB)",
                 run.returncode,
             )
         if run.returncode != 0:

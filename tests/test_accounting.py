@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from s2kit.schedulers.slurm import parse_end_states
 from s2kit.status import format_status, run_status
 from s2kit.worker import run_scene
 from tests.support.known_cost import known_cost_batch, known_cost_errors
-from tests.test_worker import DOUBLE, S2KIT, Run, clean_env, make_run, wait_for
+from tests.test_worker import DOUBLE, S2KIT, Run, clean_env, make_run, wait_for, wrapper_install
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc sampling is Linux only")
 TOLERANCE = 0.10
@@ -450,3 +451,68 @@ def test_no_thread_for_the_sampler_still_runs_the_command(
     monkeypatch.setattr(accounting.threading.Thread, "start", refuse)
     res = run_logged(["true"], tmp_path / "log", clean_env(), timeout=30)
     assert res.returncode == 0 and res.resources is not None and res.resources["wall_s"] is not None
+
+
+def _fake_cgroup(tmp_path: Path, version: int, count: int) -> tuple[str, str, Path]:
+    root = tmp_path / "cgroup"
+    proc = tmp_path / "proc-self-cgroup"
+    if version == 2:
+        proc.write_text("0::/slurm/job_5/step_batch\n")
+        events = root / "slurm" / "job_5" / "step_batch" / "memory.events"
+        body = f"low 0\nhigh 0\nmax 3\noom 1\noom_kill {count}\noom_group_kill 0\n"
+    else:
+        proc.write_text("5:cpu,cpuacct:/x\n4:memory:/slurm/uid_0/job_5/step_batch\n0::/\n")
+        events = root / "memory" / "slurm" / "uid_0" / "job_5" / "step_batch" / "memory.oom_control"
+        body = f"oom_kill_disable 0\nunder_oom 0\noom_kill {count}\n"
+    events.parent.mkdir(parents=True)
+    events.write_text(body)
+    return str(root), str(proc), events
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_cgroup_oom_kill_count_is_read_from_v1_and_v2(tmp_path: Path, version: int) -> None:
+    root, proc, events = _fake_cgroup(tmp_path, version, 7)
+    assert accounting.cgroup_oom_kills(root, proc) == 7
+    events.write_text("oom_kill lots\n")
+    assert accounting.cgroup_oom_kills(root, proc) is None
+    events.unlink()
+    assert accounting.cgroup_oom_kills(root, proc) is None
+    assert accounting.cgroup_oom_kills(root, str(tmp_path / "no such file")) is None
+
+
+@linux_only
+def test_sen2cor_killed_by_the_cgroup_oom_killer_fails_oom(
+    hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slurm task/cgroup, LSF cgroup enforcement: the kernel kills Sen2Cor, the worker lives on."""
+    root, proc, events = _fake_cgroup(hostile_dir, 2, 0)
+    monkeypatch.setattr(accounting, "CGROUP_ROOT", root)
+    monkeypatch.setattr(accounting, "PROC_CGROUP", proc)
+    # the "kernel": counts one OOM kill in the cgroup and SIGKILLs L2A_Process
+    install = wrapper_install(
+        hostile_dir / "oom sen2cor",
+        f"""\
+        sed -i 's/^oom_kill 0$/oom_kill 1/' {shlex.quote(str(events))}
+        kill -KILL $$
+        """,
+    )
+    run = make_run(hostile_dir / "r", install_dir=install, retries=1)
+    st = run_scene(run.cfg, run.rd.path, run.scenes[0], env=clean_env())
+    assert st.state == "failed" and (st.reason or "").startswith(
+        "oom: L2A_Process was killed by the kernel"
+    ), st
+    assert st.attempt == 1 and st.exit_code == -9  # oom is final: no retry
+    assert st.resources is not None
+
+
+@linux_only
+def test_sigkill_without_an_oom_kill_stays_exit_code(
+    hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, proc, _events = _fake_cgroup(hostile_dir, 2, 0)
+    monkeypatch.setattr(accounting, "CGROUP_ROOT", root)
+    monkeypatch.setattr(accounting, "PROC_CGROUP", proc)
+    install = wrapper_install(hostile_dir / "killed sen2cor", "kill -KILL $$\n")
+    run = make_run(hostile_dir / "r", install_dir=install, retries=0)
+    st = run_scene(run.cfg, run.rd.path, run.scenes[0], env=clean_env())
+    assert (st.state, st.reason) == ("failed", "exit-code: SIGKILL")
