@@ -252,10 +252,6 @@ class Meter:
                 if ticks >= self._cpu.get(key, 0):
                     self._cpu[key] = ticks
 
-    def final_sample(self) -> None:
-        """A last look before the child is reaped (members still alive show their full CPU)."""
-        self.sample()
-
     def stop(self) -> dict[str, Any]:
         """The child was waited for: stop sampling; return :meth:`result`."""
         if self._t1 is None:
