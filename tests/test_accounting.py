@@ -405,7 +405,7 @@ def test_status_reads_the_limit_from_the_job_log_once_the_scheduler_forgot_the_t
     logs = run.rd.jobs_dir("all")
     logs.mkdir(parents=True)
     (logs / "5_0.log").write_text(
-        "s2kit: Slurm job 5 task 0\nslurmstepd: error: Exceeded job memory limit\n"
+        "s2kit: Slurm job 5 task 0\nslurmstepd-node1: error: StepId=6.batch exceeded memory limit (436580352 > 209715200), being killed\nslurmstepd-node1: error: Exceeded job memory limit\n"
     )  # fmt: skip
     (logs / "5_1.log").write_text(
         "s2kit: ...\nslurmstepd: error: *** JOB 6 ON node1 CANCELLED AT 2026-12-03T10:00:01 DUE TO TIME LIMIT ***\n"

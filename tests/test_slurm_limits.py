@@ -5,7 +5,9 @@ The single-node test cluster (tests/infra/slurm-single-node.sh) enforces ``--mem
 ``JobAcctGatherType=jobacct_gather/linux`` + ``JobAcctGatherParams=OverMemoryKill`` (no
 cgroups in this container) and ``--time`` as always. Accounting storage is off
 (``accounting_storage/none``): ``sacct`` fails and status reads the final task states from
-``squeue -t all`` (kept ``MinJobAge`` = 300 s).
+``squeue -t all`` (kept ``MinJobAge`` = 300 s). Slurm 22.05 ends a task killed by
+OverMemoryKill ``FAILED`` (reason JobLaunchFailure, exit 0:9), not ``OUT_OF_MEMORY``: status
+reads slurmstepd's ``Exceeded job memory limit`` from the task's log.
 """
 
 from __future__ import annotations
@@ -65,4 +67,7 @@ def test_real_slurm_batch_of_known_cost_reports_resources_and_names_oom_and_wall
     assert by[scenes[oom]].status == "failed" and (by[scenes[oom]].reason or "").startswith("oom: "), text
     assert by[scenes[walltime]].status == "failed", text
     assert (by[scenes[walltime]].reason or "").startswith("walltime: "), text
-    assert "squeue" in (by[scenes[oom]].reason or "")  # where it came from
+    # where it came from: Slurm 22.05's OverMemoryKill ends the task FAILED (not OUT_OF_MEMORY),
+    # slurmstepd's "Exceeded job memory limit" in the task's log says why; TIMEOUT is a state
+    assert "slurm job log" in (by[scenes[oom]].reason or ""), text
+    assert "slurm squeue" in (by[scenes[walltime]].reason or ""), text

@@ -12,8 +12,10 @@
   (``TIMEOUT`` -> ``walltime``, ``OUT_OF_MEMORY`` -> ``oom``) where accounting storage is
   configured; without it (``AccountingStorageType=accounting_storage/none``: sacct fails)
   the same states from ``squeue -t all`` while the controller still lists the task
-  (``MinJobAge``, default 300 s); after that, what slurmstepd wrote into the task's log
-  (``*** JOB N ON HOST CANCELLED AT T DUE TO TIME LIMIT ***``, ``Exceeded job memory limit``).
+  (``MinJobAge``, default 300 s). Where neither says ``OUT_OF_MEMORY``/``TIMEOUT`` (Slurm
+  22.05's ``jobacct_gather`` OverMemoryKill ends a task ``FAILED``) or the task is gone: what
+  slurmstepd wrote into the task's log (``*** JOB N ON HOST CANCELLED AT T DUE TO TIME LIMIT
+  ***``, ``Exceeded job memory limit``, ``Detected N oom-kill event(s)``).
 """
 
 from __future__ import annotations
@@ -257,13 +259,22 @@ class SlurmScheduler(Scheduler):
     def cancel(self, job_id: str) -> None:
         self._check(self._run(["scancel", job_id]), f"scancel {job_id}")
 
-    # slurmstepd's own lines in the job's --output file
+    # slurmstepd's own lines in the job's --output file ("slurmstepd-<node>: error: ..." in
+    # 22.05). jobacct_gather's OverMemoryKill ends the task FAILED (not OUT_OF_MEMORY) in 22.05:
+    # only this line tells it was the memory limit.
     LOG_END_PATTERNS = (
         (
             "walltime",
-            re.compile(r"slurmstepd: error: \*\*\* JOB \S+ ON \S+ CANCELLED AT \S+ DUE TO TIME LIMIT"),
+            re.compile(
+                r"slurmstepd(?:-\S+)?: error: \*\*\* JOB \S+ ON \S+ CANCELLED AT \S+ DUE TO TIME LIMIT"
+            ),
         ),
-        ("oom", re.compile(r"slurmstepd: error: (Exceeded job memory limit|Detected \d+ oom[-_]kill event)")),
+        (
+            "oom",
+            re.compile(
+                r"slurmstepd(?:-\S+)?: error: (?:Exceeded job memory limit|Detected \d+ oom[-_]kill event)"
+            ),
+        ),
     )
 
     def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
