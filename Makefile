@@ -43,7 +43,7 @@ test-fast: install
 # The tests of real infrastructure: `make test` skips them (and names them at the end). This
 # installs what .ci/run installs (tests/infra/install.sh; root: apt-get, a debootstrapped
 # Apptainer sandbox, a single-node Slurm), then runs them with S2KIT_CI=1 (a skip is a failure).
-INFRA_TESTS ?= tests/test_image_def.py tests/test_image_build.py tests/test_slurm.py tests/test_plan.py \
+INFRA_TESTS ?= tests/test_image_def.py tests/test_image_build.py tests/test_slurm.py tests/test_slurm_limits.py tests/test_plan.py \
                tests/test_dem.py tests/test_report_browser.py
 test-infra: install
 	@[ "$$(id -u)" = 0 ] || { echo "make test-infra: error: expected root, found uid $$(id -u) (it apt-installs packages, sets up an Apptainer sandbox and starts Slurm); run: sudo make test-infra" >&2; exit 1; }

@@ -5,6 +5,8 @@ and a kill with grace, and what this host's ``/proc`` says about a pid.
   stdout+stderr appended to a log file, with a timeout that kills the WHOLE process group
   (SIGTERM, then SIGKILL after a grace period, :func:`kill_grace_seconds`). The direct child
   also gets ``PR_SET_PDEATHSIG`` so it dies with the worker.
+  Its :class:`~s2kit.accounting.Meter` measures the group meanwhile: ``RunResult.resources``
+  (wall, CPU user/system of the group incl. its children, peak summed RSS, node).
 * :func:`kill_process_group`, :func:`group_members` -- the group kill itself.
 * :func:`pid_alive`, :func:`started_after` -- whether a pid is a live process, and whether it
   started after a time (then it is not the process that wrote a state at that time).
@@ -24,6 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from .accounting import Meter, sample_interval
 
 __all__ = [
     "DEFAULT_KILL_GRACE_SECONDS",
@@ -60,6 +65,7 @@ class RunResult:
     pid: int
     survivors_killed: int = 0  # processes of the group still alive after the leader exited
     signals: list[str] = field(default_factory=list)
+    resources: dict[str, Any] | None = None  # s2kit.accounting: wall, CPU, peak memory of the group
 
 
 def _pdeathsig() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -138,14 +144,20 @@ def run_logged(
     timeout: float,
     grace: float = DEFAULT_KILL_GRACE_SECONDS,
     cwd: Path | None = None,
+    meter: Meter | None = None,
 ) -> RunResult:
     """Run *argv* in a new session, output appended to *log_path*; kill its group on timeout.
 
     Also kills the group when the caller is interrupted (an exception such as the
     worker's SIGTERM handler raising) and any process the command left behind.
+    *meter* (default: a new one) measures the group; ``RunResult.resources`` is its result,
+    and a caller that passed its own meter can read ``meter.result()`` after an exception.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if meter is None:
+        meter = Meter(interval=sample_interval(env))
     start = time.monotonic()
+    meter.begin()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             list(argv),
@@ -158,6 +170,7 @@ def run_logged(
             preexec_fn=_pdeathsig if sys.platform.startswith("linux") else None,
         )
     pgid = proc.pid  # start_new_session: the child leads its own session and process group
+    meter.start(pgid)
     result = RunResult(argv=list(argv), returncode=None, timed_out=False, seconds=0.0, pid=proc.pid)
     try:
         try:
@@ -167,11 +180,15 @@ def run_logged(
             result.signals = kill_process_group(pgid, grace, proc)
             result.returncode = proc.wait()
     except BaseException:
+        meter.sample()
         kill_process_group(pgid, min(grace, 5.0), proc)
+        meter.stop()
         raise
     if _group_alive(pgid):  # the leader exited but left children behind: they go too
+        meter.sample()  # their CPU so far (orphans are not in the leader's rusage)
         result.survivors_killed = 1
         kill_process_group(pgid, min(grace, 5.0))
+    result.resources = meter.stop()
     result.seconds = time.monotonic() - start
     return result
 

@@ -139,6 +139,13 @@ class Provenance(Mapping[str, Any]):
         return float(value) if isinstance(value, (int, float)) else None
 
     @property
+    def resources(self) -> dict[str, Any] | None:
+        """``resources`` (s2kit.accounting: wall_s, cpu_s, peak_rss_mb, ...); None in old
+        provenance."""
+        value = self.doc.get("resources")
+        return value if isinstance(value, dict) else None
+
+    @property
     def container(self) -> dict[str, Any] | None:
         """The container record (None: native runtime)."""
         value = self.doc.get("container")

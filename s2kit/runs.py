@@ -200,7 +200,9 @@ class SceneState:
     log: str | None = None
     l2a: str | None = None
     exit_code: int | None = None
-    resources: dict[str, Any] | None = None  # measured use of the attempt (issue 19; s2kit.resources)
+    # s2kit.accounting of the last attempt that ran Sen2Cor (done and failed): wall_s, cpu_s,
+    # peak_rss_mb, ... (None: old runs, or the attempt failed before Sen2Cor started)
+    resources: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # a reason is one line of at most REASON_MAX characters (the whole text is in the log)

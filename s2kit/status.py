@@ -5,11 +5,20 @@ scheduler's view of the recorded jobs into one :class:`SceneStatus` per scene
 (:data:`STATUSES`); :func:`classify` decides one scene. A state ``running`` is ``stale``
 exactly when :func:`s2kit.runs.is_stale` says so (the one definition). A scheduler that
 cannot be asked makes its tasks ``unknown``; it never makes status fail.
+
+A scene whose worker died (``stale``) or was stopped by a signal (``failed``, reason
+``signal: ...``) in a task the scheduler has finished is ``failed`` with reason ``oom: ...`` or
+``walltime: ...`` when the scheduler says it killed the task at its memory or time limit
+(:meth:`~s2kit.schedulers.Scheduler.task_end_reasons`: sacct/squeue, bjobs; once the scheduler
+forgot the task, the batch system's own line in the task's job log); the reason names where
+that came from.
 :func:`format_status` is the human-readable form.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,6 +31,7 @@ from .plan import NO_DEM_NOTE
 from .process import pid_alive
 from .runs import JobRecord, PlanEntry, RunDir, SceneState, held_flocks, is_stale, lock_held_here, one_line
 from .schedulers import ACTIVE, SCHEDULERS, JobStatus, Scheduler, SchedulerUnavailable, get_scheduler
+from .schedulers.base import END_REASONS
 from .schedulers.local import this_host
 
 __all__ = [
@@ -179,6 +189,62 @@ def _query(
     return out, errors
 
 
+_JOB_LOG_TAIL = 64 * 1024
+
+
+def _log_tail(path: Path) -> str:
+    """The last 64 KiB of a job log ("" when it is missing or not a regular file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ""
+        os.lseek(fd, max(0, st.st_size - _JOB_LOG_TAIL), os.SEEK_SET)
+        return os.read(fd, _JOB_LOG_TAIL).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def _scheduler_reasons(
+    asks: Sequence[tuple[SceneStatus, JobRecord, int]],
+    rd: RunDir,
+    schedulers: Mapping[str, Scheduler] | None,
+    errors: list[str],
+) -> None:
+    """Give each (scene, job record, task index) whose worker was killed the scheduler's
+    ``oom``/``walltime``: from the scheduler, else from the batch system's lines in the task's
+    job log (``jobs/<batch>/<job id>_<index>.log``)."""
+
+    def mark(scene: SceneStatus, end: str, where: str) -> None:
+        scene.status = "failed"
+        scene.reason = one_line(f"{end}: {END_REASONS[end]} ({where})")
+
+    for kind in sorted({a[1].scheduler for a in asks}):
+        mine = [a for a in asks if a[1].scheduler == kind]
+        ends: dict[tuple[str, int], str] = {}
+        sched = (schedulers or {}).get(kind) or get_scheduler(kind)
+        try:
+            ends = sched.task_end_reasons(sorted({a[1].job_id for a in mine}))
+        except SchedulerUnavailable as exc:
+            errors.append(f"{kind}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - status must not crash on a scheduler's reply
+            errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+        for scene, rec, index in mine:
+            end = ends.get((rec.job_id, index))
+            if end in END_REASONS:
+                mark(scene, end, f"{kind} {sched.end_reasons_source}: job {rec.job_id}[{index}]".strip())
+                continue
+            log = rd.jobs_dir(rec.batch) / f"{rec.job_id}_{index}.log"
+            end = sched.log_end_reason(_log_tail(log))
+            if end is not None:
+                mark(scene, end, f"{kind} job log {display_path(log)}")
+
+
 def run_status(
     cfg: BatchConfig | None,
     rd: RunDir,
@@ -215,6 +281,7 @@ def run_status(
     locked = {sc for sc in running if lock_held_here(rd.lock_file(sc), held)}
 
     scenes: list[SceneStatus] = []
+    asks: list[tuple[SceneStatus, JobRecord, int]] = []  # worker killed: ask the scheduler why
     for e in plan:
         st = states.get(e.scene)
         task: str | None = None
@@ -247,6 +314,11 @@ def run_status(
         )
         if s == "stale" and not scenes[-1].reason:
             scenes[-1].reason = "worker lost: state says running but its job/process is gone"
+        killed = s == "stale" or (s == "failed" and (reason or "").startswith("signal:"))
+        if killed and query and job is not None and task in ("done", "failed", "gone"):
+            asks.append((scenes[-1], rec, t_index))
+    if asks:
+        _scheduler_reasons(asks, rd, schedulers, errors)
 
     jobs = []
     for rec in records:

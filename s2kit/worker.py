@@ -42,9 +42,15 @@ One task, step by step:
    folder vanished after the plan), ``dem-not-used`` (a DEM was given but Sen2Cor logged that it
    went on with flat terrain), ``gipp``, ``setup`` (no L2A_Process), ``publish``
    (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
-   SIGTERM/SIGINT/SIGHUP).
+   SIGTERM/SIGINT/SIGHUP), ``walltime`` (the scheduler killed the task at its time limit:
+   the signal came at SLURM_JOB_END_TIME, or s2kit status read it from the scheduler),
+   ``oom`` (the task hit its memory limit: Sen2Cor died of SIGKILL while the OOM kill count
+   of the worker's memory cgroup went up, or s2kit status read it from the scheduler when the
+   worker itself was killed).
    ``sen2cor.retries`` extra attempts follow ``exit-code``, ``log-error``, ``no-output``,
    ``multiple-outputs`` and ``validation``; the others are final.
+   Every attempt that started Sen2Cor records what it cost in ``SceneState.resources``
+   and the provenance (:mod:`s2kit.accounting`: wall, CPU, peak memory of its process group).
 6. Publish: provenance into the run dir, product moved (or copied across file systems) to
    ``l2a_dir/.partial-<name>``, provenance written atomically to
    ``l2a_dir/<name>.SAFE.provenance.json``, then ONE ``rename`` to ``l2a_dir/<name>``.  So a
@@ -76,6 +82,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, runs
+from .accounting import Meter, sample_interval, walltime_reached
 from .config_view import load_snapshot
 from .container import shell_line
 from .dem import dem_files, dem_for_tile, dem_problem, stage_dem
@@ -300,8 +307,13 @@ class _Task:
         self.gipp_files: list[Path] = []
         self.gipp_science: dict[str, str] = {}
         self.home_check: dict[str, Any] | None = None
+        self.meter: Meter | None = None  # s2kit.accounting of the current attempt's Sen2Cor run
 
     # ----------------------------------------------------------------- state
+    def _resources(self) -> dict[str, Any] | None:
+        """What the current attempt's Sen2Cor run cost (None: it did not start)."""
+        return self.meter.result() if self.meter is not None and self.meter.pgid is not None else None
+
     def _state(self, state: str, attempt: int, **kw: Any) -> SceneState:
         st = SceneState(
             scene=self.scene,
@@ -325,6 +337,7 @@ class _Task:
             ended=_now(),
             log=str(log),
             exit_code=exit_code,
+            resources=self._resources(),
         )
 
     # ----------------------------------------------------------------- takeover
@@ -421,6 +434,7 @@ class _Task:
     # ----------------------------------------------------------------- one attempt
     def _attempt(self, attempt: int, log: Path) -> _Success | _Failure:
         log.parent.mkdir(parents=True, exist_ok=True)
+        self.meter = None
         adir = self._scratch_dir(f"{attempt}-{self.host}-{self.pid}")
         home, out, work = adir / "sen2cor_home", adir / "out", adir / "work"
         for d in (home, out, work):
@@ -484,12 +498,23 @@ class _Task:
             fh.write(f"s2kit: command: {shell_line(argv)}\n")
             fh.write("s2kit: ---- L2A_Process output ----\n")
         offset = log.stat().st_size
-        run = run_logged(argv, log, child_env, timeout, kill_grace_seconds(self.env), cwd=work)
+        self.meter = Meter(interval=sample_interval(self.env), cores=self.threads[0])
+        run = run_logged(
+            argv, log, child_env, timeout, kill_grace_seconds(self.env), cwd=work, meter=self.meter
+        )
         if run.timed_out:
             return _Failure(
                 "timeout",
                 f"L2A_Process ran longer than {timeout:g} s; its process group was killed "
                 f"({', '.join(run.signals) or 'already gone'})",
+                run.returncode,
+            )
+        if run.returncode == -signal.SIGKILL and self.meter.oom_kills:
+            peak = (run.resources or {}).get("peak_rss_mb")
+            return _Failure(
+                "oom",
+                f"L2A_Process was killed by the kernel's OOM killer at the memory limit of its cgroup"
+                f" (oom_kill +{self.meter.oom_kills}; peak summed RSS {peak} MB)",
                 run.returncode,
             )
         if run.returncode != 0:
@@ -603,6 +628,7 @@ class _Task:
                 "ended": _now(),
                 "exit_code": ok.run.returncode,
                 "log": str(log),
+                "resources": self._resources(),
             }
         )
 
@@ -730,6 +756,7 @@ class _Task:
                             log=str(log),
                             l2a=str(final),
                             exit_code=0,
+                            resources=self._resources(),
                         )
                         return st
                 _append(log, f"s2kit: attempt {attempt} failed: {result.reason}\n")
@@ -741,8 +768,13 @@ class _Task:
         except WorkerInterrupted as exc:
             if self.publishing is not None:
                 self._abort_publication(self.publishing)
-            _append(log, f"s2kit: interrupted by {signal.Signals(exc.signum).name}\n")
-            self._failed(attempt, f"signal: worker received {signal.Signals(exc.signum).name}", log)
+            name = signal.Signals(exc.signum).name
+            _append(log, f"s2kit: interrupted by {name}\n")
+            if walltime_reached(self.env):  # the scheduler's time limit, not a scancel/bkill
+                why = f"walltime: the job's time limit was reached (worker received {name})"
+                self._failed(attempt, why, log)
+            else:
+                self._failed(attempt, f"signal: worker received {name}", log)
             raise
         finally:
             self._drop_scratch()

@@ -42,6 +42,7 @@ __all__ = [
     "SchedulerError",
     "SchedulerUnavailable",
     "TaskState",
+    "END_REASONS",
     "UnsafeScriptValue",
     "WalltimeRefused",
     "check_script_values",
@@ -59,6 +60,12 @@ the task (finished long ago, cancelled before it started, or never existed);
 ``unknown``: the scheduler could not be asked."""
 
 ACTIVE: frozenset[str] = frozenset({"pending", "running"})
+
+#: the failure reasons a scheduler's kill at a limit becomes (issue 19)
+END_REASONS: dict[str, str] = {
+    "oom": "the scheduler killed the task at its memory limit",
+    "walltime": "the scheduler killed the task at its time limit",
+}
 
 # Scheduler kind -> packaged job script template (s2kit/templates/jobs/).
 TEMPLATE_NAMES = {
@@ -421,6 +428,30 @@ class Scheduler(ABC):
         raise SchedulerError(
             f"expected {shlex.join(argv)} to succeed, found exit status {res.returncode}: {reply}"
         )
+
+    #: where the last :meth:`task_end_reasons` answer came from (e.g. ``sacct``), for messages
+    end_reasons_source: str = ""
+
+    #: (reason, pattern) lines the batch system writes into a job's own log when it kills it
+    LOG_END_PATTERNS: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]] = ()
+
+    def log_end_reason(self, text: str) -> str | None:
+        """``oom``/``walltime`` from the tail of a task's job log (what the batch system wrote
+        into it when it killed the task); None when it says neither."""
+        for reason, pattern in self.LOG_END_PATTERNS:
+            if pattern.search(text):
+                return reason
+        return None
+
+    def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
+        """Why finished array tasks ended: ``(job id, task index) -> "oom" | "walltime" | state``.
+
+        ``oom``/``walltime``: the scheduler killed the task at its memory/time limit; any other
+        value is the scheduler's own final state word (``COMPLETED``, ``CANCELLED``, ``EXIT``,
+        ...). Tasks the scheduler no longer knows are absent. Raises
+        :class:`SchedulerUnavailable` when it cannot be asked. Default: nothing known.
+        """
+        return {}
 
     # ----------------------------------------------------------- helpers
     def _accepted(self, res: CommandResult, tool: str, script: Path) -> CommandResult:

@@ -17,6 +17,13 @@ Site settings are read, not assumed (as dask-jobqueue does):
 * **array size** -- ``MAX_JOB_ARRAY_SIZE`` from ``bparams -a`` (default 1000):
   bigger batches are split into several arrays, each ``name[1-N]%K`` with its
   own ``--offset``.
+* **why a task ended** (:meth:`LsfScheduler.task_end_reasons`): ``bjobs -a -o "jobid
+  jobindex stat exit_code exit_reason" -json``; ``TERM_MEMLIMIT`` (job killed after reaching
+  LSF memory usage limit) -> ``oom``, ``TERM_RUNLIMIT`` (run time limit) -> ``walltime``;
+  without an exit reason, LSF's default limit signals: exit 130 (SIGINT, memory limit) ->
+  ``oom``, exit 140 (SIGUSR2, run limit) -> ``walltime``; once bjobs forgot the job
+  (``CLEAN_PERIOD``), the ``TERM_MEMLIMIT``/``TERM_RUNLIMIT`` line of the job report LSF
+  appends to the task's log.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from .base import (
 __all__ = [
     "LsfScheduler",
     "LsfSite",
+    "parse_bjobs_end_reasons",
     "parse_bjobs_json",
     "parse_bparams",
     "parse_bsub_reply",
@@ -136,6 +144,42 @@ def parse_bjobs_json(text: str, job_ids: Sequence[str]) -> dict[str, JobStatus]:
     for st in out.values():
         if st.tasks:
             st.state = "active" if any(t in ("pending", "running") for t in st.tasks.values()) else "ended"
+    return out
+
+
+_END_WORDS = (
+    ("oom", ("TERM_MEMLIMIT", "MEMORY USAGE LIMIT", "MEMLIMIT")),
+    ("walltime", ("TERM_RUNLIMIT", "RUN TIME LIMIT", "RUNLIMIT")),
+)
+#: LSF's default signals at a limit, as an exit status (128 + SIGINT, 128 + SIGUSR2)
+_END_EXIT_CODES = {130: "oom", 140: "walltime"}
+
+
+def parse_bjobs_end_reasons(text: str, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
+    """``(job id, index) -> "oom" | "walltime" | STAT`` of finished elements from ``bjobs -a -o
+    "jobid jobindex stat exit_code exit_reason" -json`` (SchedulerError: not that JSON)."""
+    try:
+        records = json.loads(text)["RECORDS"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise SchedulerError("expected JSON with RECORDS from bjobs -json, found something else") from None
+    wanted = set(job_ids)
+    out: dict[tuple[str, int], str] = {}
+    for rec in records if isinstance(records, list) else []:
+        if not isinstance(rec, dict) or rec.get("ERROR") or str(rec.get("JOBID", "")) not in wanted:
+            continue
+        stat = str(rec.get("STAT", "")).upper()
+        if stat not in ("DONE", "EXIT"):
+            continue
+        try:
+            index = int(rec.get("JOBINDEX") or 0)
+        except (TypeError, ValueError):
+            continue
+        reason = str(rec.get("EXIT_REASON") or "").upper()
+        code = str(rec.get("EXIT_CODE") or "").strip()
+        end = next((name for name, words in _END_WORDS if any(w in reason for w in words)), None)
+        if end is None and stat == "EXIT" and not reason.strip("- ") and code.isdigit():
+            end = _END_EXIT_CODES.get(int(code))
+        out[(str(rec["JOBID"]), index)] = end or stat
     return out
 
 
@@ -283,3 +327,26 @@ class LsfScheduler(Scheduler):
         """``bmod -W H:MM JOBID``: the array id changes every element (running ones only where
         the site sets LSB_MOD_ALL_JOBS=Y; otherwise LSF refuses)."""
         return ["bmod", "-W", hhmm(minutes), job_id]
+
+    # the job report LSF appends to the job's -o file
+    LOG_END_PATTERNS = (
+        ("oom", re.compile(r"^TERM_MEMLIMIT: job killed after reaching LSF memory usage limit", re.M)),
+        ("walltime", re.compile(r"^TERM_RUNLIMIT: job killed after reaching LSF run time limit", re.M)),
+    )
+
+    def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        # an LSF without the exit_reason field (before 10.1) refuses the format: exit codes only
+        for fields, source in (
+            ("jobid jobindex stat exit_code exit_reason", "bjobs"),
+            ("jobid jobindex stat exit_code", "bjobs exit codes"),
+        ):
+            res = self._run(["bjobs", "-a", "-o", fields, "-json", *ids])
+            self.end_reasons_source = source
+            try:
+                return parse_bjobs_end_reasons(res.stdout, ids)
+            except SchedulerError:
+                continue
+        raise SchedulerUnavailable(f"bjobs failed (exit status {res.returncode}): {res.one_line()}")

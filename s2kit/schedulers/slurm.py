@@ -8,6 +8,14 @@
 * Status reads ``squeue -h -r -j IDS -t all -o '%i %T'``: one row per task,
   finished ones included for MinJobAge seconds; after that (``Invalid job id``)
   the job is ``gone``. No sacct is needed.
+* Why a finished task ended (:meth:`SlurmScheduler.task_end_reasons`): ``sacct -X -P -n``
+  (``TIMEOUT`` -> ``walltime``, ``OUT_OF_MEMORY`` -> ``oom``) where accounting storage is
+  configured; without it (``AccountingStorageType=accounting_storage/none``: sacct fails)
+  the same states from ``squeue -t all`` while the controller still lists the task
+  (``MinJobAge``, default 300 s). Where neither says ``OUT_OF_MEMORY``/``TIMEOUT`` (Slurm
+  22.05's ``jobacct_gather`` OverMemoryKill ends a task ``FAILED``) or the task is gone: what
+  slurmstepd wrote into the task's log (``*** JOB N ON HOST CANCELLED AT T DUE TO TIME LIMIT
+  ***``, ``Exceeded job memory limit``, ``Detected N oom-kill event(s)``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from .base import (
 
 __all__ = [
     "SlurmScheduler",
+    "parse_end_states",
     "parse_max_array_size",
     "parse_sbatch_reply",
     "parse_squeue",
@@ -116,6 +125,34 @@ def parse_squeue(text: str, job_ids: Sequence[str]) -> dict[str, JobStatus]:
     for st in out.values():
         if st.tasks:
             st.state = "active" if any(t in ("pending", "running") for t in st.tasks.values()) else "ended"
+    return out
+
+
+#: final Slurm states that name the limit the scheduler killed a task at
+END_STATES = {"OUT_OF_MEMORY": "oom", "TIMEOUT": "walltime"}
+
+
+def parse_end_states(text: str, job_ids: Sequence[str], sep: str | None = None) -> dict[tuple[str, int], str]:
+    """``(job id, task) -> "oom" | "walltime" | STATE`` of finished tasks from ``sacct -X -P -n
+    --format=JobID,State`` (*sep* ``"|"``) or ``squeue -h -r -t all -o '%i %T'`` rows.
+
+    Job steps (``12_3.batch``), pending ranges (``12_[4-9]``) and active tasks are left out;
+    ``CANCELLED by 0`` is ``CANCELLED``.
+    """
+    wanted = set(job_ids)
+    out: dict[tuple[str, int], str] = {}
+    for line in text.splitlines():
+        parts = line.split(sep) if sep else line.split()
+        if len(parts) < 2:
+            continue
+        ident = parts[0].strip()
+        state = parts[1].strip().split()[0].upper().rstrip("+") if parts[1].strip() else ""
+        jid, _, task = ident.partition("_")
+        if "." in ident or jid not in wanted or not state or _STATES.get(state) in ("pending", "running"):
+            continue
+        if task and not task.isdigit():
+            continue  # a range of tasks that never ran
+        out[(jid, int(task) if task else 0)] = END_STATES.get(state, state)
     return out
 
 
@@ -226,3 +263,48 @@ class SlurmScheduler(Scheduler):
         """``scontrol update JobId=ID TimeLimit=H:MM:SS``: the array's id changes every task; Slurm
         lets a user only lower a limit, raising it is for operators and administrators."""
         return ["scontrol", "update", f"JobId={job_id}", f"TimeLimit={hhmmss(minutes)}"]
+
+    # slurmstepd's own lines in the job's --output file ("slurmstepd-<node>: error: ..." in
+    # 22.05). jobacct_gather's OverMemoryKill ends the task FAILED (not OUT_OF_MEMORY) in 22.05:
+    # only this line tells it was the memory limit.
+    LOG_END_PATTERNS = (
+        (
+            "walltime",
+            re.compile(
+                r"slurmstepd(?:-\S+)?: error: \*\*\* JOB \S+ ON \S+ CANCELLED AT \S+ DUE TO TIME LIMIT"
+            ),
+        ),
+        (
+            "oom",
+            re.compile(
+                r"slurmstepd(?:-\S+)?: error: (?:Exceeded job memory limit|Detected \d+ oom[-_]kill event)"
+            ),
+        ),
+    )
+
+    def task_end_reasons(self, job_ids: Sequence[str]) -> dict[tuple[str, int], str]:
+        """Finished tasks' end: sacct, else squeue (accounting storage disabled / sacct missing)."""
+        ids = sorted(set(job_ids), key=lambda j: (len(j), j))
+        if not ids:
+            return {}
+        why = ""
+        try:
+            res = self._run(["sacct", "-X", "-P", "-n", "-j", ",".join(ids), "--format=JobID,State,ExitCode"])
+            if res.returncode == 0:
+                self.end_reasons_source = "sacct"
+                return parse_end_states(res.stdout, ids, sep="|")
+            why = res.one_line()
+        except SchedulerUnavailable as exc:
+            why = str(exc)
+        out: dict[tuple[str, int], str] = {}
+        for chunk in [ids] if len(ids) == 1 else [ids, *[[j] for j in ids]]:
+            res = self._squeue(chunk)
+            if res.returncode == 0:
+                out.update(parse_end_states(res.stdout, chunk))
+                if chunk is ids:
+                    break
+            elif "invalid job id" not in (res.stderr + res.stdout).lower():
+                raise SchedulerUnavailable(f"squeue failed (exit status {res.returncode}): {res.one_line()}")
+        why = re.sub(r"^sacct:\s*(error:\s*)?", "", why)[:80]
+        self.end_reasons_source = f"squeue; sacct: {why}" if why else "squeue"
+        return out
