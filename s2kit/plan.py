@@ -67,6 +67,7 @@ from .safe import (
     repair_empty_dirs,
     strip_product_suffix,
 )
+from .safe.zipcap import check_zip_members
 from .versions import BASELINE_GATE
 
 if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
@@ -284,8 +285,11 @@ def _check_zip_product(path: Path) -> tuple[str, str] | None:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 return ("corrupt", f"expected a zip file, found {_kind_of_mode(mode)}")
+            check_zip_members(fh, path)  # before zipfile builds a ZipInfo per member
             with zipfile.ZipFile(fh) as zf:
                 names = {n.rstrip("/").rsplit("/", 1)[-1].upper() for n in zf.namelist()}
+        except InputError as exc:
+            return ("corrupt", exc.message)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             return ("corrupt", f"unreadable zip ({exc})")
     if "MTD_MSIL1C.XML" not in names:
