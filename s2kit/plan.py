@@ -38,6 +38,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shlex
 import stat
 import zipfile
@@ -216,6 +217,31 @@ def route_of(sc: Sen2CorConfig, baseline: str) -> tuple[str, str]:
     if sc.series == "consistent":
         return sc.version, f'series = "consistent": every scene with Sen2Cor {sc.version}'
     return sc.version, f"sen2cor.version = {sc.version} (one version for the batch)"
+
+
+def route_problem(sc: Sen2CorConfig, entry: PlanEntry) -> str | None:
+    """One line when a todo plan entry names another Sen2Cor version than the config routes its
+    L1C baseline to, or a version whose baseline gate it passes (a hand-edited plan.jsonl line:
+    Sen2Cor 2.9 on an L1C >= 04.00 writes an L2A without the -1000 offset that validates clean);
+    None when it is the plan's own choice (or a plan written before routing: ``sen2cor`` unset)."""
+    if entry.decision != "todo" or entry.processing_baseline is None:
+        return None
+    version, why = route_of(sc, entry.processing_baseline)
+    if entry.sen2cor is not None and entry.sen2cor != version:
+        return (
+            f"expected Sen2Cor {version} for {entry.scene} in plan.jsonl ({why}), found {entry.sen2cor!r} "
+            "(the plan was edited, or made with another config); run `s2kit plan` again"
+        )
+    runs = entry.sen2cor or sc.version  # what the worker runs (BatchConfig.sen2cor_for)
+    gate = GATE.get(runs)
+    pb = entry.processing_baseline
+    if gate is not None and re.fullmatch(r"[0-9]{2}\.[0-9]{2}", pb) and baseline_key(pb) >= gate:
+        return (
+            f"expected {entry.scene} in plan.jsonl skipped baseline-gate (Sen2Cor {runs} ignores the "
+            f"radiometric offset of baseline {pb}), found it todo with Sen2Cor {runs} "
+            "(the plan was edited, or made with another config); run `s2kit plan` again"
+        )
+    return None
 
 
 def _tree_size(path: Path) -> int:
