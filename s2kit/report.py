@@ -136,7 +136,7 @@ def _read_comparison(path: Path) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(data.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
