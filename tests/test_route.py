@@ -761,6 +761,32 @@ def test_report_flags_a_scene_made_by_another_version_than_routed(routed_run: di
     ]
 
 
+def test_report_did_not_flag_sen2cor_2_9_on_an_l1c_past_its_gate_when_the_plan_agreed(
+    routed_run: dict[str, Any],
+) -> None:
+    """review2: a plan.jsonl line edited to 2.9 for an L1C 05.09 and run by `s2kit worker` gave an
+    L2A without the -1000 offset that validates clean; the report compared the version only with
+    the (edited) plan, so nothing was flagged. Now any scene made by a version past its baseline
+    gate is a deviation, whatever the plan says."""
+    from s2kit.provenance import Provenance
+    from s2kit.report import _checks_per_version
+
+    rd, scenes = routed_run["rd"], routed_run["scenes"]
+    prov = {s: Provenance.read(rd.provenance_file(s)) for s in scenes.values()}
+    got = {s: p for s, p in prov.items() if p is not None}
+    bad = scenes["05.09"]
+    doc = dict(got[bad])
+    doc["sen2cor"] = {**doc["sen2cor"], "version": "2.9"}  # what a 2.9 run of it records
+    got[bad] = Provenance.of(doc)
+    planned = {e.scene: e.sen2cor for e in rd.read_plan()}
+    planned[bad] = "2.9"  # the edited plan agrees
+    for plan in (planned, {bad: "2.9"}):  # routed; one version planned
+        checks = _checks_per_version(got, plan)
+        flagged = [d for d in checks["deviations"] if "ignores the offset" in d["what"]]
+        assert [(d["scene"], d["value"], d["majority"]) for d in flagged] == [(bad, "2.9", "2.10 or later")]
+        assert "on L1C baseline 05.09" in flagged[0]["what"]
+
+
 def test_stac_item_names_the_version_and_the_route(routed_run: dict[str, Any]) -> None:
     from s2kit.provenance import Provenance
     from s2kit.stac.item import make_item
