@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .config import MAX_MEMORY_GB, MAX_MINUTES, MIN_TIMEOUT_MINUTES, WALLTIME_MARGIN_MINUTES
-from .errors import InputError, display_path
+from .errors import InputError, S2kitError, display_path
 from .resources import (
     PERCENTILE_METHOD,
     SIZE_REASONS,
@@ -501,6 +501,10 @@ def extend_run_walltime(
                 "`s2kit status` lists the run's jobs",
                 rd.jobs_file,
             )
+    try:  # the walltime the jobs were submitted with (submit refuses a config != this snapshot)
+        submitted: int | None = rd.config().scheduler.walltime_minutes
+    except S2kitError:
+        submitted = None
     out: list[Extension] = []
     for kind in sorted({r.scheduler for r in records}):
         recs = [r for r in records if r.scheduler == kind]
@@ -535,9 +539,12 @@ def extend_run_walltime(
                 )
                 out.append(Extension(kind, r.job_id, why, text))
                 continue
-            current = r.extra.get("walltime_minutes")
-            current = current if isinstance(current, int) and not isinstance(current, bool) else None
-            current = current or cfg.scheduler.walltime_minutes
+            recorded = r.extra.get("walltime_minutes")
+            recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else 0
+            # the longest the job may have: what submit gave it (the snapshot), an extension
+            # recorded since, the config given now; a smaller one (a TOML edited since submit, a
+            # hand-edited jobs.jsonl) must never make s2kit SHORTEN a running job's walltime
+            current = max(recorded, submitted or 0, cfg.scheduler.walltime_minutes)
             if minutes <= current:
                 out.append(
                     Extension(

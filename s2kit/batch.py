@@ -348,8 +348,17 @@ def _versions(cfg: BatchConfig, rd: RunDir, scenes: list[str]) -> dict[str, str 
     or a scene the plan does not hold: ``cfg.sen2cor``)."""
     if not scenes:
         return {}
+    from .plan import route_problem
+
     wanted = set(scenes)
-    return {e.scene: e.sen2cor for e in rd.read_plan() if e.scene in wanted}
+    out: dict[str, str | None] = {}
+    for e in rd.read_plan():
+        if e.scene in wanted:
+            problem = route_problem(cfg.sen2cor, e)
+            if problem:  # never a scene on a Sen2Cor the route did not name
+                raise ConfigError(problem, rd.path / "plan.jsonl")
+            out[e.scene] = e.sen2cor
+    return out
 
 
 def _by_version(cfg: BatchConfig, scenes: list[str], versions: dict[str, str | None]) -> list[str]:

@@ -119,12 +119,27 @@ def _sen2cor_table(cfg: BatchConfig) -> list[list[Any]] | None:
 
 def describe(cfg: BatchConfig) -> dict[str, Any]:
     """The view document of a validated config (what :func:`write_config_view` writes)."""
-    return {
+    doc: dict[str, Any] = {
         "format": VIEW_FORMAT,
         "s2kit_version": __version__,
         "config": _encode(cfg),
         "sen2cor_for": _sen2cor_table(cfg),
     }
+    doc["digest"] = _digest(doc)
+    return doc
+
+
+def _digest(doc: dict[str, Any]) -> str:
+    """sha256 of the view's content (canonical JSON). The plain config values are checked against
+    config.json; the derived ones (properties, the ``sen2cor_for`` table: which Sen2Cor install,
+    image and DEM each version runs with) only by this: a hand-edited or damaged view no longer
+    matches it, and the worker validates config.json instead. It catches edits and damage, not a
+    forger (who can write the run dir can write its job scripts too)."""
+    from hashlib import sha256
+
+    body = {k: doc.get(k) for k in ("format", "s2kit_version", "config", "sen2cor_for")}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def view_file(rd: RunDir) -> Path:
@@ -300,7 +315,7 @@ def _read_view(rd: RunDir) -> dict[str, Any] | None:
         if len(raw) > MAX_VIEW_BYTES:
             return None
         doc = json.loads(raw)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
         return None
     return doc if isinstance(doc, dict) else None
 
@@ -310,6 +325,8 @@ def view_of(data: dict[str, Any], doc: dict[str, Any] | None) -> ConfigView | No
     if doc is None or doc.get("format") != VIEW_FORMAT or doc.get("s2kit_version") != __version__:
         return None
     try:
+        if doc.get("digest") != _digest(doc):  # derived values edited or damaged since plan
+            return None
         node = doc["config"]
         if not isinstance(node, dict) or "$model" not in node or _plain(node) != data:
             return None

@@ -38,6 +38,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shlex
 import stat
 import zipfile
@@ -67,6 +68,7 @@ from .safe import (
     repair_empty_dirs,
     strip_product_suffix,
 )
+from .safe.zipcap import check_zip_members
 from .versions import BASELINE_GATE
 
 if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
@@ -217,6 +219,31 @@ def route_of(sc: Sen2CorConfig, baseline: str) -> tuple[str, str]:
     return sc.version, f"sen2cor.version = {sc.version} (one version for the batch)"
 
 
+def route_problem(sc: Sen2CorConfig, entry: PlanEntry) -> str | None:
+    """One line when a todo plan entry names another Sen2Cor version than the config routes its
+    L1C baseline to, or a version whose baseline gate it passes (a hand-edited plan.jsonl line:
+    Sen2Cor 2.9 on an L1C >= 04.00 writes an L2A without the -1000 offset that validates clean);
+    None when it is the plan's own choice (or a plan written before routing: ``sen2cor`` unset)."""
+    if entry.decision != "todo" or entry.processing_baseline is None:
+        return None
+    version, why = route_of(sc, entry.processing_baseline)
+    if entry.sen2cor is not None and entry.sen2cor != version:
+        return (
+            f"expected Sen2Cor {version} for {entry.scene} in plan.jsonl ({why}), found {entry.sen2cor!r} "
+            "(the plan was edited, or made with another config); run `s2kit plan` again"
+        )
+    runs = entry.sen2cor or sc.version  # what the worker runs (BatchConfig.sen2cor_for)
+    gate = GATE.get(runs)
+    pb = entry.processing_baseline
+    if gate is not None and re.fullmatch(r"[0-9]{2}\.[0-9]{2}", pb) and baseline_key(pb) >= gate:
+        return (
+            f"expected {entry.scene} in plan.jsonl skipped baseline-gate (Sen2Cor {runs} ignores the "
+            f"radiometric offset of baseline {pb}), found it todo with Sen2Cor {runs} "
+            "(the plan was edited, or made with another config); run `s2kit plan` again"
+        )
+    return None
+
+
 def _tree_size(path: Path) -> int:
     """Bytes of a zip, or of the files in a product folder (what ``os.walk`` + ``os.stat`` of each
     file gave: symlinks to files count with their target's size, symlinked folders are not
@@ -284,8 +311,11 @@ def _check_zip_product(path: Path) -> tuple[str, str] | None:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 return ("corrupt", f"expected a zip file, found {_kind_of_mode(mode)}")
+            check_zip_members(fh, path)  # before zipfile builds a ZipInfo per member
             with zipfile.ZipFile(fh) as zf:
                 names = {n.rstrip("/").rsplit("/", 1)[-1].upper() for n in zf.namelist()}
+        except InputError as exc:
+            return ("corrupt", exc.message)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             return ("corrupt", f"unreadable zip ({exc})")
     if "MTD_MSIL1C.XML" not in names:

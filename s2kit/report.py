@@ -40,6 +40,7 @@ import base64
 import html
 import json
 import os
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,7 +56,9 @@ from .fsutil import atomic_write_text
 from .provenance import Provenance
 from .resources import run_resources
 from .runs import RunDir, writing
+from .safe.names import baseline_key
 from .status import STATUSES, run_status
+from .versions import BASELINE_GATE, version_label
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -136,7 +139,7 @@ def _read_comparison(path: Path) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(data.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
@@ -272,6 +275,27 @@ def _version_key(item: tuple[str, Any]) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in item[0].split("."))
 
 
+def _gate_deviations(checks: dict[str, Any], provenance: Mapping[str, Provenance]) -> dict[str, Any]:
+    """A deviation for every scene made by a Sen2Cor version past its baseline gate (2.9 on an L1C
+    >= 04.00 writes no -1000 offset and validates clean), whatever the plan said (a plan.jsonl
+    edited to that version agrees with it)."""
+    for scene, p in sorted(provenance.items()):
+        version = str(p.sen2cor.get("version") or "")
+        gate = BASELINE_GATE.get(version_label(version) or "")
+        pb = str(p.l1c.get("processing_baseline") or "")
+        if gate is not None and re.fullmatch(r"[0-9]{2}\.[0-9]{2}", pb) and baseline_key(pb) >= gate:
+            checks["deviations"].append(
+                {
+                    "scene": scene,
+                    "what": f"sen2cor version on L1C baseline {pb} (it ignores the offset of >= "
+                    f"{gate[0]:02d}.{gate[1]:02d}; reprocess with 2.10 or later)",
+                    "value": version,
+                    "majority": "2.10 or later",
+                }
+            )
+    return checks
+
+
 def _checks_per_version(
     provenance: Mapping[str, Provenance], planned: Mapping[str, str | None]
 ) -> dict[str, Any]:
@@ -281,7 +305,7 @@ def _checks_per_version(
     made = {scene: str(p.sen2cor.get("version") or "?") for scene, p in provenance.items()}
     versions = sorted(set(made.values()))
     if len({v for v in planned.values() if v}) <= 1:
-        return provenance_checks(provenance)  # one version planned: one majority, as before
+        return _gate_deviations(provenance_checks(provenance), provenance)  # one version: as before
     if len(versions) <= 1:
         checks = provenance_checks(provenance)
     else:
@@ -303,7 +327,7 @@ def _checks_per_version(
             checks["deviations"].append(
                 {"scene": scene, "what": "sen2cor version (plan's route)", "value": version, "majority": want}
             )
-    return checks
+    return _gate_deviations(checks, provenance)
 
 
 # --------------------------------------------------------------------------- quicklooks

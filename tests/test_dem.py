@@ -628,3 +628,24 @@ def test_cli(s2kit_exe: str, src: Path, tmp_path: Path) -> None:
     assert offline.returncode == 3 and offline.stderr.count("\n") == 1, offline.stderr
     assert offline.stderr.startswith("s2kit: error: expected to reach nonexistent.invalid (what was tried: ")
     assert "3 source unreachable" in " ".join(run(s2kit_exe, "dem", "prepare", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("kind", ["srtm", "cop-dem-glo90"])
+def test_dem_json_nested_past_the_stack_was_an_internal_error(tmp_path: Path, kind: str) -> None:
+    """review2: a dem.json of "[[[[..." (deeper than Python's stack) raised RecursionError out of
+    `s2kit dem check` and the planner's DEM check: "internal error", exit 70. Now the usual
+    bad-dem-json finding / one-line problem."""
+    from s2kit.dem import check_dem, dem_problem
+    from s2kit.tiles import tile_geometry
+
+    dem_dir = tmp_path / "dem"
+    folder = dem_dir / "34UDD" if kind == "srtm" else dem_dir / kind / "34UDD"
+    folder.mkdir(parents=True)
+    if kind == "srtm":
+        for name in tile_geometry("34UDD", 0.0).srtm_tiles:
+            (folder / f"{name}.zip").write_bytes(b"PK placeholder")
+    (folder / "dem.json").write_text("[" * 100_000, encoding="utf-8")
+    report = check_dem(folder)
+    assert [f.code for f in report.findings if f.severity == "error"] == ["bad-dem-json"]
+    problem = dem_problem(dem_dir, "34UDD", kind)
+    assert problem is not None and "\n" not in problem and "dem.json" in problem

@@ -193,3 +193,28 @@ def test_update_job_rewrite_lost_no_record_appended_meanwhile(tmp_path: Path) ->
     assert rd.update_job("lsf", "101", {"walltime_minutes": 60})
     assert [r.extra for r in rd.read_jobs()] == [{}, {"walltime_minutes": 60}]
     assert not rd.update_job("lsf", "999", {"walltime_minutes": 60})
+
+
+def test_extend_walltime_shortened_a_running_job_below_what_submit_gave_it(tmp_path: Path) -> None:
+    """review2: the job's current walltime was the given config's (or a jobs.jsonl value), so with
+    a TOML edited since submit to walltime 00:30 (or a hand-edited record), --walltime 01:00 on a
+    job submitted with 02:00 sent `scontrol update TimeLimit=1:00:00`: Slurm lets users LOWER a
+    limit, and the running Sen2Cor was killed. The submit snapshot's walltime counts too."""
+    cfg, rd, _ = measured_run(
+        tmp_path, [Scene(state="running")], jobs=[job("500", 1, "slurm")], kind="slurm", walltime="02:00"
+    )
+    edited = cfg.model_copy(update={"scheduler": cfg.scheduler.model_copy(update={"walltime": "00:30"})})
+    assert edited.scheduler.walltime_minutes == 30
+    fake = FakeSlurm(squeue={"500": "500_0 RUNNING\n"})
+    (ext,) = extend_run_walltime(edited, rd, 60, schedulers={"slurm": SlurmScheduler(runner=fake)})
+    assert ext.outcome == "not-longer" and "not longer than its walltime 02:00" in ext.message
+    assert fake.time_limits == {}
+    # a jobs.jsonl record hand-edited to a 1-minute walltime does not lower the bar either
+    lines = [json.loads(x) for x in rd.jobs_file.read_text().splitlines()]
+    for d in lines:
+        d.setdefault("extra", {})["walltime_minutes"] = 1
+    rd.jobs_file.write_text("".join(json.dumps(d) + "\n" for d in lines))
+    (ext,) = extend_run_walltime(cfg, rd, 90, schedulers={"slurm": SlurmScheduler(runner=fake)})
+    assert ext.outcome == "not-longer" and fake.time_limits == {}
+    (ext,) = extend_run_walltime(cfg, rd, 180, schedulers={"slurm": SlurmScheduler(runner=fake)})
+    assert ext.outcome == "extended" and fake.time_limits == {"500": "3:00:00"}

@@ -291,6 +291,60 @@ def test_build_command_refuses_bad_input_before_building(inputs: dict[str, Path]
         plan_build(BuildOptions(**{**ok, "definition": copy}))
 
 
+def test_build_refuses_an_installer_named_for_another_release(inputs: dict[str, Path]) -> None:
+    """review2 (a): --sen2cor-version 2.12 with Sen2Cor-02.09.00-Linux64.run planned a 2.12-labelled
+    image built from the 2.9 installer (install-sen2cor.sh refused it only inside the build)."""
+    ok: dict[str, Any] = {
+        "definition": DEF,
+        "out": inputs["out"] / "x.sif",
+        "esacci": str(inputs["esacci"]),
+        "use_lock": False,
+    }
+    local = str(inputs["installer"])  # Sen2Cor-02.09.00-Linux64.run
+    url = "https://mirror.example/sen2cor/Sen2Cor-02.09.00-Linux64.run"
+    for installer in (local, url):
+        with pytest.raises(UsageError, match=r"found Sen2Cor-02\.09\.00-Linux64\.run \(Sen2Cor 2\.9\); pass"):
+            plan_build(BuildOptions(**ok, sen2cor_version="2.12", installer=installer))
+    # the matching release, and a renamed stand-in without a release, still plan
+    assert (
+        plan_build(BuildOptions(**ok, sen2cor_version="2.9", installer=local)).installer_file_name
+        == inputs["installer"].name
+    )
+    standin = inputs["tmp"] / "in" / "standin.run"
+    shutil.copy(inputs["installer"], standin)
+    assert (
+        plan_build(BuildOptions(**ok, sen2cor_version="2.12", installer=str(standin))).installer_file_name
+        == "standin.run"
+    )
+    # the CLI: one line, exit != 0, the next command named
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "s2kit",
+            "container",
+            "build",
+            "--dry-run",
+            "--def",
+            str(DEF),
+            "--sen2cor-version",
+            "2.12",
+            "--installer",
+            local,
+            "--esacci",
+            str(inputs["esacci"]),
+            "--out",
+            str(inputs["out"] / "y.sif"),
+            "--no-lock",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "pass --sen2cor-version 2.9" in result.stderr and result.stdout == ""
+
+
 def test_cli_dry_run_prints_the_command_and_missing_apptainer_is_clear(
     inputs: dict[str, Path], s2kit_exe: str
 ) -> None:

@@ -501,6 +501,77 @@ def test_submit_refuses_when_one_routes_sen2cor_is_missing(tmp_path: Path) -> No
     assert not rd.jobs_file.exists()
 
 
+def _edit_plan_line(rd: RunDir, scene: str, **changes: Any) -> None:
+    """Hand-edit one plan.jsonl line (what a user with an editor can do)."""
+    lines = []
+    for line in (rd.path / "plan.jsonl").read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        if d.get("scene") == scene:
+            d.update(changes)
+        lines.append(json.dumps(d))
+    (rd.path / "plan.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_submit_refuses_a_plan_line_hand_edited_to_another_sen2cor_version(tmp_path: Path) -> None:
+    """review2: a plan.jsonl line of an L1C 05.09 edited to "2.9" was submitted in the 2.9 array,
+    and Sen2Cor 2.9 wrote an L2A 03.00 without the -1000 offset that validates clean (a wrong L2A
+    that looks right); submit now checks every todo line against the route, nothing is submitted."""
+    from s2kit.batch import submit_batch
+    from s2kit.schedulers import get_scheduler
+    from tests.support.batch_runs import FakeSlurm
+
+    for v in ("2.9", "2.11"):
+        stand_in_install(tmp_path, v)
+    cfg, rd, scenes = _planned_routed(tmp_path, ROUTE, kind="slurm", walltime="02:00")
+    _edit_plan_line(rd, scenes["05.09"], sen2cor="2.9")
+    fake = FakeSlurm()
+    with pytest.raises(ConfigError) as err:
+        submit_batch(cfg, rd, scheduler=get_scheduler("slurm", runner=fake))
+    msg = str(err.value)
+    assert "\n" not in msg and "plan.jsonl" in msg and "run `s2kit plan` again" in msg
+    assert f"expected Sen2Cor 2.11 for {scenes['05.09']}" in msg and "found '2.9'" in msg
+    assert fake.sbatch_calls() == [] and not rd.jobs_file.exists()
+    # a 02.09 line sent to the catch-all 2.11 is refused too (the route names 2.9)
+    _edit_plan_line(rd, scenes["05.09"], sen2cor="2.11")
+    _edit_plan_line(rd, scenes["02.09"], sen2cor="2.11")
+    with pytest.raises(ConfigError, match=f"expected Sen2Cor 2.9 for {scenes['02.09']}"):
+        submit_batch(cfg, rd, scheduler=get_scheduler("slurm", runner=fake))
+    # the plan's own choice submits
+    _edit_plan_line(rd, scenes["02.09"], sen2cor="2.9")
+    assert [
+        c.sen2cor for c in submit_batch(cfg, rd, scheduler=get_scheduler("slurm", runner=fake)).chunks
+    ] == [
+        "2.9",
+        "2.11",
+    ]
+
+
+def test_submit_refuses_a_baseline_gate_skip_hand_edited_to_todo(tmp_path: Path) -> None:
+    """review2: with one Sen2Cor 2.9 (no route), an L1C >= 04.00 is skipped baseline-gate; its line
+    edited to todo (sen2cor unset, as plans before routing) would have run 2.9 on it."""
+    from s2kit.batch import submit_batch
+    from s2kit.schedulers import get_scheduler
+    from tests.support.batch_runs import FakeSlurm
+
+    install = stand_in_install(tmp_path, "2.9")
+    scenes = mixed_store(tmp_path / "l1c")
+    cfg = _cfg(
+        tmp_path,
+        {"version": "2.9", "install_dir": str(install)},
+        scheduler={"memory_per_task_gb": 0.5, "kind": "slurm", "walltime": "02:00"},
+    )
+    make_plan(cfg, check_resources=False)
+    rd = RunDir(cfg.paths.run_dir)
+    entry = next(e for e in rd.read_plan() if e.scene == scenes["05.09"])
+    assert entry.decision == "skipped" and (entry.reason or "").startswith("baseline-gate")
+    _edit_plan_line(rd, scenes["05.09"], decision="todo", reason=None)
+    (rd.path / "batches" / "all.txt").write_text(scenes["05.09"] + "\n", encoding="utf-8")
+    fake = FakeSlurm()
+    with pytest.raises(ConfigError, match="skipped baseline-gate .*run `s2kit plan` again"):
+        submit_batch(cfg, rd, batch="all", scheduler=get_scheduler("slurm", runner=fake))
+    assert fake.sbatch_calls() == []
+
+
 def test_resubmit_batch_keeps_versions_in_runs(tmp_path: Path) -> None:
     from s2kit.batch import _by_version
 
@@ -688,6 +759,32 @@ def test_report_flags_a_scene_made_by_another_version_than_routed(routed_run: di
             "majority": "2.11",
         }
     ]
+
+
+def test_report_did_not_flag_sen2cor_2_9_on_an_l1c_past_its_gate_when_the_plan_agreed(
+    routed_run: dict[str, Any],
+) -> None:
+    """review2: a plan.jsonl line edited to 2.9 for an L1C 05.09 and run by `s2kit worker` gave an
+    L2A without the -1000 offset that validates clean; the report compared the version only with
+    the (edited) plan, so nothing was flagged. Now any scene made by a version past its baseline
+    gate is a deviation, whatever the plan says."""
+    from s2kit.provenance import Provenance
+    from s2kit.report import _checks_per_version
+
+    rd, scenes = routed_run["rd"], routed_run["scenes"]
+    prov = {s: Provenance.read(rd.provenance_file(s)) for s in scenes.values()}
+    got = {s: p for s, p in prov.items() if p is not None}
+    bad = scenes["05.09"]
+    doc = dict(got[bad])
+    doc["sen2cor"] = {**doc["sen2cor"], "version": "2.9"}  # what a 2.9 run of it records
+    got[bad] = Provenance.of(doc)
+    planned = {e.scene: e.sen2cor for e in rd.read_plan()}
+    planned[bad] = "2.9"  # the edited plan agrees
+    for plan in (planned, {bad: "2.9"}):  # routed; one version planned
+        checks = _checks_per_version(got, plan)
+        flagged = [d for d in checks["deviations"] if "ignores the offset" in d["what"]]
+        assert [(d["scene"], d["value"], d["majority"]) for d in flagged] == [(bad, "2.9", "2.10 or later")]
+        assert "on L1C baseline 05.09" in flagged[0]["what"]
 
 
 def test_stac_item_names_the_version_and_the_route(routed_run: dict[str, Any]) -> None:

@@ -530,3 +530,49 @@ def test_names_from_before_the_safe_package_still_import() -> None:
     assert s2kit.plan.EMPTY_DIRS == s2kit.safe.EMPTY_DIRS == ("AUX_DATA", "HTML", "rep_info")
     assert s2kit.safe.sen2cor_version_from_gipp is versions.sen2cor_version_from_gipp
     assert s2kit.plan.GATE == versions.BASELINE_GATE == {"2.9": (4, 0)}
+
+
+def _many_member_zip(dest: Path, members: int, declared: int | None = None) -> Path:
+    """A zip of *members* empty stored members (``X.SAFE/f<i>``), written header by header (fast);
+    *declared* is the member count its end record claims (a hostile zip lies)."""
+    local, central = bytearray(), bytearray()
+    for i in range(members):
+        name = f"{L1C_NAME}.SAFE/f{i}".encode()
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0) + name
+        fields = (0x02014B50, 20, 20, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0, 0, 0, 0, 0, offset)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", *fields) + name
+    count = min(members if declared is None else declared, 0xFFFF)  # past 0xFFFF: zip64 is not needed to lie
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), len(local), 0)
+    dest.write_bytes(bytes(local) + bytes(central) + eocd)
+    return dest
+
+
+def test_zip_with_300000_members_is_refused_before_zipfile_reads_its_central_directory(
+    tmp_path: Path, s2kit_exe: str
+) -> None:
+    """review2 (b): inspect of a zip of 300 000 empty members built a ZipInfo for each (~210 MB RSS)
+    before anything looked at it; now the member count is capped (MAX_PRODUCT_ZIP_MEMBERS) first,
+    also when the end record lies about the count, and plan skips such a zip as corrupt."""
+    from s2kit.plan import _check_zip_product
+    from s2kit.safe.zipcap import MAX_PRODUCT_ZIP_MEMBERS
+
+    z = _many_member_zip(tmp_path / f"{L1C_NAME}.SAFE.zip", 300_000)
+    err, peak = _peak_bytes(inspect_path, z)
+    assert isinstance(err, InputError) and "\n" not in str(err)
+    assert f"expected a product zip of at most {MAX_PRODUCT_ZIP_MEMBERS} members" in str(err)
+    assert peak < xmlsafe.MAX_METADATA_BYTES  # the central directory bytes, no ZipInfo per member
+    kind, reason = _check_zip_product(z) or ("", "")
+    assert kind == "corrupt" and f"at most {MAX_PRODUCT_ZIP_MEMBERS} members" in reason
+    # an end record claiming one member does not get 20 000 past the cap
+    (tmp_path / "liar").mkdir()
+    liar = _many_member_zip(
+        tmp_path / "liar" / f"{L1C_NAME}.SAFE.zip", 2 * MAX_PRODUCT_ZIP_MEMBERS, declared=1
+    )
+    with pytest.raises(InputError, match=f"found more than {MAX_PRODUCT_ZIP_MEMBERS} members"):
+        inspect_path(liar)
+    line = one_error_line(run_exe(s2kit_exe, "inspect", z))
+    assert f"at most {MAX_PRODUCT_ZIP_MEMBERS} members" in line
+    # a real-sized product zip still opens
+    ok = zip_tree(build_l2a_tree(tmp_path / "a"), tmp_path / "p.SAFE.zip")
+    assert open_product(ok).metadata.mgrs_tile == "07HFE"

@@ -212,7 +212,7 @@ def test_items_say_when_no_dem_was_used(tmp_path: Path, mode: dict[str, Any], ex
             "scene": "S2A_MSIL1C_20190212T192651_N0207_R013_T07HFE_20190212T211203",
             "processing_baseline": "02.07",
         },
-        "sen2cor": {"version": "2.9"},
+        "sen2cor": {"version": "2.8"},  # the fixture's own (its metadata: 02.08.00)
         "dem": mode,
         "s2kit_version": "0.1.0",
         "host": "node17",
@@ -221,10 +221,31 @@ def test_items_say_when_no_dem_was_used(tmp_path: Path, mode: dict[str, Any], ex
     p = item.properties
     assert p["s2kit:dem"] == expected
     assert p["processing:lineage"].endswith(f"; DEM: {expected}")
-    assert p["processing:software"] == {"Sen2Cor": "2.9", "s2kit": "0.1.0"}
+    assert p["processing:software"] == {"Sen2Cor": "2.8", "s2kit": "0.1.0"}
     assert p["processing:facility"] == "node17"
     assert [pr["roles"] for pr in p["providers"]] == [["producer", "licensor"], ["processor"]]
     validate_stac([item])
+
+
+def test_item_named_the_sen2cor_version_of_a_provenance_the_product_contradicts(tmp_path: Path) -> None:
+    """review2: the Item's processing:software took the provenance's Sen2Cor version as found; a
+    provenance edited to 2.12 (or beside another product) made a 2.8 product's Item say 2.12. The
+    product's own metadata (its GIPP version) must agree, else one line naming `s2kit validate`."""
+    product = build_l2a_tree(tmp_path, "07HFE")  # metadata: Sen2Cor 02.08.00
+    provenance = {
+        "schema": "s2kit-provenance/1",
+        "l1c": {"scene": "S2A_MSIL1C_20190212T192651_N0207_R013_T07HFE_20190212T211203"},
+        "sen2cor": {"version": "2.12"},
+        "dem": {"mode": "cop-dem-glo90"},
+        "s2kit_version": "0.1.0",
+    }
+    with pytest.raises(InputError) as err:
+        make_item(product, provenance)
+    msg = str(err.value)
+    assert "\n" not in msg and "found 02.08.00" in msg and "s2kit validate --expect-sen2cor 2.12" in msg
+    assert make_item(product, {**provenance, "sen2cor": {"version": "02.08.00"}}).properties[
+        "processing:software"
+    ] == {"Sen2Cor": "02.08.00", "s2kit": "0.1.0"}
 
 
 def test_invalid_item_is_refused_with_the_schema_that_caught_it(tmp_path: Path) -> None:

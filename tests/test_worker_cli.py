@@ -523,6 +523,35 @@ def test_run_dir_without_a_usable_view_was_refused(planned: tuple[BatchConfig, R
     assert isinstance(got, BatchConfig) and got == cfg
 
 
+@pytest.mark.parametrize("edit", ["sen2cor_for", "property", "nested-past-the-stack"])
+def test_worker_trusted_a_view_whose_derived_values_were_hand_edited(
+    planned: tuple[BatchConfig, RunDir], edit: str
+) -> None:
+    """review2: only the plain config values of the view were compared with config.json; its
+    ``sen2cor_for`` table (which install, image and DEM each version runs) and its properties were
+    used as found, so a hand-edited view ran another Sen2Cor / DEM than the config names. A view
+    nested past the stack ended in an internal error (RecursionError). Now: not used, config.json
+    is validated instead."""
+    cfg, rd = planned
+    path = rd.path / "config.view.json"
+    doc = json.loads(path.read_text())
+    if edit == "sen2cor_for":
+        for row in doc["sen2cor_for"]:
+            if "$model" in row[1]:
+                row[1]["fields"]["install_dir"] = {"$path": "/elsewhere/sen2cor-2.9"}
+                row[1]["fields"]["dem"] = "srtm"
+        path.write_text(json.dumps(doc))
+    elif edit == "property":
+        doc["config"]["fields"]["scheduler"]["props"]["walltime_minutes"] = 1
+        path.write_text(json.dumps(doc))
+    else:
+        path.write_text("[" * 100_000)
+    got = load_snapshot(rd)
+    assert isinstance(got, BatchConfig) and got == cfg
+    assert got.sen2cor_for(cfg.sen2cor.version).install_dir == cfg.sen2cor.install_dir
+    assert got.scheduler.walltime_minutes == cfg.scheduler.walltime_minutes
+
+
 def test_plan_left_a_stale_view_for_a_config_it_cannot_describe(
     planned: tuple[BatchConfig, RunDir], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -380,6 +380,18 @@ class BuildPlan:
         return f"cd {shlex.quote(str(self.cwd))} && {shlex.join(self.argv)}"
 
 
+#: ESA's installer names carry their release (``Sen2Cor-02.09.00-Linux64.run``); the same rule as
+#: ``check_installer_release`` in containers/install-sen2cor.sh (case aside: stricter here).
+_INSTALLER_RELEASE_RE = re.compile(r"^Sen2Cor-([0-9]{1,3})\.([0-9]{1,3})\.[0-9]{1,3}-", re.IGNORECASE)
+
+
+def installer_release(file_name: str) -> str | None:
+    """The Sen2Cor release an installer file name is named for (``Sen2Cor-02.09.00-...`` -> ``2.9``);
+    None for a name without one (a renamed stand-in)."""
+    match = _INSTALLER_RELEASE_RE.match(file_name)
+    return f"{int(match[1])}.{int(match[2])}" if match else None
+
+
 def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
@@ -426,6 +438,13 @@ def plan_build(opts: BuildOptions) -> BuildPlan:
         local = _local(opts.installer, "the Sen2Cor installer")
         installer, file_name = str(local), local.name
         bind_ro(local)
+    release = installer_release(file_name)
+    if release is not None and release != version:
+        # else the image is labelled (and every run recorded as) {version}, built from another release
+        raise UsageError(
+            f"expected the installer of Sen2Cor {version} ({official_name}), found {file_name} "
+            f"(Sen2Cor {release}); pass --sen2cor-version {release}, or the {version} installer"
+        )
     args["SEN2COR_INSTALLER"] = installer
 
     # the sha256 to enforce: argument > checksums.tsv > lock > none (trust on first use)

@@ -162,7 +162,7 @@ def dem_problem(dem_dir: Path | None, tile: str | None, kind: str = "srtm") -> s
                 doc = json.loads(fh.read(_DEM_JSON_CAP))
             ours = isinstance(doc, dict) and doc.get("s2kit_dem") == FORMAT_VERSION  # else a user's file
             recorded = [(str(z["name"]), int(z["size"])) for z in doc["zips"]] if ours else []
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             return f"expected a valid {DEM_JSON} in {display_path(folder)}/, found {exc}"
         for name, size in recorded:
             try:
@@ -214,7 +214,7 @@ def check_dem(tile_dir: str | os.PathLike[str]) -> DemCheck:
             ) from None
         report.add("error", "no-dem-json", f"expected {DEM_JSON} (written by s2kit dem prepare), found none")
         return report
-    except (OSError, ValueError, KeyError, TypeError, S2kitError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, S2kitError, RecursionError) as exc:
         report.add("error", "bad-dem-json", f"expected a valid {DEM_JSON}, found {exc}")
         return report
     report.dem = {k: dem.get(k) for k in ("width", "height", "bounds", "res_deg", "nodata_pixels")}

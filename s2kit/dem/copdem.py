@@ -495,7 +495,7 @@ def _up_to_date(tile_dir: Path, params: dict[str, Any]) -> tuple[bool, str]:
         return False, "" if not tile_dir.exists() else "no dem.json"
     try:
         doc = json.loads((tile_dir / DEM_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False, "dem.json unreadable"
     if not isinstance(doc, dict) or doc.get("parameters") != params:
         return False, "parameters changed"
@@ -683,6 +683,8 @@ def _read_doc(folder: Path) -> dict[str, Any] | None:
             doc = json.loads(fh.read(_DEM_JSON_CAP))
     except FileNotFoundError:
         return None
+    except RecursionError:  # "[[[[..." nested past the stack: what callers report as a bad dem.json
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("s2kit_dem") != FORMAT_VERSION:
         raise ValueError(f"not an s2kit dem.json version {FORMAT_VERSION}")
     return doc

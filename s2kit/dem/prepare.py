@@ -103,7 +103,7 @@ def _up_to_date(tile_dir: Path, params: dict[str, Any]) -> tuple[bool, str]:
         return False, "" if not tile_dir.exists() else "no dem.json"
     try:
         doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False, "dem.json unreadable"
     recorded = doc.get("parameters") if isinstance(doc, dict) else None
     if recorded != params:

@@ -117,7 +117,7 @@ class SrtmSource:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise DemError(
                 f"expected a JSON cache manifest, found an unreadable file ({exc})", self.manifest_path
             ) from None

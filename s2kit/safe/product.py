@@ -19,6 +19,7 @@ from .metadata import read_metadata_bytes
 from .names import strip_product_suffix
 from .product_mtd import ProductMetadata
 from .tile_mtd import TileMetadata
+from .zipcap import check_zip_members
 
 
 class ProductSource(Protocol):
@@ -70,12 +71,23 @@ class ZipSource:
     def __init__(self, path: Path):
         self.path = path
         try:
-            self._zip = zipfile.ZipFile(path)
-            infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            self._fh = open(path, "rb")  # noqa: SIM115 - closed by close() (or below on a refusal)
+        except OSError as exc:
             raise InputError(
                 f"expected a readable .SAFE.zip, found a truncated or corrupt zip ({exc})", path
             ) from exc
+        try:
+            check_zip_members(self._fh, path)  # before zipfile builds a ZipInfo per member
+            self._zip = zipfile.ZipFile(self._fh)
+            infos = self._zip.infolist()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            self._fh.close()
+            raise InputError(
+                f"expected a readable .SAFE.zip, found a truncated or corrupt zip ({exc})", path
+            ) from exc
+        except BaseException:
+            self._fh.close()
+            raise
         tops = {i.filename.split("/", 1)[0] for i in infos if i.filename}
         safe_tops = [t for t in tops if t.upper().endswith(".SAFE")]
         self._prefix = f"{safe_tops[0]}/" if len(safe_tops) == 1 else ""
@@ -113,6 +125,7 @@ class ZipSource:
 
     def close(self) -> None:
         self._zip.close()
+        self._fh.close()
 
 
 _PRODUCT_MTD_PATTERNS = (

@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import InputError, MetadataError
 from ..provenance import Provenance, sidecar_path
 from ..safe import Product, iso_utc, open_product
+from ..versions import version_label
 from .facts import ProductFacts, TileFacts, read_product_facts, read_tile_facts
 from .geometry import Footprint, parse_poslist, point_in_geometry
 from .schemas import EXTENSION_SCHEMAS
@@ -108,6 +109,14 @@ def _software(product: Product, provenance: Mapping[str, Any] | None) -> dict[st
     prov = Provenance.of(provenance) if provenance is not None else None
     if prov is not None and prov.sen2cor.get("version"):
         sw["Sen2Cor"] = str(prov.sen2cor["version"])
+        recorded = product.metadata.sen2cor_version  # what the product itself says made it
+        if recorded and version_label(recorded) != version_label(sw["Sen2Cor"]):
+            raise InputError(
+                f"expected the Sen2Cor version of its provenance ({sw['Sen2Cor']}) in the product's "
+                f"metadata, found {recorded} (provenance edited, or beside another product); "
+                f"check it with `s2kit validate --expect-sen2cor {sw['Sen2Cor']} PRODUCT`",
+                product.path,
+            )
     elif product.metadata.sen2cor_version:
         sw["Sen2Cor"] = product.metadata.sen2cor_version
     if prov is not None and prov.s2kit_version:
