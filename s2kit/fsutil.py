@@ -71,7 +71,7 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """A JSON object read from *path*, or None when it is missing, unreadable or not an object."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past the stack
         return None
     return doc if isinstance(doc, dict) else None
 

@@ -382,7 +382,7 @@ class RunDir:
             raise InputError(
                 f"expected config.json (written by 's2kit plan'), found none; {_PLAN_AGAIN}", self.config_file
             ) from exc
-        except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ConfigError(
                 f"expected a readable JSON config snapshot, found: {one_line(why, 120)}; {_PLAN_AGAIN}",
@@ -446,7 +446,7 @@ class RunDir:
                     continue
                 try:
                     entry = plan_entry_from_json(json.loads(line))
-                except ValueError:  # JSONDecodeError too; read_plan names the line
+                except (ValueError, RecursionError):  # JSONDecodeError too; read_plan names the line
                     continue
                 if entry.scene == scene:
                     return entry
@@ -484,7 +484,7 @@ class RunDir:
                 if line.strip():
                     try:
                         out.append(plan_entry_from_json(json.loads(line)))
-                    except ValueError as exc:  # JSONDecodeError too
+                    except (ValueError, RecursionError) as exc:  # JSONDecodeError too
                         raise InputError(
                             f"expected a plan entry (a JSON object with scene, l1c_path, decision) on "
                             f"line {n}, found {one_line(str(exc), 120)}; {_PLAN_AGAIN}",
@@ -554,7 +554,7 @@ class RunDir:
             return None
         except OSError:
             return None
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a wrong shape
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, a wrong shape
             _warn_once(
                 f"state:{f}",
                 f"{display_path(f)}: ignoring a state file that is not a scene state "
@@ -620,7 +620,7 @@ class RunDir:
                 for i, line in enumerate(lines):
                     try:
                         rec = _checked(JobRecord, json.loads(line), _JOB_TYPES, _JOB_REQUIRED)
-                    except ValueError:  # blank, torn: kept as it is
+                    except (ValueError, RecursionError):  # blank, torn: kept as it is
                         continue
                     if rec.scheduler == scheduler and rec.job_id == job_id:
                         merged = {**json.loads(rec.to_json()), "extra": {**rec.extra, **extra}}
@@ -649,7 +649,7 @@ class RunDir:
                 continue
             try:
                 out.append(_checked(JobRecord, json.loads(line), _JOB_TYPES, _JOB_REQUIRED))
-            except ValueError as exc:  # JSONDecodeError too
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError too
                 if i == last:
                     _warn_once(
                         f"torn:{f}:{i}",

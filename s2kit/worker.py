@@ -44,6 +44,8 @@ One task, step by step:
    (one line, e.g. ``publish: Read-only file system``), ``signal`` (the worker got
    SIGTERM/SIGINT/SIGHUP), ``walltime`` (the scheduler killed the task at its time limit:
    the signal came at SLURM_JOB_END_TIME, or s2kit status read it from the scheduler),
+   ``route`` (the plan line names a Sen2Cor the config's route or baseline gate does not give
+   that L1C: plan.jsonl was edited; nothing runs),
    ``oom`` (the task hit its memory limit: Sen2Cor died of SIGKILL while the OOM kill count
    of the worker's memory cgroup went up, or s2kit status read it from the scheduler when the
    worker itself was killed).
@@ -118,7 +120,7 @@ from .sen2cor_home import REASON as HOME_IGNORED
 from .sen2cor_home import check_home
 from .staging import extract_zip, symlink_tree
 from .validate import ProductReport, validate_product
-from .versions import default_dem_kind, output_baseline
+from .versions import BASELINE_GATE, default_dem_kind, output_baseline
 
 if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
     from .config import BatchConfig, Sen2CorConfig
@@ -445,6 +447,9 @@ class _Task:
                 f"s2kit: worker {__version__} scene {self.scene} attempt {attempt} host {self.host} "
                 f"pid {self.pid} job {self.job_id or '-'} started {_now()}\n"
             )
+        problem = route_problem(self.cfg.sen2cor, self.entry)
+        if problem is not None:  # never a wrong L2A from a hand-edited plan line
+            return _Failure("route", problem)
         self.threads = task_threads(self.cfg, self.env, self.sc)
         _append(log, f"s2kit: Sen2Cor {self.sc.version}: {self.entry.route or 'sen2cor.version'}\n")
         if self.sc.dem == "none":
@@ -786,6 +791,48 @@ class _Task:
 _REASON_LIMIT = 300
 #: ``str(OSError)``: "[Errno 28] No space left on device: '/path'"
 _OSERROR_TEXT_RE = re.compile(r"\A\[Errno -?\d+\] (?P<strerror>[^:]*)")
+
+
+def route_problem(table: Any, entry: PlanEntry) -> str | None:
+    """One line when the plan line names a Sen2Cor the config does not give this L1C: another
+    version than its route entry, or one whose baseline gate the L1C passes (Sen2Cor 2.9 on an
+    L1C >= 04.00 writes an L2A without the -1000 offset that validates clean). The worker's own
+    check (submit has :func:`s2kit.plan.route_problem`), on the light config view too."""
+    pb = entry.processing_baseline
+    try:  # the baseline in the product's own name wins over a plan line's
+        named = parse_product_name(entry.scene).processing_baseline
+    except InputError:
+        named = None
+    if named and pb and named != pb:
+        return (
+            f"expected the baseline of {entry.scene} ({named}) in plan.jsonl, found {pb} "
+            "(edited, or made with another config); run `s2kit plan` again"
+        )
+    pb = named or pb
+    m = re.fullmatch(r"([0-9]{2})\.([0-9]{2})", pb or "")
+    key = (int(m[1]), int(m[2])) if m else None
+    route = list(getattr(table, "route", None) or [])
+    if route and entry.sen2cor is not None and pb is not None:
+        want = str(route[-1].version)
+        for e in route:
+            below = getattr(e, "below_baseline", None)
+            bm = re.fullmatch(r"([0-9]{2})\.([0-9]{2})", str(below or ""))
+            if below is None or (key is not None and bm and key < (int(bm[1]), int(bm[2]))):
+                want = str(e.version)
+                break
+        if want != entry.sen2cor:
+            return (
+                f"expected Sen2Cor {want} for baseline {pb} (sen2cor.route), found {entry.sen2cor!r} in "
+                "plan.jsonl (edited, or made with another config); run `s2kit plan` again"
+            )
+    runs = entry.sen2cor or str(table.version)
+    gate = BASELINE_GATE.get(runs)
+    if gate is not None and key is not None and key >= gate:
+        return (
+            f"expected an L1C below baseline {gate[0]:02d}.{gate[1]:02d} for Sen2Cor {runs}, found {pb} "
+            "(it ignores the -1000 radiometric offset: the L2A would be wrong); run `s2kit plan` again"
+        )
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

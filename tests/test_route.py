@@ -13,6 +13,7 @@ the Sen2Cor 2.12 / Copernicus DEM route is the same code with other values.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -1020,3 +1021,73 @@ def test_mixed_store_runs_2_9_with_srtm_and_2_12_with_the_copernicus_dem_in_one_
         "05.11": ("2.12", "02.12.03", "cop-dem-glo90", "05.11", True),
     }
     assert run_status(routed_212_run["cfg"], rd).versions == {"2.9": {"done": 3}, "2.12": {"done": 3}}
+
+
+def test_worker_ran_the_sen2cor_a_hand_edited_plan_line_named(tmp_path: Path) -> None:
+    """review2: with plan.jsonl edited after submit (the 05.09 line to "2.9", or its baseline to
+    "03.00"), `s2kit worker` ran Sen2Cor 2.9 on an L1C 05.09 and published an L2A 03.00 without the
+    -1000 offset that validates clean. The worker now checks the line against the route, the
+    baseline gate and the product name's own baseline: failed `route`, nothing run or published."""
+    import subprocess
+    import sys
+
+    for v in ("2.9", "2.11"):
+        stand_in_install(tmp_path, v)
+    cfg, rd, scenes = _planned_routed(tmp_path, ROUTE, kind="local")
+    scene = scenes["05.09"]
+    index = rd.read_batch("all").index(scene)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "LSB_", "S2KIT_", "SEN2COR_"))}
+    for edit, expected in (
+        ({"sen2cor": "2.9"}, "expected Sen2Cor 2.11 for baseline 05.09 (sen2cor.route), found '2.9'"),
+        (
+            {"sen2cor": "2.9", "processing_baseline": "03.00"},
+            f"expected the baseline of {scene} (05.09) in plan.jsonl, found 03.00",
+        ),
+    ):
+        _edit_plan_line(rd, scene, **edit)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "s2kit",
+                "worker",
+                "--run-dir",
+                str(rd.path),
+                "--batch",
+                "all",
+                "--index",
+                str(index),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert res.returncode == 1, res.stderr
+        st = rd.read_state(scene)
+        assert st is not None and st.state == "failed" and st.reason is not None
+        assert st.reason.startswith("route: " + expected), st.reason
+        assert not list(cfg.paths.l2a_dir.glob("*MSIL2A*")) if cfg.paths.l2a_dir.exists() else True
+        rd.state_file(scene).unlink()
+
+
+def test_json_nested_past_the_stack_in_the_run_dir_was_an_internal_error(tmp_path: Path) -> None:
+    """review2: a state file, plan line or config.json of "[[[[..." gave "internal error:
+    RecursionError", exit 70, in status / status --resources / advise / worker. Now a bad file
+    like any other: a warning or one error line naming it, never exit 70."""
+    from typer.testing import CliRunner
+
+    from s2kit.cli import app
+
+    for v in ("2.9", "2.11"):
+        stand_in_install(tmp_path, v)
+    cfg, rd, scenes = _planned_routed(tmp_path, ROUTE, kind="local")
+    deep = "[" * 200_000
+    rd.state_file(scenes["05.09"]).parent.mkdir(parents=True, exist_ok=True)
+    rd.state_file(scenes["05.09"]).write_text(deep, encoding="utf-8")
+    for args in (["status"], ["status", "--resources"], ["advise"]):
+        res = CliRunner().invoke(app, [*args, "--run-dir", str(rd.path)])
+        assert res.exit_code not in (70,) and "RecursionError" not in res.output, (args, res.output)
+    (rd.path / "config.json").write_text(deep, encoding="utf-8")
+    res = CliRunner().invoke(app, ["status", "--run-dir", str(rd.path)])
+    assert res.exit_code not in (0, 70) and "RecursionError" not in res.output, res.output
+    assert "config.json" in res.output
