@@ -7,7 +7,9 @@ Decisions (one :class:`~s2kit.runs.PlanEntry` per L1C, JSON Lines in the run dir
 * ``skipped`` with a reason: ``duplicate`` (same datatake and tile: the highest
   processing baseline wins, then the newest generation), ``baseline-gate``
   (Sen2Cor 2.9 must not process L1C of baseline >= 04.00: it ignores the
-  radiometric offset), ``old-format``, ``corrupt`` (no MTD_MSIL1C.xml / GRANULE, bad
+  radiometric offset), ``baseline-side`` (a fixed ``sen2cor.baseline`` on the other side of
+  04.00 than the L1C's: the L2A would fail offset-mismatch; ``"l1c"`` never is),
+  ``old-format``, ``corrupt`` (no MTD_MSIL1C.xml / GRANULE, bad
   zip, a name that is not a product name, or an entry that is not what its name says:
   symlink loop, dangling symlink, FIFO, folder named ``*.zip``, unreadable; the OS
   message is in the reason), ``not-l1c``, ``not-selected``, ``no-dem`` (``sen2cor.dem = "srtm"``, the default,
@@ -69,7 +71,7 @@ from .safe import (
     strip_product_suffix,
 )
 from .safe.zipcap import check_zip_members
-from .versions import BASELINE_GATE
+from .versions import BASELINE_GATE, L1C_BASELINE
 
 if TYPE_CHECKING:  # pydantic: not on the worker's start-up path (issue 17)
     from .config import BatchConfig, Sen2CorConfig
@@ -471,6 +473,10 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
             if e.sen2cor not in kinds:
                 kinds[e.sen2cor] = cfg.sen2cor_for(e.sen2cor).dem or "srtm"
             kind = kinds[e.sen2cor]
+            side = _baseline_side_problem(str(cfg.sen2cor_for(e.sen2cor).baseline), e.processing_baseline)
+            if side is not None and c.scene not in published:
+                out.append(replace(e, decision="skipped", reason=side, sen2cor=None, route=None))
+                continue
             if c.scene in published:
                 e = replace(
                     e,
@@ -495,6 +501,25 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
                     e = replace(e, size_bytes=_tree_size(c.path))
         out.append(e)
     return out
+
+
+def _baseline_side_problem(output: str, l1c: str | None) -> str | None:
+    """``baseline-side: ...`` when a fixed output baseline (``sen2cor.baseline``) is on the other
+    side of 04.00 than the L1C's: Sen2Cor writes the -1000 BOA offset exactly for L1C >= 04.00,
+    so that L2A would fail offset-mismatch after a whole Sen2Cor run. ``l1c`` never is."""
+    if output == L1C_BASELINE or l1c is None:
+        return None
+    mo, ml = re.fullmatch(r"([0-9]{2})\.([0-9]{2})", output), re.fullmatch(r"([0-9]{2})\.([0-9]{2})", l1c)
+    if not (mo and ml):
+        return None
+    offset = (4, 0)
+    if ((int(mo[1]), int(mo[2])) >= offset) == ((int(ml[1]), int(ml[2])) >= offset):
+        return None
+    return (
+        f"baseline-side: expected sen2cor.baseline on the same side of 04.00 as the L1C's {l1c}, found "
+        f"{output} (Sen2Cor writes the -1000 offset exactly for L1C >= 04.00: the L2A would fail "
+        'offset-mismatch); set sen2cor.baseline = "l1c" (each L1C\'s own)'
+    )
 
 
 def _dem_problem(dem_dir: Path | None, tile: str | None, kind: str) -> str | None:

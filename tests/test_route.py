@@ -1091,3 +1091,27 @@ def test_json_nested_past_the_stack_in_the_run_dir_was_an_internal_error(tmp_pat
     res = CliRunner().invoke(app, ["status", "--run-dir", str(rd.path)])
     assert res.exit_code not in (0, 70) and "RecursionError" not in res.output, res.output
     assert "config.json" in res.output
+
+
+def test_fixed_output_baseline_across_04_00_ran_sen2cor_only_to_fail_offset_mismatch(tmp_path: Path) -> None:
+    """review2: Sen2Cor 2.10+ with a fixed sen2cor.baseline on the other side of 04.00 than the
+    L1C (03.00 for an L1C 05.09, 05.00 for an L1C 02.09) ran a whole Sen2Cor attempt per scene,
+    then failed offset-mismatch. The plan now skips those `baseline-side` and says how to fix it;
+    the same side, and "l1c", stay todo."""
+    stand_in_install(tmp_path, "2.11")
+    scenes = mixed_store(tmp_path / "l1c")
+    install = str(tmp_path / "sen2cor-2.11")
+    for baseline, skipped in (
+        ("03.00", {"04.00", "05.09", "05.11"}),
+        ("05.00", {"02.09", "02.14", "03.01"}),
+        ("l1c", set()),
+    ):
+        cfg = _cfg(tmp_path, {"version": "2.11", "install_dir": install, "baseline": baseline})
+        make_plan(cfg, check_resources=False)
+        entries = {e.scene: e for e in RunDir(cfg.paths.run_dir).read_plan()}
+        got = {pb for pb, s in scenes.items() if (entries[s].reason or "").startswith("baseline-side:")}
+        assert got == skipped, baseline
+        for pb in skipped:
+            assert entries[scenes[pb]].decision == "skipped"
+            assert 'set sen2cor.baseline = "l1c"' in (entries[scenes[pb]].reason or "")
+        assert all(entries[scenes[pb]].decision == "todo" for pb in set(scenes) - skipped)
