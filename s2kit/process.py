@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -174,7 +175,7 @@ def run_logged(
     result = RunResult(argv=list(argv), returncode=None, timed_out=False, seconds=0.0, pid=proc.pid)
     try:
         try:
-            result.returncode = proc.wait(timeout=timeout)
+            result.returncode = wait_for(proc, timeout)
         except subprocess.TimeoutExpired:
             result.timed_out = True
             result.signals = kill_process_group(pgid, grace, proc)
@@ -191,6 +192,29 @@ def run_logged(
     result.resources = meter.stop()
     result.seconds = time.monotonic() - start
     return result
+
+
+def wait_for(proc: subprocess.Popen[Any], timeout: float) -> int:
+    """``proc.wait(timeout)`` that wakes the moment the child exits: Popen.wait with a timeout
+    polls with sleeps growing to 50 ms (about 25 ms lost per scene on average); a pidfd
+    (Linux 5.3+) is readable exactly when the process ends. Falls back to Popen.wait."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    try:
+        fd = pidfd_open(proc.pid) if pidfd_open is not None else None
+    except OSError:  # old kernel, or the child is already reaped
+        fd = None
+    if fd is None:
+        return proc.wait(timeout=timeout)
+    try:
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while not waiter.poll(max(0, min(deadline - time.monotonic(), 3600.0)) * 1000):
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    return proc.wait()
 
 
 def signal_name(returncode: int) -> str:
