@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from .config import BatchConfig, Sen2CorConfig
 from .errors import S2kitError, display_path
+from .versions import installer_file
 
 __all__ = [
     "Check",
@@ -651,14 +652,23 @@ def apptainer_checks(
     else:
         sha = labels.get("org.s2kit.sen2cor.installer.sha256", "")
         pinned = labels.get("org.s2kit.sen2cor.installer.pinned", "")
-        status = WARN if pinned.startswith("none") else PASS
+        installer = labels.get("org.s2kit.sen2cor.installer", "?")
+        esa = installer_file(sc.version)
+        status = WARN if pinned.startswith("none") or installer != esa else PASS
+        if installer != esa:  # e.g. the tests' STANDIN installer holding the Sen2Cor test double
+            fix = (
+                f"build the image from ESA's {esa}: an image from another file (a stand-in such as "
+                "s2kit's tests build) does not run Sen2Cor, and its L2A are not Sen2Cor's"
+            )
+        else:
+            fix = "" if status == PASS else "pin the installer: containers/checksums.tsv or the lock"
         out.append(
             Check(
                 "image labels",
                 status,
-                f"Sen2Cor {got}, installer {labels.get('org.s2kit.sen2cor.installer', '?')} sha256 "
+                f"Sen2Cor {got}, installer {installer} sha256 "
                 f"{sha[:16]}... pinned: {pinned}, s2kit {labels.get('org.s2kit.version', '?')}",
-                "" if status == PASS else "pin the installer: containers/checksums.tsv or the lock",
+                fix,
             )
         )
     digest = labels.get("org.s2kit.esacci.digest", "")

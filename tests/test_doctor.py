@@ -794,7 +794,14 @@ def test_image_labels_of_a_212_config_need_a_212_image(
     tmp_path: Path, fakebin: Path, label: str, status: str
 ) -> None:
     """doctor's version check for Sen2Cor 2.12: the image label must name 2.12 (issue 18)."""
-    apptainer_fake(fakebin, {**LABELS, "org.s2kit.sen2cor.version": label})
+    apptainer_fake(
+        fakebin,
+        {
+            **LABELS,
+            "org.s2kit.sen2cor.version": label,
+            "org.s2kit.sen2cor.installer": "Sen2Cor-02.12.03-Linux64.run",
+        },
+    )
     (tmp_path / "img.sif").write_bytes(b"not a real SIF: the fake apptainer answers for it")
     _, report = run_checks(
         make_site(tmp_path, sen2cor={"runtime": "apptainer", "image": "img.sif", "version": "2.12"})
@@ -806,3 +813,14 @@ def test_image_labels_of_a_212_config_need_a_212_image(
         if status == PASS
         else ("expected Sen2Cor 2.12" in value and "found 2.11" in value)
     )
+
+
+def test_image_built_from_a_stand_in_installer_passed_as_sen2cor(tmp_path: Path, fakebin: Path) -> None:
+    """An image built from another file than ESA's installer (the tests' STANDIN installer holding
+    the Sen2Cor TEST DOUBLE) passed doctor's label check like a real Sen2Cor image: its L2A would be
+    taken for Sen2Cor's. Now a WARN naming ESA's file."""
+    apptainer_fake(fakebin, {**LABELS, "org.s2kit.sen2cor.installer": "Sen2Cor-02.09.00-Linux64.STANDIN.run"})
+    _, report = run_checks(image_site(tmp_path))
+    state, value, fix = by_name(report)["image labels"]
+    assert state == WARN and "STANDIN" in value
+    assert "Sen2Cor-02.09.00-Linux64.run" in fix and "not Sen2Cor's" in fix
