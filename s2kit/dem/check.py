@@ -322,3 +322,23 @@ def _check_dem_raster(zip_path: Path, dem: dict[str, Any], geometry: TileGeometr
             f"{member}: expected to cover the tile footprint {[round(v, 4) for v in geometry.footprint]}, "
             f"found {[round(v, 4) for v in bounds]}",
         )
+
+
+def set_up_to_date(tile_dir: Path, params: dict[str, Any]) -> tuple[bool, str]:
+    """Whether ``dem prepare`` may keep the set in *tile_dir*: its dem.json records exactly
+    *params* and :func:`check_dem` finds it whole (SRTM and Copernicus sets alike); else
+    ``(False, why)`` (``""`` when there is no folder yet)."""
+    doc_path = tile_dir / DEM_JSON
+    if not doc_path.is_file():
+        return False, "" if not tile_dir.exists() else "no dem.json"
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False, "dem.json unreadable"
+    recorded = doc.get("parameters") if isinstance(doc, dict) else None
+    if recorded != params:
+        return False, "parameters changed"
+    report = check_dem(tile_dir)
+    if not report.ok:
+        return False, f"existing set invalid ({report.errors[0].message})"
+    return True, ""

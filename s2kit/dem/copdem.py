@@ -61,7 +61,7 @@ from ..fsutil import atomic_write_text
 from ..http import HttpClient, HttpError, HttpNotFound, SourceUnreachable, redact_url
 from ..tiles import DEFAULT_MARGIN_M, TileError, normalize_tile, tile_footprint, utm_box_lonlat
 from .base import DEM_JSON, FORMAT_VERSION, DemError
-from .check import DemCheck, check_dem
+from .check import DemCheck, set_up_to_date
 from .source import SrtmSource, _locked
 
 __all__ = [
@@ -490,21 +490,6 @@ def _params(fp: CopFootprint, kind: str, src: CopDemSource, allow_missing: bool)
     }
 
 
-def _up_to_date(tile_dir: Path, params: dict[str, Any]) -> tuple[bool, str]:
-    if not (tile_dir / DEM_JSON).is_file():
-        return False, "" if not tile_dir.exists() else "no dem.json"
-    try:
-        doc = json.loads((tile_dir / DEM_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False, "dem.json unreadable"
-    if not isinstance(doc, dict) or doc.get("parameters") != params:
-        return False, "parameters changed"
-    report = check_dem(tile_dir)
-    if not report.ok:
-        return False, f"existing set invalid ({report.errors[0].message})"
-    return True, ""
-
-
 def prepare_copdem(
     tiles: Sequence[str],
     kind: str,
@@ -541,7 +526,7 @@ def prepare_copdem(
             params = _params(fp, kind, src, allow_missing)
             reason = "--force"
             if not force:
-                fresh, reason = _up_to_date(tile_dir, params)
+                fresh, reason = set_up_to_date(tile_dir, params)
                 if fresh:
                     names = tuple(c.label for c in fp.cells)
                     results.append(CopPrepareResult(fp.tile, kind, tile_dir, "up-to-date", names))

@@ -32,7 +32,7 @@ from .base import (
     SRTM_NODATA,
     DemError,
 )
-from .check import check_dem
+from .check import set_up_to_date
 from .merge import merge_srtm
 from .source import SourceTile, SrtmSource
 
@@ -97,23 +97,6 @@ def _params(geometry: TileGeometry, source: SrtmSource, allow_missing: bool) -> 
     }
 
 
-def _up_to_date(tile_dir: Path, params: dict[str, Any]) -> tuple[bool, str]:
-    doc_path = tile_dir / DEM_JSON
-    if not doc_path.is_file():
-        return False, "" if not tile_dir.exists() else "no dem.json"
-    try:
-        doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False, "dem.json unreadable"
-    recorded = doc.get("parameters") if isinstance(doc, dict) else None
-    if recorded != params:
-        return False, "parameters changed"
-    report = check_dem(tile_dir)
-    if not report.ok:
-        return False, f"existing set invalid ({report.errors[0].message})"
-    return True, ""
-
-
 def prepare_dem(
     tiles: Sequence[str],
     source: str,
@@ -143,7 +126,7 @@ def prepare_dem(
             params = _params(geometry, src, allow_missing)
             reason = ""
             if not force:
-                fresh, reason = _up_to_date(tile_dir, params)
+                fresh, reason = set_up_to_date(tile_dir, params)
                 if fresh:
                     results.append(PrepareResult(geometry.tile, tile_dir, "up-to-date", geometry.srtm_tiles))
                     continue
