@@ -54,7 +54,7 @@ from . import __version__
 from .errors import InputError, MetadataError, S2kitError, display_path
 from .fsutil import atomic_write_text
 from .provenance import Provenance
-from .resources import run_resources
+from .resources import parse_time, run_resources
 from .runs import RunDir, writing
 from .safe.names import baseline_key
 from .status import STATUSES, run_status
@@ -82,16 +82,6 @@ _SHOWN_SETTINGS = 5
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def log_excerpt(path: str | None, lines: int = LOG_TAIL_LINES) -> str | None:
@@ -399,7 +389,7 @@ def build_report(
             "sen2cor_seconds": None,
             "l2a": None,
         }
-        t0, t1 = _time(row["started"]), _time(row["ended"])
+        t0, t1 = parse_time(row["started"]), parse_time(row["ended"])
         if t0 and t1 and s.status in ("done", "failed"):
             row["wall_seconds"] = round((t1 - t0).total_seconds(), 3)
             walls.append(row["wall_seconds"])

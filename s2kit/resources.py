@@ -325,7 +325,9 @@ class ResourceReport:
         }
 
 
-def _time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time of a state/provenance file (``Z`` or an offset; naive = UTC); None
+    when absent or unreadable."""
     if not text:
         return None
     try:
@@ -432,7 +434,7 @@ def run_resources(
     still = 0.0
     for s in report.by_status("running"):
         st = states.get(s.scene)
-        started = _time(st.started if st else None)
+        started = parse_time(st.started if st else None)
         elapsed = max(0.0, (now - started).total_seconds()) if started else None  # a clock ahead: 0
         wall_min = cfg.scheduler.walltime_minutes if cfg is not None else None
         if s.job:
