@@ -466,14 +466,15 @@ def decide(cands: list[Candidate], cfg: BatchConfig, published: dict[str, Path])
         entries[drop.item.scene] = replace(entries[drop.item.scene], decision="skipped", reason=reason)
     out = []
     dem_checked: dict[tuple[str | None, str], str | None] = {}  # (tile, kind) -> problem: one check each
-    kinds: dict[str | None, str] = {}  # version -> its DEM kind (one merge per version)
+    kinds: dict[str | None, tuple[str, str]] = {}  # version -> (DEM kind, output baseline): one merge each
     for c in cands:
         e = entries[c.scene]
         if e.decision == "todo":
             if e.sen2cor not in kinds:
-                kinds[e.sen2cor] = cfg.sen2cor_for(e.sen2cor).dem or "srtm"
-            kind = kinds[e.sen2cor]
-            side = _baseline_side_problem(str(cfg.sen2cor_for(e.sen2cor).baseline), e.processing_baseline)
+                sc = cfg.sen2cor_for(e.sen2cor)
+                kinds[e.sen2cor] = (sc.dem or "srtm", str(sc.baseline))
+            kind, output = kinds[e.sen2cor]
+            side = _baseline_side_problem(output, e.processing_baseline)
             if side is not None and c.scene not in published:
                 out.append(replace(e, decision="skipped", reason=side, sen2cor=None, route=None))
                 continue
